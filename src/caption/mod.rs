@@ -1,0 +1,1 @@
+//! Caption schema and verifier (no MLX).

@@ -1,0 +1,103 @@
+//! `ideogram4-tui bench ...`: figures for speed and memory, printed, never asserted.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Subcommand;
+use ideogram4::mlx::{blas, random, Dtype};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Debug, Subcommand)]
+enum What {
+    /// f32 matmul through the binding vs cblas_sgemm called directly, same process.
+    Matmul {
+        /// Matrix size n for an n×n×n product.
+        #[arg(long, default_value_t = 2048)]
+        size: usize,
+        /// Timed repetitions (the median is reported).
+        #[arg(long, default_value_t = 7)]
+        runs: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.what {
+        What::Matmul { size, runs, json } => matmul(size, runs.max(1), json),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn matmul(n: usize, runs: usize, json: bool) -> anyhow::Result<ExitCode> {
+    let key = random::key(0)?;
+    let (ka, kb) = random::split(&key)?;
+    let a = random::normal(&[n, n], Dtype::F32, 0.0, 1.0, &ka)?;
+    let b = random::normal(&[n, n], Dtype::F32, 0.0, 1.0, &kb)?;
+    ideogram4::mlx::eval(&[&a, &b])?;
+    let flops = 2.0 * (n as f64).powi(3);
+
+    let mut mlx_times = Vec::new();
+    // One untimed run warms the allocator and BLAS thread pool.
+    for i in 0..=runs {
+        let t = Instant::now();
+        let c = a.matmul(&b)?;
+        c.eval()?;
+        if i > 0 {
+            mlx_times.push(t.elapsed().as_secs_f64());
+        }
+    }
+
+    let (ha, hb) = (a.to_vec::<f32>()?, b.to_vec::<f32>()?);
+    let mut hc = vec![0f32; n * n];
+    let mut blas_times = Vec::new();
+    for i in 0..=runs {
+        let t = Instant::now();
+        blas::sgemm(n, n, n, &ha, &hb, &mut hc)?;
+        if i > 0 {
+            blas_times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    // Same product both ways: a mismatch would make the speed comparison meaningless.
+    let c = a.matmul(&b)?.to_vec::<f32>()?;
+    let max_diff = c.iter().zip(&hc).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+
+    let mlx_s = median(mlx_times);
+    let blas_s = median(blas_times);
+    let mlx_gflops = flops / mlx_s / 1e9;
+    let blas_gflops = flops / blas_s / 1e9;
+    let provider = blas::sgemm_provider().unwrap_or_else(|| "none".into());
+    let out = serde_json::json!({
+        "size": n,
+        "runs": runs,
+        "mlx_f32_matmul_seconds": mlx_s,
+        "mlx_f32_matmul_gflops": mlx_gflops,
+        "blas_sgemm_seconds": blas_s,
+        "blas_sgemm_gflops": blas_gflops,
+        "ratio": mlx_gflops / blas_gflops,
+        "max_abs_diff": max_diff,
+        "blas": provider,
+        "openblas_coretype": std::env::var("OPENBLAS_CORETYPE").ok(),
+    });
+    if json {
+        println!("{out}");
+    } else {
+        println!(
+            "{n}³ f32 matmul: MLX {mlx_gflops:.1} GFLOP/s ({:.1} ms), cblas_sgemm {blas_gflops:.1} GFLOP/s ({:.1} ms), ratio {:.3}\nBLAS: {provider}",
+            mlx_s * 1e3,
+            blas_s * 1e3,
+            mlx_gflops / blas_gflops
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

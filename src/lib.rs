@@ -1,0 +1,9 @@
+//! Ideogram 4 inference and tooling: an MLX binding, the caption verifier, the sampler,
+//! checkpoint loading, the model, the pipeline, the engine thread and the terminal UI.
+//!
+//! Imports flow one way: `tui -> engine -> pipeline -> model -> weights, mlx`;
+//! `caption` and `sampler` depend on nothing heavy.
+
+pub mod caption;
+pub mod mlx;
+pub mod sampler;

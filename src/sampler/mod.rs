@@ -1,0 +1,1 @@
+//! Sampling schedules, presets and request validation (no MLX).
