@@ -70,7 +70,11 @@ fn matmul(n: usize, runs: usize, json: bool) -> anyhow::Result<ExitCode> {
     }
     // Same product both ways: a mismatch would make the speed comparison meaningless.
     let c = a.matmul(&b)?.to_vec::<f32>()?;
-    let max_diff = c.iter().zip(&hc).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    let max_diff = c
+        .iter()
+        .zip(&hc)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
 
     let mlx_s = median(mlx_times);
     let blas_s = median(blas_times);

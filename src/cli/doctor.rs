@@ -48,7 +48,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     r.line("default device", device::default_device().to_string());
     r.line(
         "gpu",
-        if device::gpu_available() { "available (Metal)" } else { "not available: running on CPU" },
+        if device::gpu_available() {
+            "available (Metal)"
+        } else {
+            "not available: running on CPU"
+        },
     );
 
     match blas::sgemm_provider() {
@@ -64,7 +68,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         None if cfg!(target_os = "macos") => r.line("blas", "Accelerate (through libmlx)"),
-        None => r.problems.push("no cblas_sgemm is loaded: MLX's CPU matmul cannot work".into()),
+        None => r
+            .problems
+            .push("no cblas_sgemm is loaded: MLX's CPU matmul cannot work".into()),
     }
     if cfg!(target_os = "linux") {
         let avx512 = std::fs::read_to_string("/proc/cpuinfo")
@@ -73,7 +79,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let coretype = std::env::var("OPENBLAS_CORETYPE").ok();
         r.line(
             "cpu avx-512",
-            format!("{} (OPENBLAS_CORETYPE={})", if avx512 { "yes" } else { "no" }, coretype.as_deref().unwrap_or("unset")),
+            format!(
+                "{} (OPENBLAS_CORETYPE={})",
+                if avx512 { "yes" } else { "no" },
+                coretype.as_deref().unwrap_or("unset")
+            ),
         );
         if avx512 && coretype.is_none() {
             r.notes.push(
@@ -97,7 +107,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             gib(sys.total_swap())
         ),
     );
-    r.line("mlx memory limit", format!("{:.1} GiB", gib(mlx::memory::memory_limit() as u64)));
+    r.line(
+        "mlx memory limit",
+        format!("{:.1} GiB", gib(mlx::memory::memory_limit() as u64)),
+    );
 
     match round_trip() {
         Ok(detail) => r.line("round trip", detail),
@@ -127,7 +140,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("ok: MLX works on this machine");
         }
     }
-    Ok(if r.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if r.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// A small matmul and a bf16 conversion, checked against host arithmetic.
@@ -145,12 +162,20 @@ fn round_trip() -> anyhow::Result<String> {
             max_err = max_err.max((want - got[i * n + j]).abs());
         }
     }
-    anyhow::ensure!(max_err < 1e-5, "3x5 @ 5x4 matmul differs from the host result by {max_err}");
+    anyhow::ensure!(
+        max_err < 1e-5,
+        "3x5 @ 5x4 matmul differs from the host result by {max_err}"
+    );
     let vals = [1.0f32, -2.5, 3.140625, 65504.0];
-    let back = Array::from_slice(&vals, &[4])?.astype(Dtype::Bf16)?.to_f32_vec()?;
+    let back = Array::from_slice(&vals, &[4])?
+        .astype(Dtype::Bf16)?
+        .to_f32_vec()?;
     for (v, w) in vals.iter().zip(&back) {
         let want = half::bf16::from_f32(*v).to_f32();
-        anyhow::ensure!(want == *w, "bf16 round trip of {v} gave {w}, expected {want}");
+        anyhow::ensure!(
+            want == *w,
+            "bf16 round trip of {v} gave {w}, expected {want}"
+        );
     }
     Ok(format!("ok (matmul max error {max_err:.1e}, bf16 exact)"))
 }

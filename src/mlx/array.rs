@@ -93,7 +93,14 @@ impl Array {
         let mut data: *mut c_void = ptr::null_mut();
         let array = Array::make("from_bytes", |out| unsafe {
             // SAFETY: `d` outlives the call; the shim writes `data` and `out`.
-            ffi::shim_array_new_uninit(d.as_ptr(), d.len() as i32, dtype as i32, nbytes, &mut data, out)
+            ffi::shim_array_new_uninit(
+                d.as_ptr(),
+                d.len() as i32,
+                dtype as i32,
+                nbytes,
+                &mut data,
+                out,
+            )
         })?;
         if nbytes > 0 {
             // SAFETY: the shim allocated at least `nbytes` bytes at `data`, owned by `array`,
@@ -138,7 +145,9 @@ impl Array {
 
     /// A 0-d array holding `value` converted to `dtype`.
     pub fn scalar(value: f64, dtype: Dtype) -> Result<Array> {
-        Array::make("scalar", |out| unsafe { ffi::shim_scalar(value, dtype as i32, out) })
+        Array::make("scalar", |out| unsafe {
+            ffi::shim_scalar(value, dtype as i32, out)
+        })
     }
 
     /// A 0-d float32 array.
@@ -225,6 +234,26 @@ impl Array {
         Ok(out)
     }
 
+    /// Evaluates and lends the row-major bytes to `f` without copying them (e.g. packed
+    /// quantised weights read by a host dequantiser). Errors for arrays that are not
+    /// row-contiguous (views, broadcasts): call `contiguous()` first.
+    pub fn with_host_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        let mut data: *const c_void = ptr::null();
+        check("host_bytes", unsafe {
+            ffi::shim_array_data(self.raw, &mut data)
+        })?;
+        let nbytes = self.nbytes();
+        if nbytes == 0 || data.is_null() {
+            return Ok(f(&[]));
+        }
+        // SAFETY: the array is evaluated and row-contiguous, so `data` points at `nbytes`
+        // initialised bytes owned by MLX. `&self` keeps the buffer alive for the borrow, and
+        // evaluated arrays are never written again (MLX only donates buffers of arrays that
+        // nothing else references, and we hold a reference).
+        let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), nbytes) };
+        Ok(f(bytes))
+    }
+
     /// Converts to float32 and copies out: the usual way to inspect results.
     pub fn to_f32_vec(&self) -> Result<Vec<f32>> {
         if self.dtype() == Dtype::F32 {
@@ -239,7 +268,11 @@ impl Array {
         if self.size() != 1 {
             return Err(Error::new(
                 "item",
-                format!("array of shape {:?} has {} elements, not 1", self.shape(), self.size()),
+                format!(
+                    "array of shape {:?} has {} elements, not 1",
+                    self.shape(),
+                    self.size()
+                ),
             ));
         }
         Ok(self.to_f32_vec()?[0])

@@ -11,7 +11,11 @@ pub fn sgemm_provider() -> Option<String> {
     if unsafe { ffi::shim_blas_library(buf.as_mut_ptr(), buf.len()) } == 0 {
         return None;
     }
-    Some(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned())
+    Some(
+        unsafe { CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 /// Which BLAS family the provider path names.
@@ -35,12 +39,16 @@ pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) 
     if a.len() != m * k || b.len() != k * n || c.len() != m * n {
         return Err(Error::new("sgemm", "buffer sizes do not match m, n, k"));
     }
-    let to_i = |v: usize| i32::try_from(v).map_err(|_| Error::new("sgemm", "dimension exceeds i32"));
+    let to_i =
+        |v: usize| i32::try_from(v).map_err(|_| Error::new("sgemm", "dimension exceeds i32"));
     let (mi, ni, ki) = (to_i(m)?, to_i(n)?, to_i(k)?);
     let status =
         unsafe { ffi::shim_blas_sgemm(mi, ni, ki, a.as_ptr(), b.as_ptr(), c.as_mut_ptr()) };
     if status != 0 {
-        return Err(Error::new("sgemm", "no cblas_sgemm is loaded in this process"));
+        return Err(Error::new(
+            "sgemm",
+            "no cblas_sgemm is loaded in this process",
+        ));
     }
     Ok(())
 }

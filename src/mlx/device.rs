@@ -42,5 +42,7 @@ pub fn gpu_available() -> bool {
 
 /// MLX's version string, e.g. "0.32.4".
 pub fn version() -> String {
-    unsafe { CStr::from_ptr(ffi::shim_version()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(ffi::shim_version()) }
+        .to_string_lossy()
+        .into_owned()
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// An MLX element type. The discriminants are the shim's dtype codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(i32)]
 pub enum Dtype {
     Bool = 0,

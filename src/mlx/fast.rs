@@ -13,7 +13,9 @@ fn opt(a: Option<&Array>) -> *const ffi::RawArray {
 
 /// RMSNorm over the last axis, optionally scaled by `weight`.
 pub fn rms_norm(x: &Array, weight: Option<&Array>, eps: f32) -> Result<Array> {
-    Array::make("rms_norm", |out| unsafe { ffi::shim_rms_norm(x.raw(), opt(weight), eps, out) })
+    Array::make("rms_norm", |out| unsafe {
+        ffi::shim_rms_norm(x.raw(), opt(weight), eps, out)
+    })
 }
 
 /// LayerNorm over the last axis with optional affine parameters.

@@ -115,13 +115,18 @@ extern "C" {
         out: Out,
     ) -> c_int;
     pub fn shim_array_to_bytes(a: *const RawArray, dst: *mut c_void, nbytes: usize) -> c_int;
+    pub fn shim_array_data(a: *const RawArray, data: *mut *const c_void) -> c_int;
     pub fn shim_eval(arrays: *const *mut RawArray, n: usize) -> c_int;
     pub fn shim_scalar(value: f64, dtype: c_int, out: Out) -> c_int;
 
     pub fn shim_unary(op: c_int, a: *const RawArray, out: Out) -> c_int;
     pub fn shim_binary(op: c_int, a: *const RawArray, b: *const RawArray, out: Out) -> c_int;
-    pub fn shim_where(c: *const RawArray, x: *const RawArray, y: *const RawArray, out: Out)
-        -> c_int;
+    pub fn shim_where(
+        c: *const RawArray,
+        x: *const RawArray,
+        y: *const RawArray,
+        out: Out,
+    ) -> c_int;
     pub fn shim_clip(
         a: *const RawArray,
         lo: *const RawArray,

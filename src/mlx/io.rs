@@ -26,12 +26,16 @@ fn c_path(op: &'static str, path: &Path) -> Result<CString> {
 pub fn load_safetensors(path: &Path) -> Result<Safetensors> {
     let c = c_path("load_safetensors", path)?;
     let mut raw = ptr::null_mut();
-    check("load_safetensors", unsafe { ffi::shim_load_safetensors(c.as_ptr(), &mut raw) })?;
+    check("load_safetensors", unsafe {
+        ffi::shim_load_safetensors(c.as_ptr(), &mut raw)
+    })?;
     let mut out = Safetensors::default();
     // SAFETY: `raw` is a live handle until shim_st_free below; names are copied out.
     unsafe {
         for i in 0..ffi::shim_st_len(raw) {
-            let name = CStr::from_ptr(ffi::shim_st_name(raw, i)).to_string_lossy().into_owned();
+            let name = CStr::from_ptr(ffi::shim_st_name(raw, i))
+                .to_string_lossy()
+                .into_owned();
             let mut a = ptr::null_mut();
             let status = ffi::shim_st_get(raw, i, &mut a);
             match Array::from_raw("load_safetensors", status, a) {
@@ -43,8 +47,12 @@ pub fn load_safetensors(path: &Path) -> Result<Safetensors> {
             }
         }
         for i in 0..ffi::shim_st_meta_len(raw) {
-            let k = CStr::from_ptr(ffi::shim_st_meta_key(raw, i)).to_string_lossy().into_owned();
-            let v = CStr::from_ptr(ffi::shim_st_meta_value(raw, i)).to_string_lossy().into_owned();
+            let k = CStr::from_ptr(ffi::shim_st_meta_key(raw, i))
+                .to_string_lossy()
+                .into_owned();
+            let v = CStr::from_ptr(ffi::shim_st_meta_value(raw, i))
+                .to_string_lossy()
+                .into_owned();
             out.metadata.push((k, v));
         }
         ffi::shim_st_free(raw);
@@ -62,6 +70,11 @@ pub fn save_safetensors(path: &Path, tensors: &[(&str, &Array)]) -> Result<()> {
     let name_ptrs: Vec<*const std::ffi::c_char> = names.iter().map(|n| n.as_ptr()).collect();
     let arrays: Vec<*mut ffi::RawArray> = tensors.iter().map(|(_, a)| a.raw()).collect();
     check("save_safetensors", unsafe {
-        ffi::shim_save_safetensors(c.as_ptr(), name_ptrs.as_ptr(), arrays.as_ptr(), arrays.len())
+        ffi::shim_save_safetensors(
+            c.as_ptr(),
+            name_ptrs.as_ptr(),
+            arrays.as_ptr(),
+            arrays.len(),
+        )
     })
 }

@@ -34,21 +34,27 @@ pub fn memory_limit() -> usize {
 /// Sets the allocation limit; returns the previous one.
 pub fn set_memory_limit(bytes: usize) -> Result<usize> {
     let mut prev = 0;
-    check("set_memory_limit", unsafe { ffi::shim_set_memory_limit(bytes, &mut prev) })?;
+    check("set_memory_limit", unsafe {
+        ffi::shim_set_memory_limit(bytes, &mut prev)
+    })?;
     Ok(prev)
 }
 
 /// Sets how much freed memory the allocator may keep; returns the previous limit.
 pub fn set_cache_limit(bytes: usize) -> Result<usize> {
     let mut prev = 0;
-    check("set_cache_limit", unsafe { ffi::shim_set_cache_limit(bytes, &mut prev) })?;
+    check("set_cache_limit", unsafe {
+        ffi::shim_set_cache_limit(bytes, &mut prev)
+    })?;
     Ok(prev)
 }
 
 /// Wired-memory limit (macOS 15+ on Apple GPUs; an error elsewhere).
 pub fn set_wired_limit(bytes: usize) -> Result<usize> {
     let mut prev = 0;
-    check("set_wired_limit", unsafe { ffi::shim_set_wired_limit(bytes, &mut prev) })?;
+    check("set_wired_limit", unsafe {
+        ffi::shim_set_wired_limit(bytes, &mut prev)
+    })?;
     Ok(prev)
 }
 

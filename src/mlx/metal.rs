@@ -54,7 +54,10 @@ impl MetalKernel {
         atomic_outputs: bool,
     ) -> Result<MetalKernel> {
         let ins: Vec<CString> = input_names.iter().map(|s| cstr(s)).collect::<Result<_>>()?;
-        let outs: Vec<CString> = output_names.iter().map(|s| cstr(s)).collect::<Result<_>>()?;
+        let outs: Vec<CString> = output_names
+            .iter()
+            .map(|s| cstr(s))
+            .collect::<Result<_>>()?;
         let in_ptrs: Vec<*const c_char> = ins.iter().map(|s| s.as_ptr()).collect();
         let out_ptrs: Vec<*const c_char> = outs.iter().map(|s| s.as_ptr()).collect();
         let (name, source, header) = (cstr(name)?, cstr(source)?, cstr(header)?);
@@ -78,7 +81,10 @@ impl MetalKernel {
 
     pub fn call(&self, launch: &Launch<'_>) -> Result<Vec<Array>> {
         if launch.output_shapes.len() != launch.output_dtypes.len() {
-            return Err(Error::new("metal_kernel", "output shapes and dtypes differ in count"));
+            return Err(Error::new(
+                "metal_kernel",
+                "output shapes and dtypes differ in count",
+            ));
         }
         let inputs: Vec<*mut ffi::RawArray> = launch.inputs.iter().map(|a| a.raw()).collect();
         let mut ndims = Vec::new();
@@ -88,13 +94,23 @@ impl MetalKernel {
             flat.extend(dims("metal_kernel", s)?);
         }
         let dtypes: Vec<i32> = launch.output_dtypes.iter().map(|d| *d as i32).collect();
-        let g = dims("metal_kernel", &[launch.grid.0, launch.grid.1, launch.grid.2])?;
+        let g = dims(
+            "metal_kernel",
+            &[launch.grid.0, launch.grid.1, launch.grid.2],
+        )?;
         let t = dims(
             "metal_kernel",
-            &[launch.threadgroup.0, launch.threadgroup.1, launch.threadgroup.2],
+            &[
+                launch.threadgroup.0,
+                launch.threadgroup.1,
+                launch.threadgroup.2,
+            ],
         )?;
-        let names: Vec<CString> =
-            launch.template.iter().map(|(n, _)| cstr(n)).collect::<Result<_>>()?;
+        let names: Vec<CString> = launch
+            .template
+            .iter()
+            .map(|(n, _)| cstr(n))
+            .collect::<Result<_>>()?;
         let name_ptrs: Vec<*const c_char> = names.iter().map(|s| s.as_ptr()).collect();
         let (kinds, values): (Vec<i32>, Vec<i32>) = launch
             .template
@@ -126,6 +142,8 @@ impl MetalKernel {
                 outs.as_mut_ptr(),
             )
         })?;
-        outs.into_iter().map(|raw| Array::from_raw("metal_kernel", 0, raw)).collect()
+        outs.into_iter()
+            .map(|raw| Array::from_raw("metal_kernel", 0, raw))
+            .collect()
     }
 }

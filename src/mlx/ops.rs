@@ -9,11 +9,15 @@ use super::error::Result;
 use super::ffi::{self, Binary, Reduce, Unary};
 
 fn unary(op: &'static str, code: Unary, a: &Array) -> Result<Array> {
-    Array::make(op, |out| unsafe { ffi::shim_unary(code as i32, a.raw(), out) })
+    Array::make(op, |out| unsafe {
+        ffi::shim_unary(code as i32, a.raw(), out)
+    })
 }
 
 fn binary(op: &'static str, code: Binary, a: &Array, b: &Array) -> Result<Array> {
-    Array::make(op, |out| unsafe { ffi::shim_binary(code as i32, a.raw(), b.raw(), out) })
+    Array::make(op, |out| unsafe {
+        ffi::shim_binary(code as i32, a.raw(), b.raw(), out)
+    })
 }
 
 fn reduce(
@@ -117,7 +121,11 @@ impl Array {
     /// A scalar of this array's dtype (float32 for integer arrays), so arithmetic with
     /// constants never promotes bf16/f16 activations to float32.
     fn like_scalar(&self, value: f64) -> Result<Array> {
-        let dtype = if self.dtype().is_float() { self.dtype() } else { Dtype::F32 };
+        let dtype = if self.dtype().is_float() {
+            self.dtype()
+        } else {
+            Dtype::F32
+        };
         Array::scalar(value, dtype)
     }
 
@@ -157,7 +165,9 @@ impl Array {
 
     /// `where(cond, self, other)`.
     pub fn where_(cond: &Array, x: &Array, y: &Array) -> Result<Array> {
-        Array::make("where", |out| unsafe { ffi::shim_where(cond.raw(), x.raw(), y.raw(), out) })
+        Array::make("where", |out| unsafe {
+            ffi::shim_where(cond.raw(), x.raw(), y.raw(), out)
+        })
     }
 
     /// Clips to `[lo, hi]`; either bound may be absent.
@@ -175,7 +185,9 @@ impl Array {
     }
 
     pub fn astype(&self, dtype: Dtype) -> Result<Array> {
-        Array::make("astype", |out| unsafe { ffi::shim_astype(self.raw(), dtype as i32, out) })
+        Array::make("astype", |out| unsafe {
+            ffi::shim_astype(self.raw(), dtype as i32, out)
+        })
     }
 
     // ---- reductions ------------------------------------------------------------------
@@ -266,7 +278,9 @@ impl Array {
 
     pub fn swapaxes(&self, a: isize, b: isize) -> Result<Array> {
         let v = ints("swapaxes", &[a, b])?;
-        Array::make("swapaxes", |out| unsafe { ffi::shim_swapaxes(self.raw(), v[0], v[1], out) })
+        Array::make("swapaxes", |out| unsafe {
+            ffi::shim_swapaxes(self.raw(), v[0], v[1], out)
+        })
     }
 
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Array> {
@@ -287,17 +301,33 @@ impl Array {
     pub fn squeeze(&self, axes: &[isize]) -> Result<Array> {
         let ax = ints("squeeze", axes)?;
         let n = if axes.is_empty() { -1 } else { ax.len() as i32 };
-        Array::make("squeeze", |out| unsafe { ffi::shim_squeeze(self.raw(), ax.as_ptr(), n, out) })
+        Array::make("squeeze", |out| unsafe {
+            ffi::shim_squeeze(self.raw(), ax.as_ptr(), n, out)
+        })
     }
 
     /// Strided slice: `start[i]..stop[i]` step `strides[i]` on every axis.
     pub fn slice(&self, start: &[isize], stop: &[isize], strides: &[isize]) -> Result<Array> {
-        let (a, b, c) = (ints("slice", start)?, ints("slice", stop)?, ints("slice", strides)?);
+        let (a, b, c) = (
+            ints("slice", start)?,
+            ints("slice", stop)?,
+            ints("slice", strides)?,
+        );
         if a.len() != b.len() || a.len() != c.len() {
-            return Err(super::Error::new("slice", "start, stop and strides differ in length"));
+            return Err(super::Error::new(
+                "slice",
+                "start, stop and strides differ in length",
+            ));
         }
         Array::make("slice", |out| unsafe {
-            ffi::shim_slice(self.raw(), a.as_ptr(), b.as_ptr(), c.as_ptr(), a.len() as i32, out)
+            ffi::shim_slice(
+                self.raw(),
+                a.as_ptr(),
+                b.as_ptr(),
+                c.as_ptr(),
+                a.len() as i32,
+                out,
+            )
         })
     }
 
@@ -327,7 +357,11 @@ impl Array {
         stop: &[isize],
         strides: &[isize],
     ) -> Result<Array> {
-        let (a, b, c) = (ints("slice", start)?, ints("slice", stop)?, ints("slice", strides)?);
+        let (a, b, c) = (
+            ints("slice", start)?,
+            ints("slice", stop)?,
+            ints("slice", strides)?,
+        );
         if a.len() != b.len() || a.len() != c.len() {
             return Err(super::Error::new(
                 "slice_update",
@@ -353,7 +387,9 @@ impl Array {
             Some(a) => ints("take", &[a])?[0],
             None => i32::MIN,
         };
-        Array::make("take", |out| unsafe { ffi::shim_take(self.raw(), indices.raw(), ax, out) })
+        Array::make("take", |out| unsafe {
+            ffi::shim_take(self.raw(), indices.raw(), ax, out)
+        })
     }
 
     pub fn take_along_axis(&self, indices: &Array, axis: isize) -> Result<Array> {
@@ -365,7 +401,9 @@ impl Array {
 
     pub fn repeat(&self, repeats: usize, axis: isize) -> Result<Array> {
         let v = ints("repeat", &[repeats as isize, axis])?;
-        Array::make("repeat", |out| unsafe { ffi::shim_repeat(self.raw(), v[0], v[1], out) })
+        Array::make("repeat", |out| unsafe {
+            ffi::shim_repeat(self.raw(), v[0], v[1], out)
+        })
     }
 
     pub fn tile(&self, reps: &[usize]) -> Result<Array> {
@@ -400,10 +438,19 @@ impl Array {
         let ax = ints("split", &[axis])?[0];
         let mut outs = vec![ptr::null_mut(); indices.len() + 1];
         let status = unsafe {
-            ffi::shim_split(self.raw(), d.as_ptr(), d.len() as i32, ax, outs.as_mut_ptr())
+            ffi::shim_split(
+                self.raw(),
+                d.as_ptr(),
+                d.len() as i32,
+                ax,
+                outs.as_mut_ptr(),
+            )
         };
         super::error::check("split", status)?;
-        Ok(outs.into_iter().map(|raw| Array::from_raw("split", 0, raw)).collect::<Result<_>>()?)
+        Ok(outs
+            .into_iter()
+            .map(|raw| Array::from_raw("split", 0, raw))
+            .collect::<Result<_>>()?)
     }
 
     /// Splits into `parts` equal pieces along `axis`.
@@ -439,10 +486,23 @@ impl Array {
     ) -> Result<Array> {
         let v = dims(
             "conv2d",
-            &[stride.0, stride.1, padding.0, padding.1, dilation.0, dilation.1, groups],
+            &[
+                stride.0, stride.1, padding.0, padding.1, dilation.0, dilation.1, groups,
+            ],
         )?;
         Array::make("conv2d", |out| unsafe {
-            ffi::shim_conv2d(self.raw(), weight.raw(), v[0], v[1], v[2], v[3], v[4], v[5], v[6], out)
+            ffi::shim_conv2d(
+                self.raw(),
+                weight.raw(),
+                v[0],
+                v[1],
+                v[2],
+                v[3],
+                v[4],
+                v[5],
+                v[6],
+                out,
+            )
         })
     }
 }
@@ -464,12 +524,16 @@ pub fn concatenate(arrays: &[&Array], axis: isize) -> Result<Array> {
 pub fn stack(arrays: &[&Array], axis: isize) -> Result<Array> {
     let raws = raw_list(arrays);
     let ax = ints("stack", &[axis])?[0];
-    Array::make("stack", |out| unsafe { ffi::shim_stack(raws.as_ptr(), raws.len(), ax, out) })
+    Array::make("stack", |out| unsafe {
+        ffi::shim_stack(raws.as_ptr(), raws.len(), ax, out)
+    })
 }
 
 /// `[start, stop)` in steps of `step`.
 pub fn arange(start: f64, stop: f64, step: f64, dtype: Dtype) -> Result<Array> {
-    Array::make("arange", |out| unsafe { ffi::shim_arange(start, stop, step, dtype as i32, out) })
+    Array::make("arange", |out| unsafe {
+        ffi::shim_arange(start, stop, step, dtype as i32, out)
+    })
 }
 
 /// `num` evenly spaced values from `start` to `stop` inclusive.

@@ -8,7 +8,9 @@ use std::ptr;
 
 /// A PRNG key derived from `seed`.
 pub fn key(seed: u64) -> Result<Array> {
-    Array::make("random::key", |out| unsafe { ffi::shim_random_key(seed, out) })
+    Array::make("random::key", |out| unsafe {
+        ffi::shim_random_key(seed, out)
+    })
 }
 
 /// Splits a key into two independent keys.
@@ -24,7 +26,15 @@ pub fn split(key: &Array) -> Result<(Array, Array)> {
 pub fn normal(shape: &[usize], dtype: Dtype, loc: f32, scale: f32, key: &Array) -> Result<Array> {
     let d = dims("random::normal", shape)?;
     Array::make("random::normal", |out| unsafe {
-        ffi::shim_random_normal(d.as_ptr(), d.len() as i32, dtype as i32, loc, scale, key.raw(), out)
+        ffi::shim_random_normal(
+            d.as_ptr(),
+            d.len() as i32,
+            dtype as i32,
+            loc,
+            scale,
+            key.raw(),
+            out,
+        )
     })
 }
 
@@ -32,6 +42,14 @@ pub fn normal(shape: &[usize], dtype: Dtype, loc: f32, scale: f32, key: &Array) 
 pub fn uniform(shape: &[usize], dtype: Dtype, lo: f32, hi: f32, key: &Array) -> Result<Array> {
     let d = dims("random::uniform", shape)?;
     Array::make("random::uniform", |out| unsafe {
-        ffi::shim_random_uniform(d.as_ptr(), d.len() as i32, dtype as i32, lo, hi, key.raw(), out)
+        ffi::shim_random_uniform(
+            d.as_ptr(),
+            d.len() as i32,
+            dtype as i32,
+            lo,
+            hi,
+            key.raw(),
+            out,
+        )
     })
 }
