@@ -73,7 +73,10 @@ fn find_mlx() -> Result<Found, Vec<String>> {
     if let Some(dir) = std::env::var_os("MLX_DIR") {
         let dir = PathBuf::from(dir);
         if has_mlx(&dir) {
-            return Ok(Found { dir, how: "MLX_DIR" });
+            return Ok(Found {
+                dir,
+                how: "MLX_DIR",
+            });
         }
         // An explicit choice that is wrong must not be silently replaced by another install.
         eprintln!(
@@ -92,7 +95,10 @@ fn find_mlx() -> Result<Found, Vec<String>> {
                 .join(format!("{dist}-{MLX_VERSION}"))
                 .join("mlx");
             if has_mlx(&dir) {
-                return Ok(Found { dir, how: "scripts/setup install" });
+                return Ok(Found {
+                    dir,
+                    how: "scripts/setup install",
+                });
             }
             tried.push(dir.display().to_string());
         }
@@ -107,11 +113,16 @@ fn find_mlx() -> Result<Found, Vec<String>> {
             if out.status.success() {
                 let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
                 if has_mlx(&dir) {
-                    return Ok(Found { dir, how: "python distribution" });
+                    return Ok(Found {
+                        dir,
+                        how: "python distribution",
+                    });
                 }
             }
         }
-        tried.push(format!("{python}: importlib.metadata distribution '{dist}'"));
+        tried.push(format!(
+            "{python}: importlib.metadata distribution '{dist}'"
+        ));
     }
 
     let mut brew = vec![
@@ -120,12 +131,18 @@ fn find_mlx() -> Result<Found, Vec<String>> {
     ];
     if let Ok(out) = Command::new("brew").args(["--prefix", "mlx"]).output() {
         if out.status.success() {
-            brew.insert(0, PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+            brew.insert(
+                0,
+                PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()),
+            );
         }
     }
     for dir in brew {
         if has_mlx(&dir) {
-            return Ok(Found { dir, how: "homebrew" });
+            return Ok(Found {
+                dir,
+                how: "homebrew",
+            });
         }
         tried.push(dir.display().to_string());
     }
