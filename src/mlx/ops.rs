@@ -447,10 +447,9 @@ impl Array {
             )
         };
         super::error::check("split", status)?;
-        Ok(outs
-            .into_iter()
+        outs.into_iter()
             .map(|raw| Array::from_raw("split", 0, raw))
-            .collect::<Result<_>>()?)
+            .collect()
     }
 
     /// Splits into `parts` equal pieces along `axis`.
