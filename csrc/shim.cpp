@@ -154,6 +154,19 @@ int shim_array_to_bytes(const Arr* a, void* dst, size_t nbytes) {
   });
 }
 
+// Evaluates `a` and exposes its buffer for host reads without a copy. Only row-contiguous,
+// non-broadcast arrays qualify, so the bytes are exactly the row-major data.
+int shim_array_data(const Arr* a, const void** data) {
+  return guarded([&] {
+    Arr c = *a;
+    c.eval();
+    if (!c.flags().row_contiguous || c.data_size() != c.size()) {
+      throw std::invalid_argument("[host_bytes] array is not row contiguous; call contiguous() first");
+    }
+    *data = c.data<uint8_t>();
+  });
+}
+
 int shim_eval(Arr* const* arrays, size_t n) {
   return guarded([&] {
     std::vector<Arr> v;

@@ -7,3 +7,4 @@
 pub mod caption;
 pub mod mlx;
 pub mod sampler;
+pub mod weights;

@@ -1,0 +1,215 @@
+//! A whole checkpoint folder in the official Hugging Face layout.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::component::{Component, ComponentPlan};
+use super::error::{Result, WeightsError};
+use super::layout::ComponentKind;
+use super::weight::WeightFormat;
+
+/// The checkpoint's overall flavour, from its DiT and text-encoder Linear weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointFormat {
+    /// All weights dense (bf16/f16/f32).
+    Dense,
+    Nf4,
+    Fp8,
+    /// Components disagree (e.g. an NF4 DiT with an FP8 text encoder).
+    Mixed,
+}
+
+impl CheckpointFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckpointFormat::Dense => "bf16",
+            CheckpointFormat::Nf4 => "nf4",
+            CheckpointFormat::Fp8 => "fp8",
+            CheckpointFormat::Mixed => "mixed",
+        }
+    }
+}
+
+/// An opened checkpoint: every header, index and quant state is read and validated, so
+/// loading a component afterwards can only fail on I/O (a file changing underneath).
+#[derive(Debug)]
+pub struct Checkpoint {
+    pub root: PathBuf,
+    plans: BTreeMap<ComponentKind, ComponentPlan>,
+    tokenizer: PathBuf,
+}
+
+impl Checkpoint {
+    /// Validates the layout and reads all headers; no tensor data is read.
+    pub fn open(root: &Path) -> Result<Checkpoint> {
+        if !root.is_dir() {
+            return Err(if root.exists() {
+                WeightsError::NotACheckpoint {
+                    path: root.to_path_buf(),
+                    reason: "it is a file, not a folder".into(),
+                }
+            } else {
+                WeightsError::MissingFile {
+                    path: root.to_path_buf(),
+                    expected: "a checkpoint folder".into(),
+                }
+            });
+        }
+        check_recognisable(root)?;
+        let mut plans = BTreeMap::new();
+        for kind in ComponentKind::ALL {
+            let dir = root.join(kind.dir_name());
+            if !dir.is_dir() {
+                return Err(WeightsError::MissingFile {
+                    path: dir,
+                    expected: format!("the {kind}/ folder of an Ideogram 4 checkpoint"),
+                });
+            }
+            plans.insert(kind, ComponentPlan::open(&dir, kind)?);
+        }
+        let tokenizer = root.join("tokenizer").join("tokenizer.json");
+        if !tokenizer.is_file() {
+            return Err(WeightsError::MissingFile {
+                path: tokenizer,
+                expected: "the Qwen tokenizer (tokenizer/tokenizer.json)".into(),
+            });
+        }
+        check_dit_pair(&plans)?;
+        Ok(Checkpoint {
+            root: root.to_path_buf(),
+            plans,
+            tokenizer,
+        })
+    }
+
+    pub fn plan(&self, kind: ComponentKind) -> &ComponentPlan {
+        &self.plans[&kind]
+    }
+
+    /// `tokenizer/tokenizer.json`.
+    pub fn tokenizer_path(&self) -> &Path {
+        &self.tokenizer
+    }
+
+    /// Reads one component's tensors (the default filter skips the vision tower, the
+    /// unused final LM norm and the VAE encoder without reading their data).
+    pub fn load_component(&self, kind: ComponentKind) -> Result<Component> {
+        self.plan(kind).load()
+    }
+
+    /// Reads the tensors of `kind` that `keep` accepts.
+    pub fn load_component_filtered(
+        &self,
+        kind: ComponentKind,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<Component> {
+        self.plan(kind).load_filtered(keep)
+    }
+
+    /// Overall flavour, judged by the Linear weights of the DiTs and the text encoder.
+    pub fn format(&self) -> CheckpointFormat {
+        let mut seen = Vec::new();
+        for kind in [
+            ComponentKind::Transformer,
+            ComponentKind::UnconditionalTransformer,
+            ComponentKind::TextEncoder,
+        ] {
+            let plan = self.plan(kind);
+            let quant = plan
+                .tensors()
+                .into_iter()
+                .filter(|t| t.kept)
+                .map(|t| t.format)
+                .find(|f| f.is_quantized());
+            seen.push(match quant {
+                Some(WeightFormat::Nf4) => CheckpointFormat::Nf4,
+                Some(_) => CheckpointFormat::Fp8,
+                None => CheckpointFormat::Dense,
+            });
+        }
+        if seen.iter().all(|f| *f == seen[0]) {
+            seen[0]
+        } else {
+            CheckpointFormat::Mixed
+        }
+    }
+
+    /// Bytes the default loaders would hold in memory for all four components.
+    pub fn resident_bytes_estimate(&self) -> u64 {
+        self.plans
+            .values()
+            .flat_map(|p| p.tensors())
+            .filter(|t| t.kept)
+            .map(|t| t.stored_bytes)
+            .sum()
+    }
+}
+
+/// Early, specific refusals for folders in other known formats.
+fn check_recognisable(root: &Path) -> Result<()> {
+    let split = root.join("split_model.json");
+    if split.is_file() {
+        return Err(WeightsError::UnsupportedFormat {
+            path: split,
+            tensor: None,
+            detail: "an MLXBits split_model.json conversion (MLX int8/int4), not an official \
+                     Ideogram 4 format; use ideogram-ai/ideogram-4-nf4 or -fp8"
+                .into(),
+        });
+    }
+    let any_component = ComponentKind::ALL
+        .iter()
+        .any(|k| root.join(k.dir_name()).is_dir());
+    if any_component {
+        return Ok(());
+    }
+    let gguf = std::fs::read_dir(root).ok().and_then(|rd| {
+        rd.filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "gguf"))
+    });
+    if let Some(g) = gguf {
+        return Err(WeightsError::UnsupportedFormat {
+            path: g,
+            tensor: None,
+            detail: "GGUF (community DiT-only quantisation) is not loaded; use the official \
+                     safetensors repos"
+                .into(),
+        });
+    }
+    Err(WeightsError::NotACheckpoint {
+        path: root.to_path_buf(),
+        reason: "none of transformer/, unconditional_transformer/, text_encoder/, vae/ exists \
+                 (expected the layout of ideogram-ai/ideogram-4-nf4)"
+            .into(),
+    })
+}
+
+/// Both CFG branches must have the same structure.
+fn check_dit_pair(plans: &BTreeMap<ComponentKind, ComponentPlan>) -> Result<()> {
+    let cond = &plans[&ComponentKind::Transformer];
+    let uncond = &plans[&ComponentKind::UnconditionalTransformer];
+    let (Some(a), Some(b)) = (cond.dims.dit(), uncond.dims.dit()) else {
+        return Ok(());
+    };
+    let shape = |d: &super::schema::DitDims| {
+        (
+            d.emb_dim,
+            d.num_layers,
+            d.head_dim,
+            d.intermediate_size,
+            d.adaln_dim,
+            d.in_channels,
+            d.llm_features_dim,
+        )
+    };
+    if shape(a) != shape(b) {
+        return Err(WeightsError::Config {
+            path: uncond.files.describe_path().to_path_buf(),
+            expected: format!("the same dimensions as transformer/ ({a:?})"),
+            found: format!("{b:?}"),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! One logical tensor as it is stored: dense, NF4-packed or FP8.
+
+use std::fmt;
+
+use super::fp8::Fp8Weight;
+use super::nf4::Nf4Weight;
+use crate::mlx::{self, Array, Dtype};
+
+#[derive(Debug, Clone)]
+pub enum Weight {
+    /// Plain tensor in its stored dtype (bf16/f16/f32, or an integer buffer).
+    Dense(Array),
+    Nf4(Nf4Weight),
+    Fp8(Fp8Weight),
+}
+
+/// How a tensor is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WeightFormat {
+    Bf16,
+    F16,
+    F32,
+    /// bitsandbytes NF4 (plain or double-quantised scales).
+    Nf4,
+    /// float8 e4m3fn codes with a float32 per-row scale.
+    Fp8E4M3,
+    /// Any other dense dtype (integer buffers such as `num_batches_tracked`).
+    Other(Dtype),
+}
+
+impl WeightFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightFormat::Bf16 => "bf16",
+            WeightFormat::F16 => "f16",
+            WeightFormat::F32 => "f32",
+            WeightFormat::Nf4 => "nf4",
+            WeightFormat::Fp8E4M3 => "fp8-e4m3",
+            WeightFormat::Other(d) => d.name(),
+        }
+    }
+
+    pub fn is_quantized(self) -> bool {
+        matches!(self, WeightFormat::Nf4 | WeightFormat::Fp8E4M3)
+    }
+
+    pub(crate) fn dense(dtype: Dtype) -> WeightFormat {
+        match dtype {
+            Dtype::Bf16 => WeightFormat::Bf16,
+            Dtype::F16 => WeightFormat::F16,
+            Dtype::F32 => WeightFormat::F32,
+            other => WeightFormat::Other(other),
+        }
+    }
+}
+
+impl fmt::Display for WeightFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for WeightFormat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl Weight {
+    /// Logical shape (`[out, in]` for a quantised Linear).
+    pub fn shape(&self) -> Vec<usize> {
+        match self {
+            Weight::Dense(a) => a.shape(),
+            Weight::Nf4(w) => w.shape().to_vec(),
+            Weight::Fp8(w) => w.shape(),
+        }
+    }
+
+    pub fn format(&self) -> WeightFormat {
+        match self {
+            Weight::Dense(a) => WeightFormat::dense(a.dtype()),
+            Weight::Nf4(_) => WeightFormat::Nf4,
+            Weight::Fp8(_) => WeightFormat::Fp8E4M3,
+        }
+    }
+
+    pub fn is_quantized(&self) -> bool {
+        !matches!(self, Weight::Dense(_))
+    }
+
+    /// The full tensor in `dtype`, computed with MLX ops (portable: CPU or GPU), with the
+    /// reference's rounding (see [`Nf4Weight::dequantize`], [`Fp8Weight::dequantize`]).
+    /// Dense tensors are cast (no copy when already `dtype`).
+    pub fn dequantize(&self, dtype: Dtype) -> mlx::Result<Array> {
+        match self {
+            Weight::Dense(a) if a.dtype() == dtype => Ok(a.clone()),
+            Weight::Dense(a) => a.astype(dtype),
+            Weight::Nf4(w) => w.dequantize(dtype),
+            Weight::Fp8(w) => w.dequantize(dtype),
+        }
+    }
+
+    /// Same values as [`Weight::dequantize`], computed by a parallel host loop writing
+    /// straight into an evaluated MLX buffer: the fast path when MLX runs on the CPU.
+    /// Quantised weights need `dtype` float32, bfloat16 or float16.
+    pub fn dequantize_host(&self, dtype: Dtype) -> mlx::Result<Array> {
+        match self {
+            Weight::Dense(_) => self.dequantize(dtype),
+            Weight::Nf4(w) => w.dequantize_host(dtype),
+            Weight::Fp8(w) => w.dequantize_host(dtype),
+        }
+    }
+
+    /// Bytes this weight holds in MLX memory.
+    pub fn resident_bytes(&self) -> usize {
+        match self {
+            Weight::Dense(a) => a.nbytes(),
+            Weight::Nf4(w) => w.resident_bytes(),
+            Weight::Fp8(w) => w.resident_bytes(),
+        }
+    }
+
+    pub fn as_dense(&self) -> Option<&Array> {
+        match self {
+            Weight::Dense(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// Every MLX array this weight holds (for `eval`).
+    pub fn arrays(&self) -> Vec<&Array> {
+        use super::nf4::Absmax;
+        match self {
+            Weight::Dense(a) => vec![a],
+            Weight::Nf4(w) => {
+                let mut v = vec![w.packed()];
+                match w.absmax() {
+                    Absmax::F32(a) => v.push(a),
+                    Absmax::Nested {
+                        codes, scales, map, ..
+                    } => v.extend([codes, scales, map]),
+                }
+                v
+            }
+            Weight::Fp8(w) => vec![w.codes(), w.scale()],
+        }
+    }
+}
