@@ -1,0 +1,592 @@
+//! The Flux2 KL-VAE decoder (architecture §7.2–§7.4), NHWC throughout.
+//!
+//! ```text
+//! post_quant_conv 1×1 → conv_in 3×3 → mid (res, attn, res)
+//!   → for level L−1 … 0: (num_res_blocks + 1) res blocks, then nearest ×2 + 3×3 conv (not at 0)
+//!   → GroupNorm → swish → conv_out 3×3
+//! ```
+//!
+//! Weights come in diffusers names (`vae/diffusion_pytorch_model.safetensors`) and are renamed
+//! to the native ones with the official rules ([`native_decoder_key`]); the encoder, `quant_conv`
+//! and `bn` tensors are never loaded. Convolution weights are stored OIHW and transposed to
+//! MLX's OHWI once, at load.
+//!
+//! GroupNorm statistics are computed in float32 whatever the compute dtype; everything else
+//! runs in the compute dtype (float32 on CPU, bfloat16 like the reference on Apple GPUs).
+
+use std::collections::HashMap;
+
+use crate::mlx::fast::{scaled_dot_product_attention, Mask};
+use crate::mlx::{Array, Dtype};
+use crate::model::linear::Compute;
+use crate::weights::{Checkpoint, Component, ComponentKind, WeightsError};
+
+/// Groups of every GroupNorm in the decoder.
+const GROUPS: usize = 32;
+/// Epsilon of every GroupNorm in the decoder.
+const GROUP_NORM_EPS: f64 = 1e-6;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaeError {
+    #[error(transparent)]
+    Mlx(#[from] crate::mlx::Error),
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error("VAE weights: unrecognised decoder tensor {0:?}")]
+    UnknownKey(String),
+    #[error("VAE weights: missing tensor {0:?}")]
+    Missing(String),
+    #[error("VAE weights: {0}")]
+    Layout(String),
+    #[error("VAE input: {0}")]
+    Input(String),
+}
+
+pub type Result<T> = std::result::Result<T, VaeError>;
+
+/// The diffusers → native renaming of the official `convert_diffusers_state_dict`, restricted
+/// to what decoding needs: `Some(native)` for a decoder tensor, `None` for tensors decoding
+/// never uses (`encoder.*`, `quant_conv.*`, `bn.*`), an error for anything else.
+/// `levels` is the number of resolution levels (4 in every shipped VAE); diffusers counts up
+/// blocks from the lowest resolution, the native layout from the highest.
+pub fn native_decoder_key(key: &str, levels: usize) -> Result<Option<String>> {
+    let unknown = || VaeError::UnknownKey(key.to_owned());
+    if key.starts_with("encoder.") || key.starts_with("quant_conv.") || key.starts_with("bn.") {
+        return Ok(None);
+    }
+    if let Some(rest) = key.strip_prefix("post_quant_conv.") {
+        return Ok(Some(format!("decoder.post_quant_conv.{rest}")));
+    }
+    let rest = key.strip_prefix("decoder.").ok_or_else(unknown)?;
+    let shortcut = |s: &str| s.replace("conv_shortcut", "nin_shortcut");
+    let native = if let Some(p) = rest.strip_prefix("conv_norm_out.") {
+        format!("norm_out.{p}")
+    } else if rest.starts_with("conv_in.") || rest.starts_with("conv_out.") {
+        rest.to_owned()
+    } else if let Some(p) = rest.strip_prefix("mid_block.resnets.") {
+        let (i, tail) = split_index(p).ok_or_else(unknown)?;
+        format!("mid.block_{}.{}", i + 1, shortcut(tail))
+    } else if let Some(p) = rest.strip_prefix("mid_block.attentions.0.") {
+        let tail = p
+            .replace("group_norm.", "norm.")
+            .replace("to_q.", "q.")
+            .replace("to_k.", "k.")
+            .replace("to_v.", "v.")
+            .replace("to_out.0.", "proj_out.");
+        format!("mid.attn_1.{tail}")
+    } else if let Some(p) = rest.strip_prefix("up_blocks.") {
+        let (d, tail) = split_index(p).ok_or_else(unknown)?;
+        let level = levels.checked_sub(d + 1).ok_or_else(unknown)?;
+        if let Some(t) = tail.strip_prefix("resnets.") {
+            let (r, t) = split_index(t).ok_or_else(unknown)?;
+            format!("up.{level}.block.{r}.{}", shortcut(t))
+        } else if let Some(t) = tail.strip_prefix("upsamplers.0.conv.") {
+            format!("up.{level}.upsample.conv.{t}")
+        } else {
+            return Err(unknown());
+        }
+    } else {
+        return Err(unknown());
+    };
+    Ok(Some(format!("decoder.{native}")))
+}
+
+/// `"12.rest"` → `(12, "rest")`.
+fn split_index(s: &str) -> Option<(usize, &str)> {
+    let (i, rest) = s.split_once('.')?;
+    Some((i.parse().ok()?, rest))
+}
+
+/// Native-named decoder tensors, consumed while the modules are built.
+struct Tensors {
+    map: HashMap<String, Array>,
+    compute: Dtype,
+    /// Bytes of everything taken so far, in the compute dtype.
+    taken_bytes: usize,
+}
+
+impl Tensors {
+    fn take(&mut self, name: &str) -> Result<Array> {
+        self.take_as(name, self.compute)
+    }
+
+    fn take_as(&mut self, name: &str, dtype: Dtype) -> Result<Array> {
+        let a = self
+            .map
+            .remove(name)
+            .ok_or_else(|| VaeError::Missing(name.to_owned()))?
+            .astype(dtype)?;
+        self.taken_bytes += a.nbytes();
+        Ok(a)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+
+    fn conv(&mut self, prefix: &str, padding: usize) -> Result<Conv2d> {
+        let w = self.take(&format!("{prefix}.weight"))?;
+        let bias = self.take(&format!("{prefix}.bias"))?;
+        // diffusers keeps the attention projections as Linear weights [O, I]: a 1×1 conv.
+        let w = if w.ndim() == 2 {
+            w.expand_dims(&[2, 3])?
+        } else {
+            w
+        };
+        if w.ndim() != 4 {
+            return Err(VaeError::Layout(format!(
+                "{prefix}.weight has shape {:?}",
+                w.shape()
+            )));
+        }
+        // OIHW → OHWI
+        Ok(Conv2d {
+            weight: w.transpose(&[0, 2, 3, 1])?,
+            bias,
+            padding,
+        })
+    }
+
+    fn group_norm(&mut self, prefix: &str) -> Result<GroupNorm> {
+        let weight = self.take_as(&format!("{prefix}.weight"), Dtype::F32)?;
+        let bias = self.take_as(&format!("{prefix}.bias"), Dtype::F32)?;
+        let channels = weight.size();
+        if channels % GROUPS != 0 {
+            return Err(VaeError::Layout(format!(
+                "{prefix} has {channels} channels, not a multiple of {GROUPS} groups"
+            )));
+        }
+        Ok(GroupNorm { weight, bias })
+    }
+
+    fn resnet(&mut self, prefix: &str) -> Result<ResnetBlock> {
+        let shortcut = format!("{prefix}.nin_shortcut");
+        Ok(ResnetBlock {
+            norm1: self.group_norm(&format!("{prefix}.norm1"))?,
+            conv1: self.conv(&format!("{prefix}.conv1"), 1)?,
+            norm2: self.group_norm(&format!("{prefix}.norm2"))?,
+            conv2: self.conv(&format!("{prefix}.conv2"), 1)?,
+            nin_shortcut: if self.has(&format!("{shortcut}.weight")) {
+                Some(self.conv(&shortcut, 0)?)
+            } else {
+                None
+            },
+        })
+    }
+
+    fn attention(&mut self, prefix: &str) -> Result<AttnBlock> {
+        Ok(AttnBlock {
+            norm: self.group_norm(&format!("{prefix}.norm"))?,
+            q: self.conv(&format!("{prefix}.q"), 0)?,
+            k: self.conv(&format!("{prefix}.k"), 0)?,
+            v: self.conv(&format!("{prefix}.v"), 0)?,
+            proj_out: self.conv(&format!("{prefix}.proj_out"), 0)?,
+        })
+    }
+}
+
+/// 2-D convolution with bias, stride 1, zero padding `padding`; weight OHWI.
+struct Conv2d {
+    weight: Array,
+    bias: Array,
+    padding: usize,
+}
+
+impl Conv2d {
+    fn forward(&self, x: &Array) -> Result<Array> {
+        let p = self.padding;
+        Ok(x.conv2d(&self.weight, (1, 1), (p, p), (1, 1), 1)?
+            .add(&self.bias)?)
+    }
+
+    fn out_channels(&self) -> usize {
+        self.weight.shape()[0]
+    }
+}
+
+/// GroupNorm(32, eps 1e-6) with affine parameters, statistics in float32.
+struct GroupNorm {
+    weight: Array,
+    bias: Array,
+}
+
+impl GroupNorm {
+    fn forward(&self, x: &Array) -> Result<Array> {
+        let shape = x.shape();
+        let (b, c) = (shape[0], shape[3]);
+        let grouped =
+            x.astype(Dtype::F32)?
+                .reshape(&[b, shape[1] * shape[2], GROUPS, c / GROUPS])?;
+        let mean = grouped.mean(&[1, 3], true)?;
+        let var = grouped.var(&[1, 3], true)?;
+        let normed = grouped
+            .sub(&mean)?
+            .mul(&var.add_scalar(GROUP_NORM_EPS)?.rsqrt()?)?;
+        Ok(normed
+            .reshape(&shape)?
+            .mul(&self.weight)?
+            .add(&self.bias)?
+            .astype(x.dtype())?)
+    }
+}
+
+/// `x ↦ shortcut(x) + conv2(swish(norm2(conv1(swish(norm1(x))))))`.
+struct ResnetBlock {
+    norm1: GroupNorm,
+    conv1: Conv2d,
+    norm2: GroupNorm,
+    conv2: Conv2d,
+    nin_shortcut: Option<Conv2d>,
+}
+
+impl ResnetBlock {
+    fn forward(&self, x: &Array) -> Result<Array> {
+        let h = self.conv1.forward(&self.norm1.forward(x)?.silu()?)?;
+        let h = self.conv2.forward(&self.norm2.forward(&h)?.silu()?)?;
+        let x = match &self.nin_shortcut {
+            Some(conv) => conv.forward(x)?,
+            None => x.clone(),
+        };
+        Ok(x.add(&h)?)
+    }
+}
+
+/// Single-head self-attention over all pixels, scale `1/√C`, with a residual.
+struct AttnBlock {
+    norm: GroupNorm,
+    q: Conv2d,
+    k: Conv2d,
+    v: Conv2d,
+    proj_out: Conv2d,
+}
+
+impl AttnBlock {
+    fn forward(&self, x: &Array) -> Result<Array> {
+        let shape = x.shape();
+        let (b, h, w, c) = (shape[0], shape[1], shape[2], shape[3]);
+        let n = self.norm.forward(x)?;
+        // [B, H, W, C] → [B, 1 head, H·W tokens, C]
+        let tokens = |a: Array| a.reshape(&[b, 1, h * w, c]);
+        let q = tokens(self.q.forward(&n)?)?;
+        let k = tokens(self.k.forward(&n)?)?;
+        let v = tokens(self.v.forward(&n)?)?;
+        let scale = 1.0 / (c as f32).sqrt();
+        let attended = scaled_dot_product_attention(&q, &k, &v, scale, Mask::None)?;
+        Ok(x.add(&self.proj_out.forward(&attended.reshape(&[b, h, w, c])?)?)?)
+    }
+}
+
+/// Nearest-neighbour ×2 (each pixel to a 2×2 block), then a 3×3 conv.
+struct Upsample {
+    conv: Conv2d,
+}
+
+impl Upsample {
+    fn forward(&self, x: &Array) -> Result<Array> {
+        let s = x.shape();
+        let (b, h, w, c) = (s[0], s[1], s[2], s[3]);
+        let doubled = x
+            .reshape(&[b, h, 1, w, 1, c])?
+            .broadcast_to(&[b, h, 2, w, 2, c])?
+            .reshape(&[b, 2 * h, 2 * w, c])?;
+        self.conv.forward(&doubled)
+    }
+}
+
+/// One resolution level of the up path (native index: 0 = full resolution).
+struct UpLevel {
+    blocks: Vec<ResnetBlock>,
+    upsample: Option<Upsample>,
+}
+
+/// Shape facts of a loaded decoder, inferred from its tensors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaeDecoderConfig {
+    /// Latent channels (32 in Ideogram 4).
+    pub z_channels: usize,
+    /// Output channels of each level, native order (level 0 = full resolution).
+    pub level_channels: Vec<usize>,
+    /// Res blocks per up level (`num_res_blocks + 1`).
+    pub blocks_per_level: usize,
+    /// Image channels (3).
+    pub out_channels: usize,
+}
+
+impl VaeDecoderConfig {
+    /// Pixels per latent pixel along each side: `2^(levels − 1)` (8 in Ideogram 4).
+    pub fn scale_factor(&self) -> usize {
+        1 << (self.level_channels.len() - 1)
+    }
+}
+
+/// The VAE decoder. Built once, used for every decode; holds its weights in the compute dtype.
+pub struct VaeDecoder {
+    config: VaeDecoderConfig,
+    compute: Dtype,
+    resident_bytes: usize,
+    post_quant_conv: Conv2d,
+    conv_in: Conv2d,
+    mid_block_1: ResnetBlock,
+    mid_attn_1: AttnBlock,
+    mid_block_2: ResnetBlock,
+    /// Native order: `up[0]` is the full-resolution level, applied last.
+    up: Vec<UpLevel>,
+    norm_out: GroupNorm,
+    conv_out: Conv2d,
+}
+
+impl VaeDecoder {
+    /// Builds the decoder from diffusers-named tensors (a whole `vae/` file may be passed:
+    /// encoder, `quant_conv` and `bn` tensors are dropped unread). `compute` is the dtype
+    /// activations and weights are held in.
+    pub fn from_diffusers_tensors(
+        tensors: impl IntoIterator<Item = (String, Array)>,
+        compute: Dtype,
+    ) -> Result<VaeDecoder> {
+        let tensors: Vec<(String, Array)> = tensors.into_iter().collect();
+        let levels = count_up_levels(tensors.iter().map(|(k, _)| k.as_str()));
+        if levels == 0 {
+            return Err(VaeError::Missing("decoder.up_blocks.*".to_owned()));
+        }
+        let mut map = HashMap::new();
+        for (key, array) in tensors {
+            if let Some(native) = native_decoder_key(&key, levels)? {
+                map.insert(native, array);
+            }
+        }
+        let mut t = Tensors {
+            map,
+            compute,
+            taken_bytes: 0,
+        };
+        let blocks_per_level = (0..)
+            .take_while(|r| t.has(&format!("decoder.up.0.block.{r}.conv1.weight")))
+            .count();
+        let mut up = Vec::with_capacity(levels);
+        for level in 0..levels {
+            let blocks = (0..blocks_per_level)
+                .map(|r| t.resnet(&format!("decoder.up.{level}.block.{r}")))
+                .collect::<Result<Vec<_>>>()?;
+            let upsample = if level > 0 {
+                Some(Upsample {
+                    conv: t.conv(&format!("decoder.up.{level}.upsample.conv"), 1)?,
+                })
+            } else {
+                None
+            };
+            up.push(UpLevel { blocks, upsample });
+        }
+        let post_quant_conv = t.conv("decoder.post_quant_conv", 0)?;
+        let conv_out = t.conv("decoder.conv_out", 1)?;
+        let config = VaeDecoderConfig {
+            z_channels: post_quant_conv.out_channels(),
+            level_channels: up
+                .iter()
+                .map(|l| l.blocks.last().map_or(0, |b| b.conv2.out_channels()))
+                .collect(),
+            blocks_per_level,
+            out_channels: conv_out.out_channels(),
+        };
+        let conv_in = t.conv("decoder.conv_in", 1)?;
+        let mid_block_1 = t.resnet("decoder.mid.block_1")?;
+        let mid_attn_1 = t.attention("decoder.mid.attn_1")?;
+        let mid_block_2 = t.resnet("decoder.mid.block_2")?;
+        let norm_out = t.group_norm("decoder.norm_out")?;
+        if let Some(extra) = t.map.keys().next() {
+            return Err(VaeError::UnknownKey(extra.clone()));
+        }
+        Ok(VaeDecoder {
+            config,
+            compute,
+            resident_bytes: t.taken_bytes,
+            post_quant_conv,
+            conv_in,
+            mid_block_1,
+            mid_attn_1,
+            mid_block_2,
+            up,
+            norm_out,
+            conv_out,
+        })
+    }
+
+    /// Builds the decoder from a loaded `vae/` component (every VAE tensor is dense), in
+    /// `compute.dtype`.
+    pub fn load(component: &mut Component, compute: Compute) -> Result<VaeDecoder> {
+        let names: Vec<String> = component.names().map(str::to_owned).collect();
+        let tensors = names
+            .into_iter()
+            .map(|name| Ok((name.clone(), component.take_dense(&name)?)))
+            .collect::<Result<Vec<_>>>()?;
+        VaeDecoder::from_diffusers_tensors(tensors, compute.dtype)
+    }
+
+    /// Opens `checkpoint`'s VAE decoder.
+    pub fn from_checkpoint(checkpoint: &Checkpoint, compute: Compute) -> Result<VaeDecoder> {
+        VaeDecoder::load(&mut checkpoint.load_component(ComponentKind::Vae)?, compute)
+    }
+
+    /// Bytes of MLX memory held by the weights.
+    pub fn resident_bytes(&self) -> usize {
+        self.resident_bytes
+    }
+
+    pub fn config(&self) -> &VaeDecoderConfig {
+        &self.config
+    }
+
+    pub fn compute_dtype(&self) -> Dtype {
+        self.compute
+    }
+
+    /// Decodes a latent `[B, h, w, z_channels]` (NHWC, any float dtype) to the image
+    /// `[B, h·8, w·8, 3]` in the compute dtype, before clamping (roughly in [−1, 1]).
+    pub fn decode(&self, latent: &Array) -> Result<Array> {
+        self.decode_observed(latent, |_, _| {})
+    }
+
+    /// [`VaeDecoder::decode`], calling `observe(name, output)` after each module with its
+    /// native name (`decoder.post_quant_conv`, `decoder.mid.attn_1`, `decoder.up.3.block.0`,
+    /// `decoder.up.3.upsample`, `decoder.norm_out`, `decoder.conv_out`, …): for parity checks
+    /// against the reference's per-module outputs.
+    pub fn decode_observed(
+        &self,
+        latent: &Array,
+        mut observe: impl FnMut(&str, &Array),
+    ) -> Result<Array> {
+        let shape = latent.shape();
+        if shape.len() != 4 || shape[3] != self.config.z_channels {
+            return Err(VaeError::Input(format!(
+                "latent of shape {shape:?} is not [B, h, w, {}]",
+                self.config.z_channels
+            )));
+        }
+        let mut step = |name: &str, x: Array| {
+            observe(name, &x);
+            x
+        };
+        let z = step(
+            "decoder.post_quant_conv",
+            self.post_quant_conv
+                .forward(&latent.astype(self.compute)?)?,
+        );
+        let mut h = step("decoder.conv_in", self.conv_in.forward(&z)?);
+        h = step("decoder.mid.block_1", self.mid_block_1.forward(&h)?);
+        h = step("decoder.mid.attn_1", self.mid_attn_1.forward(&h)?);
+        h = step("decoder.mid.block_2", self.mid_block_2.forward(&h)?);
+        for (level, up) in self.up.iter().enumerate().rev() {
+            for (r, block) in up.blocks.iter().enumerate() {
+                h = step(&format!("decoder.up.{level}.block.{r}"), block.forward(&h)?);
+            }
+            if let Some(upsample) = &up.upsample {
+                h = step(
+                    &format!("decoder.up.{level}.upsample"),
+                    upsample.forward(&h)?,
+                );
+            }
+        }
+        h = step("decoder.norm_out", self.norm_out.forward(&h)?);
+        Ok(step("decoder.conv_out", self.conv_out.forward(&h.silu()?)?))
+    }
+}
+
+/// Number of `decoder.up_blocks.{d}` levels among diffusers keys.
+fn count_up_levels<'a>(keys: impl Iterator<Item = &'a str>) -> usize {
+    keys.filter_map(|k| k.strip_prefix("decoder.up_blocks."))
+        .filter_map(|p| split_index(p).map(|(d, _)| d + 1))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The reference's final conversion: float32, clamp to [−1, 1], `(x + 1)·127.5`, round half to
+/// even, uint8. Same layout in and out (NHWC gives HWC RGB images).
+pub fn to_uint8(decoded: &Array) -> Result<Array> {
+    Ok(image_float(decoded)?.round()?.astype(Dtype::U8)?)
+}
+
+/// `(clamp(x, −1, 1) + 1)·127.5` in float32: the value [`to_uint8`] rounds.
+pub fn image_float(decoded: &Array) -> Result<Array> {
+    Ok(decoded
+        .astype(Dtype::F32)?
+        .clip(Some(-1.0), Some(1.0))?
+        .add_scalar(1.0)?
+        .mul_scalar(127.5)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn native(key: &str) -> Option<String> {
+        native_decoder_key(key, 4).unwrap()
+    }
+
+    #[test]
+    fn renames_follow_the_official_converter() {
+        let cases = [
+            ("post_quant_conv.weight", "decoder.post_quant_conv.weight"),
+            ("decoder.conv_norm_out.bias", "decoder.norm_out.bias"),
+            ("decoder.conv_in.weight", "decoder.conv_in.weight"),
+            (
+                "decoder.mid_block.resnets.1.norm2.weight",
+                "decoder.mid.block_2.norm2.weight",
+            ),
+            (
+                "decoder.mid_block.attentions.0.to_out.0.bias",
+                "decoder.mid.attn_1.proj_out.bias",
+            ),
+            (
+                "decoder.mid_block.attentions.0.group_norm.weight",
+                "decoder.mid.attn_1.norm.weight",
+            ),
+            (
+                "decoder.up_blocks.0.resnets.2.conv1.weight",
+                "decoder.up.3.block.2.conv1.weight",
+            ),
+            (
+                "decoder.up_blocks.2.resnets.0.conv_shortcut.bias",
+                "decoder.up.1.block.0.nin_shortcut.bias",
+            ),
+            (
+                "decoder.up_blocks.1.upsamplers.0.conv.weight",
+                "decoder.up.2.upsample.conv.weight",
+            ),
+        ];
+        for (from, to) in cases {
+            assert_eq!(native(from).as_deref(), Some(to), "{from}");
+        }
+        for unused in [
+            "encoder.conv_in.weight",
+            "quant_conv.bias",
+            "bn.running_mean",
+        ] {
+            assert_eq!(native(unused), None, "{unused}");
+        }
+        assert!(native_decoder_key("decoder.up_blocks.0.attentions.0.x", 4).is_err());
+        assert!(native_decoder_key("decoder.up_blocks.4.resnets.0.conv1.weight", 4).is_err());
+        assert!(native_decoder_key("lm_head.weight", 4).is_err());
+    }
+
+    #[test]
+    fn uint8_conversion_clamps_scales_and_rounds_half_to_even() {
+        // 0 ↦ 127.5 ↦ 128 (ties to even); the last input scales to about 2.5.
+        let xs = [-2.0f32, -1.0, 0.0, 1.0, 7.0, 2.5 / 127.5 - 1.0];
+        let image = to_uint8(&Array::from_slice(&xs, &[xs.len()]).unwrap()).unwrap();
+        let floats = image_float(&Array::from_slice(&xs, &[xs.len()]).unwrap()).unwrap();
+        let f = floats.to_vec::<f32>().unwrap();
+        assert_eq!(&f[..5], &[0.0, 0.0, 127.5, 255.0, 255.0]);
+        let u = image.to_vec::<u8>().unwrap();
+        assert_eq!(&u[..5], &[0, 0, 128, 255, 255]);
+        assert_eq!(u[5], f[5].round_ties_even() as u8);
+
+        let halves = [0.5f32, 1.5, 2.5, 3.5, 126.5, 254.5];
+        let rounded = Array::from_slice(&halves, &[halves.len()])
+            .unwrap()
+            .round()
+            .unwrap();
+        assert_eq!(
+            rounded.to_vec::<f32>().unwrap(),
+            vec![0.0, 2.0, 2.0, 4.0, 126.0, 254.0]
+        );
+    }
+}
