@@ -5,6 +5,8 @@
 //! `caption` and `sampler` depend on nothing heavy.
 
 pub mod caption;
+pub mod engine;
 pub mod mlx;
 pub mod sampler;
+pub mod tui;
 pub mod weights;

@@ -1,0 +1,104 @@
+//! What the engine needs from a model: load it once, then turn requests into images.
+//! The pipeline implements these; the engine only orders, times and reports.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use super::job::{Job, ModelSpec};
+use crate::mlx::memory::Snapshot;
+use crate::sampler::{ImageSize, SamplerParams, SizeLimits};
+
+/// One generation, as the model sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The caption text exactly as shown in the editor.
+    pub caption: &'a str,
+    pub params: &'a SamplerParams,
+    pub size: ImageSize,
+    pub seed: u64,
+}
+
+/// Reported after each sampling step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepInfo {
+    /// Steps done so far (1 after the first).
+    pub step: usize,
+    pub total: usize,
+    pub secs_per_step: f64,
+    pub eta_secs: f64,
+    pub memory: Snapshot,
+}
+
+/// An 8-bit RGB image, rows top to bottom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RgbImage {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+}
+
+/// A finished image and the `parameters` record to embed in its file.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub image: RgbImage,
+    pub parameters: serde_json::Value,
+}
+
+#[derive(Debug, Error)]
+pub enum GenerateError {
+    /// The cancel flag was seen between steps.
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A loaded model. Lives on the engine thread only (it holds MLX arrays), so not `Send`.
+pub trait Generator {
+    /// One line for the UI: model name, weight format, where it came from.
+    fn describe(&self) -> String;
+    /// Which size rules apply to this model.
+    fn size_limits(&self) -> SizeLimits;
+    /// Runs one job. `progress` is called after every step; `cancel` is checked between
+    /// steps.
+    fn generate(
+        &mut self,
+        request: &Request<'_>,
+        progress: &mut dyn FnMut(StepInfo),
+        cancel: &AtomicBool,
+    ) -> Result<Generated, GenerateError>;
+}
+
+/// Builds generators on the engine thread, so that MLX is only ever touched from there.
+pub trait ModelLoader: Send {
+    fn load(&mut self, model: &ModelSpec) -> Result<Box<dyn Generator>, String>;
+}
+
+impl<F> ModelLoader for F
+where
+    F: FnMut(&ModelSpec) -> Result<Box<dyn Generator>, String> + Send,
+{
+    fn load(&mut self, model: &ModelSpec) -> Result<Box<dyn Generator>, String> {
+        self(model)
+    }
+}
+
+/// Where finished images go: the TUI's naming pattern, or `generate --out` for the CLI.
+pub trait OutputSink: Send {
+    fn write(&mut self, job: &Job, generated: &Generated) -> Result<PathBuf, String>;
+}
+
+impl<F> OutputSink for F
+where
+    F: FnMut(&Job, &Generated) -> Result<PathBuf, String> + Send,
+{
+    fn write(&mut self, job: &Job, generated: &Generated) -> Result<PathBuf, String> {
+        self(job, generated)
+    }
+}
+
+/// Shared read-only handle to a finished image (events carry it to the preview).
+pub type SharedImage = Arc<RgbImage>;

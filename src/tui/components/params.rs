@@ -1,0 +1,145 @@
+//! The parameters form. Rows a preset fixes are dimmed and marked, so it is clear why they
+//! do not move; the guidance row carries a chart of the per-step weights in sampling order.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::{mini_chart, pane_block, truncate};
+use crate::tui::action::Pane;
+use crate::tui::app::App;
+use crate::tui::params::Field;
+
+pub fn draw(app: &App, f: &mut Frame, area: Rect) {
+    let theme = &app.theme;
+    let p = &app.params;
+    let focused = app.focus == Pane::Params && app.overlay.is_none();
+    let mode = if p.is_custom() {
+        Span::styled("Custom", Style::default().fg(theme.warn))
+    } else {
+        Span::styled(p.sampler.label(), Style::default().fg(theme.accent))
+    };
+    let block = pane_block(vec![Span::raw("Parameters · "), mode], focused, theme);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let width = usize::from(inner.width);
+    let locked = !p.is_custom();
+    let mut lines: Vec<Line> = Vec::new();
+    for (i, field) in Field::ALL.iter().enumerate() {
+        let is_locked = locked && field.preset_locked();
+        let selected = focused && i == p.selected;
+        let label_style = if selected {
+            Style::default()
+                .fg(theme.accent)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::default().fg(theme.dim)
+        };
+        let value_style = if is_locked {
+            Style::default().fg(theme.locked)
+        } else {
+            Style::default().fg(theme.foreground)
+        };
+        let marker = if selected { "›" } else { " " };
+        let mut spans = vec![Span::styled(
+            format!("{marker}{:<10}", field.label()),
+            label_style,
+        )];
+        let room = width.saturating_sub(11);
+        match field {
+            Field::Preset => {
+                let names = [
+                    (
+                        "1",
+                        "QUALITY_48",
+                        p.sampler.preset() == Some(crate::sampler::Preset::Quality48),
+                    ),
+                    (
+                        "2",
+                        "DEFAULT_20",
+                        p.sampler.preset() == Some(crate::sampler::Preset::Default20),
+                    ),
+                    (
+                        "3",
+                        "TURBO_12",
+                        p.sampler.preset() == Some(crate::sampler::Preset::Turbo12),
+                    ),
+                    ("4", "Custom", p.is_custom()),
+                ];
+                let full: usize = names.iter().map(|(_, n, _)| n.len() + 2).sum();
+                for (key, name, on) in names {
+                    let style = if on {
+                        Style::default()
+                            .fg(theme.background)
+                            .bg(theme.accent)
+                            .add_modifier(Modifier::BOLD)
+                    } else {
+                        Style::default().fg(theme.dim)
+                    };
+                    if full <= room {
+                        spans.push(Span::styled(name, style));
+                        spans.push(Span::raw(" "));
+                    } else {
+                        spans.push(Span::styled(key, style));
+                        spans.push(Span::raw(" "));
+                    }
+                }
+                if full > room {
+                    spans.push(Span::styled(
+                        p.sampler.label(),
+                        value_style.fg(theme.accent),
+                    ));
+                }
+            }
+            Field::Guidance => {
+                let values = p.guidance_sampling_order();
+                let text = crate::tui::params::guidance_text(&p.sampler);
+                let summary = summarize_guidance(&values, &text);
+                let chart_room = room.saturating_sub(summary.chars().count() + 1).min(24);
+                spans.push(Span::styled(
+                    mini_chart(&values, chart_room),
+                    Style::default().fg(if is_locked { theme.locked } else { theme.gauge }),
+                ));
+                spans.push(Span::styled(format!(" {summary}"), value_style));
+            }
+            _ => {
+                let text = p.value_text(*field);
+                spans.push(Span::styled(
+                    truncate(&text, room.saturating_sub(9)),
+                    value_style,
+                ));
+                if is_locked {
+                    spans.push(Span::styled(" (preset)", Style::default().fg(theme.locked)));
+                }
+                if *field == Field::Seed && !p.seed_locked {
+                    spans.push(Span::styled(
+                        " → new each job",
+                        Style::default().fg(theme.dim),
+                    ));
+                }
+            }
+        }
+        lines.push(Line::from(spans));
+    }
+    for problem in p.problems() {
+        lines.push(Line::from(Span::styled(
+            truncate(&format!("✗ {problem}"), width),
+            Style::default().fg(theme.error),
+        )));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// "7→3 (12)" style: first and last weight in sampling order, and the count.
+fn summarize_guidance(values: &[f32], text: &str) -> String {
+    if !text.contains(',') {
+        return format!("{text} every step");
+    }
+    let fmt = |v: f32| crate::tui::params::fmt_num(f64::from(v));
+    match (values.first(), values.last()) {
+        (Some(a), Some(b)) => format!("{}→{} ({} steps)", fmt(*a), fmt(*b), values.len()),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,138 @@
+//! The job queue: status, progress or elapsed time, settings, output path or error.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::{human_secs, pane_block, truncate};
+use crate::engine::JobStatus;
+use crate::tui::action::Pane;
+use crate::tui::app::App;
+use crate::tui::layout::Mode;
+
+pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
+    let theme = &app.theme;
+    let focused = app.focus == Pane::Queue && app.overlay.is_none();
+    let waiting = app
+        .queue
+        .jobs
+        .iter()
+        .filter(|j| j.status == JobStatus::Waiting)
+        .count();
+    let running = app
+        .queue
+        .jobs
+        .iter()
+        .filter(|j| j.status == JobStatus::Running)
+        .count();
+    let mut title = slot_title(Pane::Queue, mode, app);
+    title.push(Span::styled(
+        format!(" · {waiting} waiting, {running} running"),
+        Style::default().fg(theme.dim),
+    ));
+    if app.queue.paused {
+        title.push(Span::styled(
+            " · PAUSED (p)",
+            Style::default().fg(theme.warn),
+        ));
+    }
+    let block = pane_block(title, focused, theme);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if app.queue.jobs.is_empty() {
+        f.render_widget(
+            Paragraph::new("No jobs. Ctrl-R queues the caption with these parameters.")
+                .style(Style::default().fg(theme.dim)),
+            inner,
+        );
+        return;
+    }
+    let width = usize::from(inner.width);
+    let height = usize::from(inner.height.max(1));
+    let first = app.queue_selected.saturating_sub(height - 1);
+    let lines: Vec<Line> = app
+        .queue
+        .jobs
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(height)
+        .map(|(i, job)| {
+            let (icon, color) = match job.status {
+                JobStatus::Waiting => ("·", theme.dim),
+                JobStatus::Running => ("▶", theme.accent),
+                JobStatus::Done { .. } => ("✓", theme.ok),
+                JobStatus::Failed { .. } => ("✗", theme.error),
+                JobStatus::Cancelled => ("–", theme.warn),
+            };
+            let progress = match &job.status {
+                JobStatus::Running if job.total_steps > 0 => {
+                    format!("{}/{}", job.step, job.total_steps)
+                }
+                JobStatus::Running => "start".into(),
+                _ => job.status.label().into(),
+            };
+            let elapsed = job.elapsed(app.now).map(human_secs).unwrap_or_default();
+            let head = format!(
+                "#{:<3}{icon} {:<9} {:<13} seed {:<10} {:>9} {:>7} ",
+                job.id,
+                progress,
+                job.spec.params.label(),
+                job.spec.seed,
+                job.spec.size.to_string(),
+                elapsed
+            );
+            let tail = match &job.status {
+                JobStatus::Done { output } => output.display().to_string(),
+                JobStatus::Failed { error } => error.clone(),
+                _ => job.spec.model.short(),
+            };
+            let head_w = head.chars().count();
+            let mut style = Style::default().fg(theme.foreground);
+            if i == app.queue_selected && focused {
+                style = style.bg(theme.selection_bg).add_modifier(Modifier::BOLD);
+            }
+            let tail_color = if matches!(job.status, JobStatus::Failed { .. }) {
+                theme.error
+            } else {
+                theme.dim
+            };
+            Line::from(vec![
+                Span::styled(truncate(&head, width), style.fg(color)),
+                Span::styled(
+                    truncate(&tail, width.saturating_sub(head_w)),
+                    style.fg(tail_color),
+                ),
+            ])
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// In the two-column layout Queue, History and Preview share a slot; the title names all
+/// three with the shown one highlighted.
+pub fn slot_title<'a>(pane: Pane, mode: Mode, app: &App) -> Vec<Span<'a>> {
+    if mode != Mode::Normal {
+        return vec![Span::raw(pane.title())];
+    }
+    let mut spans = Vec::new();
+    for (i, p) in [Pane::Queue, Pane::History, Pane::Preview]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            spans.push(Span::styled(" │ ", Style::default().fg(app.theme.border)));
+        }
+        let style = if p == pane {
+            Style::default().add_modifier(Modifier::BOLD)
+        } else {
+            Style::default()
+                .fg(app.theme.dim)
+                .remove_modifier(Modifier::BOLD)
+        };
+        spans.push(Span::styled(p.title(), style));
+    }
+    spans
+}

@@ -1,0 +1,30 @@
+//! The terminal app: a ratatui + crossterm interface on a tokio loop that never blocks on the
+//! engine.
+//!
+//! * [`app`]: state and every change to it, reached through [`action::Action`]s;
+//! * [`keymap`]: the one key table (handling, status line and help all read it);
+//! * [`components`]: one drawing module per pane, [`ui`] puts them together by [`layout`];
+//! * [`editor`]: the caption buffer, colouring and soft-wrapped view;
+//! * [`theme`], [`config`]: TOML files under the config directory;
+//! * [`preview`]: images as half-blocks or terminal graphics (viuer);
+//! * [`terminal`], [`runtime`]: raw mode, the input thread, the event loop.
+
+pub mod action;
+pub mod app;
+pub mod components;
+pub mod config;
+pub mod editor;
+pub mod keymap;
+pub mod layout;
+pub mod overlay;
+pub mod params;
+pub mod preview;
+pub mod runtime;
+pub mod sysmem;
+pub mod terminal;
+pub mod theme;
+pub mod ui;
+
+pub use action::{Action, Motion, Pane, PresetChoice};
+pub use app::{App, AppInit, Effect, EngineCommand};
+pub use theme::Theme;

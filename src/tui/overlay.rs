@@ -1,0 +1,154 @@
+//! Things drawn over the panes: help, a one-line prompt, a picker, the guidance editor.
+
+use std::path::PathBuf;
+
+use unicode_segmentation::UnicodeSegmentation;
+
+use super::params::Field;
+use crate::engine::ModelSpec;
+
+/// A one-line text input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineInput {
+    pub text: String,
+    /// Byte offset.
+    pub cursor: usize,
+}
+
+impl LineInput {
+    pub fn new(text: impl Into<String>) -> LineInput {
+        let text = text.into();
+        LineInput {
+            cursor: text.len(),
+            text,
+        }
+    }
+
+    pub fn insert(&mut self, s: &str) {
+        let clean: String = s.chars().filter(|c| !c.is_control()).collect();
+        self.text.insert_str(self.cursor, &clean);
+        self.cursor += clean.len();
+    }
+
+    pub fn backspace(&mut self) {
+        if let Some((i, _)) = self.text[..self.cursor].grapheme_indices(true).last() {
+            self.text.replace_range(i..self.cursor, "");
+            self.cursor = i;
+        }
+    }
+
+    pub fn delete(&mut self) {
+        if let Some(g) = self.text[self.cursor..].graphemes(true).next() {
+            let end = self.cursor + g.len();
+            self.text.replace_range(self.cursor..end, "");
+        }
+    }
+
+    pub fn left(&mut self) {
+        if let Some((i, _)) = self.text[..self.cursor].grapheme_indices(true).last() {
+            self.cursor = i;
+        }
+    }
+
+    pub fn right(&mut self) {
+        if let Some(g) = self.text[self.cursor..].graphemes(true).next() {
+            self.cursor += g.len();
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PromptKind {
+    OpenFile,
+    SaveAs,
+    SubmitMany,
+    Field(Field),
+    /// The whole guidance list, sampling order.
+    GuidanceList,
+}
+
+impl PromptKind {
+    pub fn title(&self) -> String {
+        match self {
+            PromptKind::OpenFile => "Open caption file".into(),
+            PromptKind::SaveAs => "Save caption as".into(),
+            PromptKind::SubmitMany => "How many jobs (successive seeds)?".into(),
+            PromptKind::Field(f) => format!("Set {}", f.label()),
+            PromptKind::GuidanceList => {
+                "Guidance per step, first step first (comma-separated)".into()
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prompt {
+    pub kind: PromptKind,
+    pub input: LineInput,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PickerItem {
+    Example(PathBuf),
+    Model(ModelSpec),
+    /// "Type a folder or repo…"
+    ModelOther,
+}
+
+impl PickerItem {
+    pub fn label(&self) -> String {
+        match self {
+            PickerItem::Example(p) => p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            PickerItem::Model(ModelSpec::Demo) => {
+                "demo (tiny built-in model, random weights)".into()
+            }
+            PickerItem::Model(m) => m.to_string(),
+            PickerItem::ModelOther => "other: type a folder or Hugging Face repo…".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Picker {
+    pub title: String,
+    pub items: Vec<PickerItem>,
+    pub selected: usize,
+}
+
+/// Per-step guidance, edited in sampling order (first executed step first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuidanceEditor {
+    pub values: Vec<f32>,
+    pub selected: usize,
+    /// A preset's schedule is shown but cannot change.
+    pub locked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    Help { scroll: u16 },
+    Prompt(Prompt),
+    Picker(Picker),
+    Guidance(GuidanceEditor),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_input_edits_by_grapheme() {
+        let mut l = LineInput::new("a日");
+        l.left();
+        l.insert("x\n");
+        assert_eq!(l.text, "ax日");
+        l.backspace();
+        l.delete();
+        assert_eq!(l.text, "a");
+        l.right();
+        assert_eq!(l.cursor, 1);
+    }
+}
