@@ -4,8 +4,8 @@
 //! What gets fixed:
 //! * keys into schema order: root (`high_level_description`, `style_description`,
 //!   `compositional_deconstruction`), `style_description` (photo or art_style order),
-//!   `compositional_deconstruction`, and `obj`/`text` elements; keys the schema does not expect
-//!   there keep their relative order after the expected ones;
+//!   `compositional_deconstruction`, and `obj`/`text` elements; the expected keys trade places
+//!   among the positions they hold, so keys the schema does not expect there stay where they are;
 //! * palette colours: `#aabbcc` -> `#AABBCC`, `#abc` -> `#AABBCC`, `AABBCC` -> `#AABBCC`;
 //! * when the raw-text escape warning fires: `\uXXXX` escapes of non-ASCII characters become
 //!   literal characters (lone surrogates stay escaped, they cannot be stored as UTF-8).
@@ -185,14 +185,19 @@ impl Fixer<'_> {
     /// Replaces the object's members with the same members in schema order, folding the
     /// patches already made inside them into that one edit.
     fn reorder(&self, obj: &Object<'_>, order: &[&str], first_inner: usize, out: &mut Vec<Patch>) {
-        let rank = |i: usize| {
-            let key = &obj.entries[i].key;
-            order.iter().position(|k| key.is(k)).unwrap_or(order.len())
-        };
-        let mut permutation: Vec<usize> = (0..obj.entries.len()).collect();
-        permutation.sort_by_key(|&i| (rank(i), i));
-        if permutation.iter().enumerate().all(|(pos, &i)| pos == i) {
+        // Expected keys trade places among the slots they occupy; other keys stay put.
+        let rank = |i: usize| order.iter().position(|k| obj.entries[i].key.is(k));
+        let slots: Vec<usize> = (0..obj.entries.len())
+            .filter(|&i| rank(i).is_some())
+            .collect();
+        let mut sorted = slots.clone();
+        sorted.sort_by_key(|&i| rank(i));
+        if sorted == slots {
             return;
+        }
+        let mut permutation: Vec<usize> = (0..obj.entries.len()).collect();
+        for (&slot, &entry) in slots.iter().zip(&sorted) {
+            permutation[slot] = entry;
         }
         let mut inner: Vec<Patch> = out.drain(first_inner..).collect();
         inner.sort_by_key(|p| p.start);

@@ -12,7 +12,7 @@
 //! let warnings = caption::verify(r#"{"compositional_deconstruction": {"background": "b"}}"#);
 //! assert_eq!(warnings[0].message, "compositional_deconstruction: 'elements' must exist");
 //! assert_eq!(warnings[0].json_path, "$.compositional_deconstruction");
-//! assert_eq!((warnings[0].span.line, warnings[0].span.column), (1, 35));
+//! assert_eq!((warnings[0].span.line, warnings[0].span.column), (1, 34));
 //! ```
 //!
 //! Tooling for the editor lives beside it: [`format::pretty`] / [`format::minify`],

@@ -5,15 +5,17 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod bench;
 mod completions;
 mod doctor;
-mod bench;
+mod verify;
 
 const AFTER_HELP: &str = "\
 Examples:
   ideogram4-tui doctor                       check that MLX works on this machine
   ideogram4-tui bench matmul --json          measure matmul speed through the binding
   ideogram4-tui completions bash > ~/.local/share/bash-completion/completions/ideogram4-tui
+  ideogram4-tui verify examples/captions/*.json  check captions like the official verifier
 
 Captions are JSON objects with high_level_description, style_description and
 compositional_deconstruction; see examples/captions/ for starters.";
@@ -34,6 +36,8 @@ enum Command {
     Bench(bench::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Args),
+    /// Check caption files against the official Ideogram 4 caption verifier.
+    Verify(verify::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -42,6 +46,7 @@ pub fn run() -> ExitCode {
         Some(Command::Doctor(args)) => doctor::run(args),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Completions(args)) => completions::run(args, Cli::command()),
+        Some(Command::Verify(args)) => verify::run(args),
         None => {
             // The interactive app is not wired in yet; show what exists instead of failing.
             let _ = Cli::command().print_help();
