@@ -1,0 +1,101 @@
+//! Bidirectional attention restricted to equal segment ids, optionally chunked over queries.
+//!
+//! `softmax(q kᵀ / √D + mask) v` per head, `allowed[i, j] = (segment[i] == segment[j])`.
+//! Every query sees at least itself, so no row is ever fully masked (no NaN path).
+//! Query rows are independent, so splitting them into chunks gives the same result while
+//! the score matrix held at once shrinks from `L × L` to `rows × L` per head.
+
+use crate::mlx::fast::{scaled_dot_product_attention, Mask};
+use crate::mlx::{self, concatenate, Array};
+
+/// How many query rows attend at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryChunking {
+    /// All queries in one call.
+    Whole,
+    /// At most this many query rows per call.
+    Rows(usize),
+    /// As many rows as keep one call's float32 scores (`B·H·rows·L·4` bytes) under this
+    /// budget.
+    ScoreBytes(usize),
+}
+
+impl Default for QueryChunking {
+    /// 256 MiB of scores: whole-sequence attention up to ~2k tokens at 18 heads, chunks of
+    /// ~600 rows at 1024² (L ≈ 6k).
+    fn default() -> Self {
+        QueryChunking::ScoreBytes(256 << 20)
+    }
+}
+
+impl QueryChunking {
+    /// Query rows per call for `batch × heads` score matrices of `len × len`.
+    pub fn rows(self, batch: usize, heads: usize, len: usize) -> usize {
+        let rows = match self {
+            QueryChunking::Whole => len,
+            QueryChunking::Rows(r) => r,
+            QueryChunking::ScoreBytes(bytes) => bytes / (batch * heads * len * 4).max(1),
+        };
+        rows.clamp(1, len.max(1))
+    }
+}
+
+/// The boolean mask `[B, 1, rows, L]` of query rows `r0..r1`.
+fn segment_mask(segments: &Array, r0: usize, r1: usize) -> mlx::Result<Array> {
+    let (b, l) = (segments.dim(0)?, segments.dim(1)?);
+    let queries = segments
+        .slice_axis(1, r0, r1)?
+        .reshape(&[b, 1, r1 - r0, 1])?;
+    let keys = segments.reshape(&[b, 1, 1, l])?;
+    queries.eq(&keys)
+}
+
+/// Attention of `q`, `k`, `v` (`[B, H, L, D]`); `segments` (`[B, L]` integers) restricts
+/// each query to keys of its own segment (`None`: one segment per row, no mask).
+pub fn attend(
+    q: &Array,
+    k: &Array,
+    v: &Array,
+    segments: Option<&Array>,
+    chunking: QueryChunking,
+) -> mlx::Result<Array> {
+    let shape = q.shape();
+    let (b, h, l, d) = (shape[0], shape[1], shape[2], shape[3]);
+    let scale = 1.0 / (d as f32).sqrt();
+    let rows = chunking.rows(b, h, l);
+    let call = |r0: usize, r1: usize| -> mlx::Result<Array> {
+        let qc = if r1 - r0 == l {
+            q.clone()
+        } else {
+            q.slice_axis(2, r0, r1)?
+        };
+        match segments {
+            Some(s) => {
+                let mask = segment_mask(s, r0, r1)?;
+                scaled_dot_product_attention(&qc, k, v, scale, Mask::Array(&mask))
+            }
+            None => scaled_dot_product_attention(&qc, k, v, scale, Mask::None),
+        }
+    };
+    if rows >= l {
+        return call(0, l);
+    }
+    let chunks = (0..l)
+        .step_by(rows)
+        .map(|r0| call(r0, (r0 + rows).min(l)))
+        .collect::<mlx::Result<Vec<_>>>()?;
+    concatenate(&chunks.iter().collect::<Vec<_>>(), 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_rows_follow_the_budget() {
+        assert_eq!(QueryChunking::Whole.rows(1, 18, 6144), 6144);
+        assert_eq!(QueryChunking::Rows(0).rows(1, 2, 10), 1);
+        assert_eq!(QueryChunking::Rows(100).rows(1, 2, 10), 10);
+        assert_eq!(QueryChunking::ScoreBytes(256 << 20).rows(1, 18, 6144), 606);
+    }
+}

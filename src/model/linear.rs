@@ -1,0 +1,180 @@
+//! The one linear layer of every network here: `y = x · Wᵀ + b`, whatever the stored weight
+//! format (dense bf16/f16/f32, bitsandbytes NF4, FP8 e4m3 with per-row scales).
+//!
+//! Quantised weights stay packed in memory and are expanded to the compute dtype at every
+//! call, exactly as the reference does (`dequantize → F.linear`): NF4 through bitsandbytes'
+//! float32 arithmetic then one cast, FP8 in the compute dtype. Two expansions give
+//! bit-identical weights ([`Dequant`]): MLX ops (lazy, runs wherever MLX runs) or a parallel
+//! host loop writing straight into an MLX buffer (the fast path when MLX computes on the CPU).
+
+use crate::mlx::{self, Array, Dtype};
+use crate::weights::{Component, Weight, WeightsError};
+
+/// How quantised weights become dense at call time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dequant {
+    /// MLX ops, lazily, on MLX's default device (GPU-friendly).
+    Graph,
+    /// A rayon loop on the host into a fresh MLX buffer, run eagerly when the layer is
+    /// called (CPU-friendly). Callers evaluate per block so that only one block's expanded
+    /// weights are alive at a time.
+    Host,
+}
+
+/// Numerics of a model: the activation dtype and how weights are expanded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compute {
+    /// Dtype of activations and expanded weights (the reference's `dtype`).
+    pub dtype: Dtype,
+    pub dequant: Dequant,
+}
+
+impl Compute {
+    /// float32 activations, host dequantisation: the CPU configuration (BLAS sgemm).
+    pub const CPU: Compute = Compute {
+        dtype: Dtype::F32,
+        dequant: Dequant::Host,
+    };
+    /// bfloat16 activations like the reference, dequantisation on the device.
+    pub const GPU: Compute = Compute {
+        dtype: Dtype::Bf16,
+        dequant: Dequant::Graph,
+    };
+
+    /// [`Compute::GPU`] when MLX's default device is a GPU, else [`Compute::CPU`].
+    pub fn for_default_device() -> Compute {
+        if mlx::default_device() == mlx::Device::Gpu {
+            Compute::GPU
+        } else {
+            Compute::CPU
+        }
+    }
+}
+
+/// A linear layer that cannot be built from the given tensors.
+#[derive(Debug, thiserror::Error)]
+pub enum LinearError {
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error(transparent)]
+    Mlx(#[from] mlx::Error),
+    #[error("linear layer {name}: {problem}")]
+    Shape { name: String, problem: String },
+}
+
+/// `y = x · Wᵀ + b` with `W: [out, in]` in any stored format.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Weight,
+    bias: Option<Array>,
+    out_features: usize,
+    in_features: usize,
+    compute: Compute,
+}
+
+impl Linear {
+    /// A layer over `weight` (`[out, in]`) and an optional `bias` (`[out]`), computing in
+    /// `compute.dtype`. `name` only labels errors.
+    pub fn new(
+        name: &str,
+        weight: Weight,
+        bias: Option<Array>,
+        compute: Compute,
+    ) -> Result<Linear, LinearError> {
+        let shape_err = |problem: String| LinearError::Shape {
+            name: name.to_string(),
+            problem,
+        };
+        let &[out_features, in_features] = weight.shape().as_slice() else {
+            return Err(shape_err(format!(
+                "weight shape {:?} is not [out, in]",
+                weight.shape()
+            )));
+        };
+        let bias = match bias {
+            Some(b) if b.shape() != [out_features] => {
+                return Err(shape_err(format!(
+                    "bias shape {:?} does not match {out_features} outputs",
+                    b.shape()
+                )))
+            }
+            // Biases are small: cast once here (materialised on first use, then kept).
+            Some(b) => Some(b.astype(compute.dtype)?),
+            None => None,
+        };
+        Ok(Linear {
+            weight,
+            bias,
+            out_features,
+            in_features,
+            compute,
+        })
+    }
+
+    /// Takes `<prefix>.weight` (any format) and, when `bias` is set, the dense
+    /// `<prefix>.bias` out of a loaded component.
+    pub fn from_component(
+        component: &mut Component,
+        prefix: &str,
+        bias: bool,
+        compute: Compute,
+    ) -> Result<Linear, LinearError> {
+        let weight = component.take(&format!("{prefix}.weight"))?;
+        let bias = if bias {
+            Some(component.take_dense(&format!("{prefix}.bias"))?)
+        } else {
+            None
+        };
+        Linear::new(prefix, weight, bias, compute)
+    }
+
+    pub fn in_features(&self) -> usize {
+        self.in_features
+    }
+
+    pub fn out_features(&self) -> usize {
+        self.out_features
+    }
+
+    pub fn compute(&self) -> Compute {
+        self.compute
+    }
+
+    /// The stored weight (still packed when quantised).
+    pub fn stored_weight(&self) -> &Weight {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> Option<&Array> {
+        self.bias.as_ref()
+    }
+
+    /// `W` expanded to the compute dtype, `[out, in]`.
+    pub fn dense_weight(&self) -> mlx::Result<Array> {
+        match self.compute.dequant {
+            Dequant::Graph => self.weight.dequantize(self.compute.dtype),
+            Dequant::Host => self.weight.dequantize_host(self.compute.dtype),
+        }
+    }
+
+    /// `x · Wᵀ + b` over the last axis of `x` (`[..., in]` → `[..., out]`); `x` is cast to
+    /// the compute dtype first.
+    pub fn forward(&self, x: &Array) -> mlx::Result<Array> {
+        let x = if x.dtype() == self.compute.dtype {
+            x.clone()
+        } else {
+            x.astype(self.compute.dtype)?
+        };
+        let w = self.dense_weight()?;
+        let y = x.matmul(&w.t()?)?;
+        match &self.bias {
+            Some(b) => y.add(b),
+            None => Ok(y),
+        }
+    }
+
+    /// Multiply-adds of one call on `rows` input rows (for FLOP accounting: 2 per MAC).
+    pub fn macs(&self, rows: usize) -> u64 {
+        rows as u64 * self.in_features as u64 * self.out_features as u64
+    }
+}
