@@ -1,0 +1,343 @@
+//! The text encoder: the Qwen3-VL language model run on text only, tapped after 13 of its
+//! decoder layers (architecture §4).
+//!
+//! For each layer (pre-norm, no biases):
+//!
+//! ```text
+//! x ← x + W_o · Attn( RoPE(RMSNorm_q(W_q n)), RoPE(RMSNorm_k(W_k n)), W_v n ),  n = RMSNorm_in(x)
+//! x ← x + W_down( silu(W_gate n) ⊙ W_up n ),                                     n = RMSNorm_post(x)
+//! ```
+//!
+//! Attention is grouped-query (query head `h` reads key/value head `h / (heads / kv_heads)`),
+//! causal, and blind to padding keys. The features are the residual stream after layers
+//! `taps = (0, 3, …, 33, 35)` (no final norm), stacked *interleaved*:
+//! `F[b, s, 13·d + k] = H_k[b, s, d]`, zero wherever the slot is not a text token.
+//!
+//! Only the text span of the packed sequence is computed: image slots come after the text and
+//! causality hides them from it, so their features (zero anyway) need no work.
+
+mod config;
+mod layer;
+mod rope;
+
+use crate::mlx::fast::Mask;
+use crate::mlx::{self, Array, Dtype};
+use crate::model::linear::{Compute, LinearError};
+use crate::weights::{Checkpoint, Component, ComponentKind, WeightsError};
+
+pub use config::TextEncoderConfig;
+use layer::DecoderLayer;
+use rope::MropeTables;
+
+/// Decoder layers whose outputs become the text features (`QWEN3_VL_ACTIVATION_LAYERS`).
+pub const QWEN3_VL_TAPS: [usize; 13] = [0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 35];
+
+/// Indicator value of a text token in the packed sequence (`LLM_TOKEN_INDICATOR`).
+pub const TEXT_INDICATOR: i64 = 3;
+
+/// Additive mask value for hidden keys: finite, so a query with no visible key gets a
+/// uniform (then zeroed) row instead of NaN.
+const MASKED: f64 = -1e9;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TextEncoderError {
+    #[error(transparent)]
+    Mlx(#[from] mlx::Error),
+    #[error("text encoder config: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error(transparent)]
+    Linear(#[from] LinearError),
+    #[error("text encoder weights: {0}")]
+    Layout(String),
+    #[error("text encoder input: {0}")]
+    Input(String),
+}
+
+pub type Result<T> = std::result::Result<T, TextEncoderError>;
+
+/// The Qwen3-VL text model with its tap list. Owns its weights: dropping it (or calling
+/// [`TextEncoder::release`]) frees them.
+pub struct TextEncoder {
+    config: TextEncoderConfig,
+    taps: Vec<usize>,
+    compute: Compute,
+    /// `[vocab, hidden]` in its stored dtype; rows are cast after the lookup.
+    embed_tokens: Array,
+    /// Layers `0..=last tap` only: later layers never influence the features.
+    layers: Vec<DecoderLayer>,
+}
+
+impl TextEncoder {
+    /// Builds the encoder from a loaded `text_encoder/` component, taking only the language
+    /// model's embeddings and layers `0..=last tap` (the default loader never reads the vision
+    /// tower). Linear weights may be dense, NF4 or FP8; `compute` sets the activation dtype
+    /// (float32 on CPU, bfloat16 on Apple GPUs) and how quantised weights are expanded.
+    pub fn load(
+        component: &mut Component,
+        taps: &[usize],
+        compute: Compute,
+    ) -> Result<TextEncoder> {
+        let json = component.config_json().ok_or_else(|| {
+            TextEncoderError::Config("text_encoder/config.json is missing".into())
+        })?;
+        let config = TextEncoderConfig::from_json(json)?;
+        let taps = checked_taps(taps, config.num_layers)?;
+        let mut source = layer::Source::new(component, compute);
+        let embed_tokens = source.raw("language_model.embed_tokens.weight")?;
+        if embed_tokens.shape() != [config.vocab_size, config.hidden_size] {
+            return Err(TextEncoderError::Layout(format!(
+                "embed_tokens has shape {:?}, config says [{}, {}]",
+                embed_tokens.shape(),
+                config.vocab_size,
+                config.hidden_size
+            )));
+        }
+        let last = taps[taps.len() - 1];
+        let layers = (0..=last)
+            .map(|i| {
+                DecoderLayer::load(&mut source, &format!("language_model.layers.{i}"), &config)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TextEncoder {
+            config,
+            taps,
+            compute,
+            embed_tokens,
+            layers,
+        })
+    }
+
+    /// Opens `checkpoint`'s text encoder with the Ideogram 4 taps ([`QWEN3_VL_TAPS`]).
+    pub fn from_checkpoint(checkpoint: &Checkpoint, compute: Compute) -> Result<TextEncoder> {
+        let mut component = checkpoint.load_component(ComponentKind::TextEncoder)?;
+        TextEncoder::load(&mut component, &QWEN3_VL_TAPS, compute)
+    }
+
+    /// Bytes of MLX memory held by the weights (quantised weights count packed).
+    pub fn resident_bytes(&self) -> usize {
+        self.embed_tokens.nbytes()
+            + self
+                .layers
+                .iter()
+                .map(DecoderLayer::resident_bytes)
+                .sum::<usize>()
+    }
+
+    pub fn config(&self) -> &TextEncoderConfig {
+        &self.config
+    }
+
+    pub fn taps(&self) -> &[usize] {
+        &self.taps
+    }
+
+    pub fn compute(&self) -> Compute {
+        self.compute
+    }
+
+    /// Width of a feature vector: `hidden_size · taps` (53 248 for the real model).
+    pub fn feature_dim(&self) -> usize {
+        self.config.hidden_size * self.taps.len()
+    }
+
+    /// Frees the weights now and returns MLX's cached buffers to the system (the pipeline
+    /// calls this before sampling).
+    pub fn release(self) {
+        drop(self);
+        mlx::memory::clear_cache();
+    }
+
+    /// Text features of a packed batch, as the reference's `_encode_text`:
+    ///
+    /// * `token_ids`: `[B, S]` integers (image and padding slots hold 0),
+    /// * `text_position_ids`: `[B, S, 3]` (or `[B, S]`) integers; the first component is
+    ///   used on all three MRoPE axes, as the reference does,
+    /// * `indicator`: `[B, S]` integers, [`TEXT_INDICATOR`] on text tokens.
+    ///
+    /// Returns `[B, S, feature_dim]` float32, zero on every slot that is not text.
+    pub fn encode(
+        &self,
+        token_ids: &Array,
+        text_position_ids: &Array,
+        indicator: &Array,
+    ) -> Result<Array> {
+        let batch = PackedText::read(token_ids, text_position_ids, indicator)?;
+        let (b, s, len) = (batch.rows, batch.seq_len, batch.text_span);
+        if len == 0 {
+            return Ok(mlx::zeros(&[b, s, self.feature_dim()], Dtype::F32)?);
+        }
+        let ids = Array::from_slice(&batch.ids, &[b, len])?;
+        let valid = Array::from_slice(&batch.valid_f32(), &[b, len, 1])?;
+        let rope = MropeTables::new(&self.config, &batch.positions, b, len, self.compute.dtype)?;
+        let attention = batch.attention_mask(self.compute.dtype)?;
+
+        let mut x = self
+            .embed_tokens
+            .take(&ids, Some(0))?
+            .astype(self.compute.dtype)?;
+        let mut taps = Vec::with_capacity(self.taps.len());
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(&x, &rope, &attention)?;
+            // One layer per graph keeps dequantised weights and activations short-lived.
+            x.eval()?;
+            if self.taps.contains(&i) {
+                taps.push(x.clone());
+            }
+        }
+        let tap_refs: Vec<&Array> = taps.iter().collect();
+        let features = mlx::stack(&tap_refs, -1)?
+            .reshape(&[b, len, self.feature_dim()])?
+            .mul(&valid.astype(self.compute.dtype)?)?
+            .astype(Dtype::F32)?;
+        Ok(features.pad(&[(1, 0, s - len)], 0.0)?)
+    }
+}
+
+fn checked_taps(taps: &[usize], num_layers: usize) -> Result<Vec<usize>> {
+    let increasing = taps.windows(2).all(|w| w[0] < w[1]);
+    match taps.last() {
+        Some(&last) if increasing && last < num_layers => Ok(taps.to_vec()),
+        _ => Err(TextEncoderError::Config(format!(
+            "taps {taps:?} must be strictly increasing layer indices below {num_layers}"
+        ))),
+    }
+}
+
+/// The host-side view of a packed batch, cropped to the text span.
+struct PackedText {
+    rows: usize,
+    seq_len: usize,
+    /// Columns `0..text_span` hold every text token of every row.
+    text_span: usize,
+    /// `[rows, text_span]` token ids.
+    ids: Vec<i32>,
+    /// `[rows, text_span]` positions.
+    positions: Vec<i64>,
+    /// `[rows, text_span]`: is this slot a text token?
+    valid: Vec<bool>,
+}
+
+impl PackedText {
+    fn read(token_ids: &Array, text_position_ids: &Array, indicator: &Array) -> Result<PackedText> {
+        let shape = token_ids.shape();
+        let bad = |what: String| Err(TextEncoderError::Input(what));
+        if shape.len() != 2 {
+            return bad(format!("token_ids has shape {shape:?}, expected [B, S]"));
+        }
+        let (rows, seq_len) = (shape[0], shape[1]);
+        if indicator.shape() != shape {
+            return bad(format!(
+                "indicator has shape {:?}, expected {shape:?}",
+                indicator.shape()
+            ));
+        }
+        let pos_shape = text_position_ids.shape();
+        let positions = match pos_shape.as_slice() {
+            [b, s] if (*b, *s) == (rows, seq_len) => text_position_ids.clone(),
+            [b, s, _] if (*b, *s) == (rows, seq_len) => {
+                text_position_ids.slice_axis(2, 0, 1)?.squeeze(&[2])?
+            }
+            _ => return bad(format!("text_position_ids has shape {pos_shape:?}")),
+        };
+        let ids = token_ids.astype(Dtype::I64)?.to_vec::<i64>()?;
+        let positions = positions.astype(Dtype::I64)?.to_vec::<i64>()?;
+        let is_text: Vec<bool> = indicator
+            .astype(Dtype::I64)?
+            .to_vec::<i64>()?
+            .iter()
+            .map(|&v| v == TEXT_INDICATOR)
+            .collect();
+        let text_span = (0..rows)
+            .filter_map(|r| {
+                (0..seq_len)
+                    .rev()
+                    .find(|&c| is_text[r * seq_len + c])
+                    .map(|c| c + 1)
+            })
+            .max()
+            .unwrap_or(0);
+        let crop = |v: &[i64]| -> Vec<i64> {
+            (0..rows)
+                .flat_map(|r| v[r * seq_len..r * seq_len + text_span].to_vec())
+                .collect()
+        };
+        let ids = crop(&ids)
+            .into_iter()
+            .map(|id| {
+                i32::try_from(id)
+                    .map_err(|_| TextEncoderError::Input(format!("token id {id} out of range")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let valid = (0..rows)
+            .flat_map(|r| is_text[r * seq_len..r * seq_len + text_span].to_vec())
+            .collect();
+        Ok(PackedText {
+            rows,
+            seq_len,
+            text_span,
+            ids,
+            positions: crop(&positions),
+            valid,
+        })
+    }
+
+    fn valid_f32(&self) -> Vec<f32> {
+        self.valid
+            .iter()
+            .map(|&v| if v { 1.0 } else { 0.0 })
+            .collect()
+    }
+
+    /// Causal + key-padding mask. Without padding this is plain causal attention; with it, an
+    /// additive mask plus the rows that see no key at all (left padding), whose attention
+    /// output is zeroed as PyTorch's SDPA does.
+    fn attention_mask(&self, compute: Dtype) -> Result<Attention> {
+        if self.valid.iter().all(|&v| v) {
+            return Ok(Attention {
+                mask: None,
+                visible_rows: None,
+            });
+        }
+        let n = self.text_span;
+        let mut additive = vec![0f32; self.rows * n * n];
+        let mut visible = vec![0f32; self.rows * n];
+        for r in 0..self.rows {
+            let key_ok = &self.valid[r * n..(r + 1) * n];
+            let mut any = false;
+            for i in 0..n {
+                any |= key_ok[i];
+                visible[r * n + i] = if any { 1.0 } else { 0.0 };
+                for j in 0..n {
+                    if j > i || !key_ok[j] {
+                        additive[(r * n + i) * n + j] = MASKED as f32;
+                    }
+                }
+            }
+        }
+        Ok(Attention {
+            mask: Some(Array::from_slice(&additive, &[self.rows, 1, n, n])?.astype(compute)?),
+            visible_rows: Some(
+                Array::from_slice(&visible, &[self.rows, 1, n, 1])?.astype(compute)?,
+            ),
+        })
+    }
+}
+
+/// How queries see keys in every layer.
+struct Attention {
+    /// `[B, 1, L, L]` additive mask, or `None` for plain causal attention.
+    mask: Option<Array>,
+    /// `[B, 1, L, 1]`: 0 for queries with no visible key.
+    visible_rows: Option<Array>,
+}
+
+impl Attention {
+    fn sdpa_mask(&self) -> Mask<'_> {
+        match &self.mask {
+            Some(m) => Mask::Array(m),
+            None => Mask::Causal,
+        }
+    }
+}
