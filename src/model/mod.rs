@@ -1,3 +1,7 @@
 //! The Ideogram 4 networks on MLX: text encoder, DiT, VAE decoder and the glue between them.
 
+pub mod latent;
+pub mod linear;
+pub mod text_encoder;
 pub mod tokenizer;
+pub mod vae;
