@@ -1,7 +1,9 @@
 //! The Ideogram 4 networks on MLX: text encoder, DiT, VAE decoder and the glue between them.
 
+pub mod dit;
 pub mod latent;
 pub mod linear;
+pub mod packing;
 pub mod text_encoder;
 pub mod tokenizer;
 pub mod vae;
