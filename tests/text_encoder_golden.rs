@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use ideogram4::mlx::{self, Array, Dtype};
 use ideogram4::model::linear::{Compute, Dequant};
+use ideogram4::model::packing::PackedBatch;
 use ideogram4::model::text_encoder::{TextEncoder, QWEN3_VL_TAPS};
 use ideogram4::weights::{Checkpoint, ComponentKind};
 
@@ -230,4 +231,58 @@ fn fewer_taps_load_fewer_layers_and_give_the_same_columns() {
         atol,
         rtol,
     );
+}
+
+/// The pipeline's entry point: a [`PackedBatch`] plus each prompt's ids gives the same
+/// features as the recorded packed tensors.
+#[test]
+fn packed_batch_entry_matches_reference() {
+    let g = golden();
+    let side = sidecar();
+    let num_text: Vec<usize> = side["num_text_tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
+    let (h, w) = (
+        side["height"].as_u64().unwrap(),
+        side["width"].as_u64().unwrap(),
+    );
+    let packed = PackedBatch::new(&num_text, h as usize / 16, w as usize / 16).unwrap();
+    assert_eq!(packed.seq_len(), g["token_ids"].dim(1).unwrap());
+    let ids: Vec<Vec<u32>> = side["token_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(&num_text)
+        .map(|(row, &n)| {
+            let row: Vec<u32> = row
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as u32)
+                .collect();
+            let end = *num_text.iter().max().unwrap();
+            row[end - n..end].to_vec()
+        })
+        .collect();
+    let encoder = TextEncoder::from_checkpoint(&checkpoint("fp8"), Compute::CPU).unwrap();
+    let features = encoder.encode_packed(&packed, &ids).unwrap();
+    let (atol, rtol) = tolerance("fp8", "fp32");
+    assert_close(
+        "fp8.features (packed entry)",
+        &features,
+        &g["fp8.features"],
+        atol,
+        rtol,
+    );
+
+    let mut bad = ids.clone();
+    bad[0][0] = encoder.config().vocab_size as u32;
+    let err = encoder
+        .encode_packed(&packed, &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("outside the vocabulary"), "{err}");
 }

@@ -23,6 +23,7 @@ mod rope;
 use crate::mlx::fast::Mask;
 use crate::mlx::{self, Array, Dtype};
 use crate::model::linear::{Compute, LinearError};
+use crate::model::packing::{PackedBatch, PackingError};
 use crate::weights::{Checkpoint, Component, ComponentKind, WeightsError};
 
 pub use config::TextEncoderConfig;
@@ -51,6 +52,8 @@ pub enum TextEncoderError {
     Linear(#[from] LinearError),
     #[error("text encoder weights: {0}")]
     Layout(String),
+    #[error(transparent)]
+    Packing(#[from] PackingError),
     #[error("text encoder input: {0}")]
     Input(String),
 }
@@ -163,8 +166,37 @@ impl TextEncoder {
         text_position_ids: &Array,
         indicator: &Array,
     ) -> Result<Array> {
-        let batch = PackedText::read(token_ids, text_position_ids, indicator)?;
+        self.encode_text(&PackedText::read(token_ids, text_position_ids, indicator)?)
+    }
+
+    /// [`TextEncoder::encode`] for a [`PackedBatch`] and each prompt's token ids (`ids[b]`
+    /// holds `packed.text_lens()[b]` ids): `[B, S, feature_dim]` float32.
+    pub fn encode_packed(&self, packed: &PackedBatch, ids: &[Vec<u32>]) -> Result<Array> {
+        let token_ids: Vec<i64> = packed.token_ids(ids)?.into_iter().map(i64::from).collect();
+        let positions: Vec<i64> = packed
+            .text_position_ids()
+            .iter()
+            .map(|p| i64::from(p[0]))
+            .collect();
+        let indicator: Vec<i64> = packed.indicator().iter().map(|&i| i64::from(i)).collect();
+        let (rows, seq_len) = (packed.batch(), packed.seq_len());
+        self.encode_text(&PackedText::from_host(
+            rows, seq_len, &token_ids, &positions, &indicator,
+        )?)
+    }
+
+    fn encode_text(&self, batch: &PackedText) -> Result<Array> {
         let (b, s, len) = (batch.rows, batch.seq_len, batch.text_span);
+        if let Some(id) = batch
+            .ids
+            .iter()
+            .find(|&&id| id < 0 || id as usize >= self.config.vocab_size)
+        {
+            return Err(TextEncoderError::Input(format!(
+                "token id {id} is outside the vocabulary of {}",
+                self.config.vocab_size
+            )));
+        }
         if len == 0 {
             return Ok(mlx::zeros(&[b, s, self.feature_dim()], Dtype::F32)?);
         }
@@ -243,12 +275,29 @@ impl PackedText {
         };
         let ids = token_ids.astype(Dtype::I64)?.to_vec::<i64>()?;
         let positions = positions.astype(Dtype::I64)?.to_vec::<i64>()?;
-        let is_text: Vec<bool> = indicator
-            .astype(Dtype::I64)?
-            .to_vec::<i64>()?
-            .iter()
-            .map(|&v| v == TEXT_INDICATOR)
-            .collect();
+        let indicator = indicator.astype(Dtype::I64)?.to_vec::<i64>()?;
+        PackedText::from_host(rows, seq_len, &ids, &positions, &indicator)
+    }
+
+    /// `ids`, `positions`, `indicator`: row-major `[rows, seq_len]`.
+    fn from_host(
+        rows: usize,
+        seq_len: usize,
+        ids: &[i64],
+        positions: &[i64],
+        indicator: &[i64],
+    ) -> Result<PackedText> {
+        let n = rows * seq_len;
+        if ids.len() != n || positions.len() != n || indicator.len() != n {
+            return Err(TextEncoderError::Input(format!(
+                "{} ids, {} positions and {} indicators for {rows}×{seq_len} slots",
+                ids.len(),
+                positions.len(),
+                indicator.len()
+            )));
+        }
+        let is_text: Vec<bool> = indicator.iter().map(|&v| v == TEXT_INDICATOR).collect();
+        // Every text token sits before column `text_span` (image slots follow the text).
         let text_span = (0..rows)
             .filter_map(|r| {
                 (0..seq_len)
@@ -263,7 +312,7 @@ impl PackedText {
                 .flat_map(|r| v[r * seq_len..r * seq_len + text_span].to_vec())
                 .collect()
         };
-        let ids = crop(&ids)
+        let ids = crop(ids)
             .into_iter()
             .map(|id| {
                 i32::try_from(id)
@@ -278,7 +327,7 @@ impl PackedText {
             seq_len,
             text_span,
             ids,
-            positions: crop(&positions),
+            positions: crop(positions),
             valid,
         })
     }

@@ -181,6 +181,10 @@ impl DecoderLayer {
     }
 
     /// `x: [B, L, hidden]` → the residual stream after this layer.
+    ///
+    /// RMSNorm is MLX's fused kernel: statistics in float32 and the weight applied before the
+    /// single rounding to the compute dtype. In float32 this is the reference exactly; in
+    /// bfloat16 the reference rounds first and multiplies in bfloat16 (one rounding apart).
     pub(super) fn forward(
         &self,
         x: &Array,
