@@ -161,6 +161,8 @@ pub struct App {
     /// Set by the runtime: the clock used for elapsed times (seconds since the epoch).
     pub now: f64,
     pub show_line_numbers: bool,
+    /// The last action applied (tests check that every binding reaches its action).
+    pub last_action: Option<Action>,
 }
 
 /// Everything the app starts from.
@@ -256,6 +258,7 @@ impl App {
             should_quit: false,
             now: crate::engine::job::now(),
             show_line_numbers: true,
+            last_action: None,
         };
         app.set_queue(saved.queue);
         app.refresh_caption();
@@ -401,6 +404,7 @@ impl App {
         if !matches!(action, Action::Redraw) {
             self.status = None;
         }
+        self.last_action = Some(action.clone());
         if self.overlay.is_some() && self.apply_overlay(&action) {
             self.refresh_caption();
             return;
@@ -727,6 +731,7 @@ impl App {
 
     fn pick(&mut self, item: PickerItem) {
         match item {
+            PickerItem::Preset(choice) => self.apply(Action::Preset(choice)),
             PickerItem::Example(path) => match std::fs::read_to_string(&path) {
                 Ok(text) => {
                     self.editor.replace_all(text);
@@ -795,7 +800,8 @@ impl App {
                 match field {
                     Field::Guidance => self.open_guidance_editor(),
                     Field::Model => self.open_model_picker(),
-                    Field::Preset | Field::SeedLock | Field::Aspect => {
+                    Field::Preset => self.open_preset_picker(),
+                    Field::SeedLock | Field::Aspect => {
                         if let Err(e) = self.params.adjust(true) {
                             self.error(e);
                         }
@@ -818,6 +824,29 @@ impl App {
             }
             _ => {}
         }
+    }
+
+    fn open_preset_picker(&mut self) {
+        let items: Vec<PickerItem> = [
+            PresetChoice::Quality48,
+            PresetChoice::Default20,
+            PresetChoice::Turbo12,
+            PresetChoice::Custom,
+        ]
+        .into_iter()
+        .map(PickerItem::Preset)
+        .collect();
+        let selected = match self.params.sampler.preset() {
+            Some(crate::sampler::Preset::Quality48) => 0,
+            Some(crate::sampler::Preset::Default20) => 1,
+            Some(crate::sampler::Preset::Turbo12) => 2,
+            None => 3,
+        };
+        self.overlay = Some(Overlay::Picker(Picker {
+            title: "Sampler preset".into(),
+            items,
+            selected,
+        }));
     }
 
     fn open_guidance_editor(&mut self) {

@@ -9,6 +9,9 @@ use ratatui::layout::{Constraint, Direction, Layout, Rect};
 
 use super::action::Pane;
 
+/// Eleven fields, one line for the first problem (or a summary), and the border.
+pub const PARAMS_HEIGHT: u16 = 14;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Wide,
@@ -72,7 +75,7 @@ pub fn compute(area: Rect, focus: Pane, slot: Pane, zoomed: bool) -> ScreenLayou
                 right,
                 Direction::Vertical,
                 [
-                    Constraint::Length(13),
+                    Constraint::Length(PARAMS_HEIGHT),
                     Constraint::Length(8),
                     Constraint::Min(4),
                 ],
@@ -103,7 +106,7 @@ pub fn compute(area: Rect, focus: Pane, slot: Pane, zoomed: bool) -> ScreenLayou
                 mid,
                 Direction::Vertical,
                 [
-                    Constraint::Length(13),
+                    Constraint::Length(PARAMS_HEIGHT),
                     Constraint::Length(8),
                     Constraint::Min(4),
                 ],

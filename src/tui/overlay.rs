@@ -89,6 +89,7 @@ pub struct Prompt {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum PickerItem {
+    Preset(super::action::PresetChoice),
     Example(PathBuf),
     Model(ModelSpec),
     /// "Type a folder or repo…"
@@ -98,6 +99,21 @@ pub enum PickerItem {
 impl PickerItem {
     pub fn label(&self) -> String {
         match self {
+            PickerItem::Preset(choice) => {
+                use super::action::PresetChoice as C;
+                use crate::sampler::Preset as P;
+                let (key, name, what) = match choice {
+                    C::Quality48 => (
+                        "1",
+                        P::Quality48.name(),
+                        "48 steps, best quality (official default)",
+                    ),
+                    C::Default20 => ("2", P::Default20.name(), "20 steps"),
+                    C::Turbo12 => ("3", P::Turbo12.name(), "12 steps, fastest"),
+                    C::Custom => ("4", "Custom", "your own steps, mu, std and guidance"),
+                };
+                format!("{key}  {name:<14} {what}")
+            }
             PickerItem::Example(p) => p.file_name().map_or_else(
                 || p.display().to_string(),
                 |n| n.to_string_lossy().into_owned(),

@@ -42,11 +42,11 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
         .map(|(i, item)| {
             let shown = app.preview.as_ref().and_then(|p| p.path.as_ref()) == Some(&item.path);
             let head = format!(
-                "{}#{:<3} seed {:<10} {:<13} {:>9} ",
+                "{}#{:<3} s{:<10} {:<10} {:>9} ",
                 if shown { "▸" } else { " " },
                 item.job,
                 item.spec.seed,
-                item.spec.params.label(),
+                super::queue::short_label(item.spec.params.label()),
                 item.spec.size.to_string()
             );
             let mut style = Style::default().fg(theme.foreground);

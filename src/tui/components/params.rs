@@ -50,46 +50,50 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         let room = width.saturating_sub(11);
         match field {
             Field::Preset => {
-                let names = [
+                let all = [
                     (
-                        "1",
-                        "QUALITY_48",
+                        crate::sampler::Preset::Quality48.name(),
                         p.sampler.preset() == Some(crate::sampler::Preset::Quality48),
                     ),
                     (
-                        "2",
-                        "DEFAULT_20",
+                        crate::sampler::Preset::Default20.name(),
                         p.sampler.preset() == Some(crate::sampler::Preset::Default20),
                     ),
                     (
-                        "3",
-                        "TURBO_12",
+                        crate::sampler::Preset::Turbo12.name(),
                         p.sampler.preset() == Some(crate::sampler::Preset::Turbo12),
                     ),
-                    ("4", "Custom", p.is_custom()),
+                    ("Custom", p.is_custom()),
                 ];
-                let full: usize = names.iter().map(|(_, n, _)| n.len() + 2).sum();
-                for (key, name, on) in names {
-                    let style = if on {
-                        Style::default()
-                            .fg(theme.background)
-                            .bg(theme.accent)
-                            .add_modifier(Modifier::BOLD)
-                    } else {
-                        Style::default().fg(theme.dim)
-                    };
-                    if full <= room {
+                let full: usize = all.iter().map(|(n, _)| n.len() + 1).sum();
+                if full <= room {
+                    for (name, on) in all {
+                        let style = if on {
+                            Style::default()
+                                .fg(theme.background)
+                                .bg(theme.accent)
+                                .add_modifier(Modifier::BOLD)
+                        } else {
+                            Style::default().fg(theme.dim)
+                        };
                         spans.push(Span::styled(name, style));
                         spans.push(Span::raw(" "));
-                    } else {
-                        spans.push(Span::styled(key, style));
-                        spans.push(Span::raw(" "));
                     }
-                }
-                if full > room {
+                } else {
+                    let name = if p.is_custom() {
+                        "Custom"
+                    } else {
+                        p.sampler.label()
+                    };
                     spans.push(Span::styled(
-                        p.sampler.label(),
-                        value_style.fg(theme.accent),
+                        name,
+                        Style::default()
+                            .fg(theme.accent)
+                            .add_modifier(Modifier::BOLD),
+                    ));
+                    spans.push(Span::styled(
+                        " (1-4, Enter: list)",
+                        Style::default().fg(theme.dim),
                     ));
                 }
             }
@@ -123,11 +127,22 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         }
         lines.push(Line::from(spans));
     }
-    for problem in p.problems() {
-        lines.push(Line::from(Span::styled(
+    match p.problems().first() {
+        Some(problem) => lines.push(Line::from(Span::styled(
             truncate(&format!("✗ {problem}"), width),
             Style::default().fg(theme.error),
-        )));
+        ))),
+        None => lines.push(Line::from(Span::styled(
+            truncate(
+                &format!(
+                    "✓ {} image tokens · {} steps",
+                    p.size.tokens(),
+                    p.sampler.steps()
+                ),
+                width,
+            ),
+            Style::default().fg(theme.dim),
+        ))),
     }
     f.render_widget(Paragraph::new(lines), inner);
 }

@@ -76,12 +76,12 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
             };
             let elapsed = job.elapsed(app.now).map(human_secs).unwrap_or_default();
             let head = format!(
-                "#{:<3}{icon} {:<9} {:<13} seed {:<10} {:>9} {:>7} ",
+                "#{:<3}{icon} {:<9} {:<10} {:>9} s{:<10} {:>6} ",
                 job.id,
                 progress,
-                job.spec.params.label(),
-                job.spec.seed,
+                short_label(job.spec.params.label()),
                 job.spec.size.to_string(),
+                job.spec.seed,
                 elapsed
             );
             let tail = match &job.status {
@@ -135,4 +135,9 @@ pub fn slot_title<'a>(pane: Pane, mode: Mode, app: &App) -> Vec<Span<'a>> {
         spans.push(Span::styled(p.title(), style));
     }
     spans
+}
+
+/// `V4_TURBO_12` -> `TURBO_12`: the official names minus the shared prefix, for tables.
+pub fn short_label(label: &str) -> &str {
+    label.strip_prefix("V4_").unwrap_or(label)
 }
