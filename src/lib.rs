@@ -8,6 +8,7 @@ pub mod caption;
 pub mod engine;
 pub mod mlx;
 pub mod model;
+pub mod output;
 pub mod sampler;
 pub mod tui;
 pub mod weights;
