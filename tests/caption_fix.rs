@@ -118,13 +118,14 @@ fn reorder_keeps_formatting_and_nested_fixes() {
 }
 
 #[test]
-fn duplicate_keys_keep_the_winning_value() {
+fn objects_with_duplicate_keys_are_not_reordered() {
+    // Reordering would drop the shadowed member or change which value wins.
     let raw = r#"{"compositional_deconstruction":{"elements":[],"background":"first","background":"last"}}"#;
-    let fixed = apply_fixes(raw).expect("valid");
-    assert_eq!(
-        fixed,
-        r#"{"compositional_deconstruction":{"background":"last","elements":[]}}"#
-    );
+    let warnings = verify(raw);
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].message.contains("key order"));
+    assert!(!warnings[0].fixable);
+    assert_eq!(apply_fixes(raw).expect("valid"), raw);
 }
 
 #[test]

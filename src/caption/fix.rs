@@ -5,7 +5,8 @@
 //! * keys into schema order: root (`high_level_description`, `style_description`,
 //!   `compositional_deconstruction`), `style_description` (photo or art_style order),
 //!   `compositional_deconstruction`, and `obj`/`text` elements; the expected keys trade places
-//!   among the positions they hold, so keys the schema does not expect there stay where they are;
+//!   among the positions they hold, so keys the schema does not expect there stay where they are
+//!   (objects with duplicate keys are left alone);
 //! * palette colours: `#aabbcc` -> `#AABBCC`, `#abc` -> `#AABBCC`, `AABBCC` -> `#AABBCC`;
 //! * when the raw-text escape warning fires: `\uXXXX` escapes of non-ASCII characters become
 //!   literal characters (lone surrogates stay escaped, they cannot be stored as UTF-8).
@@ -164,19 +165,24 @@ impl Fixer<'_> {
                     self.unescape_token(entry.key_start, entry.key_end, &entry.key, out);
                     self.walk(&entry.value, role.child(&entry.key), out);
                 }
+                // With duplicate keys, moving members around would either drop the shadowed
+                // ones or change which value wins; that is for the user to sort out.
+                if obj.has_duplicates {
+                    return;
+                }
                 if let Some(order) = self.schema_order(role, obj) {
-                    self.reorder(obj, &order, first_inner, out);
+                    self.reorder(obj, order, first_inner, out);
                 }
             }
             _ => {}
         }
     }
 
-    fn schema_order(&self, role: Role, obj: &Object<'_>) -> Option<Vec<&'static str>> {
+    fn schema_order(&self, role: Role, obj: &Object<'_>) -> Option<&'static [&'static str]> {
         match role {
-            Role::Root => Some(TOP_LEVEL_ORDER.to_vec()),
+            Role::Root => Some(&TOP_LEVEL_ORDER),
             Role::Style => style_order(obj),
-            Role::CompositionalDeconstruction => Some(CD_ORDER.to_vec()),
+            Role::CompositionalDeconstruction => Some(&CD_ORDER),
             Role::Element => element_order(obj),
             _ => None,
         }
@@ -208,8 +214,6 @@ impl Fixer<'_> {
                 text.push_str(separator);
             }
             let entry = &obj.entries[i];
-            // With duplicate keys this pairs the first key with the last value, which is the
-            // member Python's dict holds; the shadowed ones are dropped.
             text.push_str(&splice(
                 self.raw,
                 entry.key_start,

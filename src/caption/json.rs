@@ -175,6 +175,8 @@ pub(crate) struct Object<'a> {
     /// Source text between the first and the second member (`,` and whitespace); empty range
     /// when there are fewer than two members.
     pub separator: (usize, usize),
+    /// Some key occurs more than once (the earlier values are shadowed).
+    pub has_duplicates: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -251,6 +253,20 @@ pub(crate) fn count_code_points(bytes: &[u8]) -> usize {
 
 const EXPECTING_VALUE: &str = "Expecting value";
 
+/// Bytes that end a run of plain string content: the closing quote, a backslash, and the
+/// control characters CPython's strict mode rejects.
+static STRING_STOP: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = true;
+        i += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
 /// `json.loads(src)` for a `str` argument.
 pub(crate) fn parse(src: &str) -> Result<Node<'_>, ParseFailure> {
     if src.starts_with('\u{FEFF}') {
@@ -283,7 +299,7 @@ struct Parser<'a> {
 /// An array or object whose closing bracket has not been reached yet.
 enum Frame<'a> {
     Array { start: usize, items: Vec<Node<'a>> },
-    Object(Box<ObjectFrame<'a>>),
+    Object(ObjectFrame<'a>),
 }
 
 struct ObjectFrame<'a> {
@@ -326,7 +342,10 @@ impl<'a> ObjectFrame<'a> {
         };
         match existing {
             // Python's dict keeps the first position and takes the last value.
-            Some(i) => obj.entries[i].value = value,
+            Some(i) => {
+                obj.entries[i].value = value;
+                obj.has_duplicates = true;
+            }
             None => {
                 if let Some(map) = &mut self.index {
                     map.insert(key.wtf8.to_vec(), obj.entries.len());
@@ -389,6 +408,7 @@ impl<'a> Parser<'a> {
                                 members_start: inner,
                                 members_end: inner,
                                 separator: (inner, inner),
+                                has_duplicates: false,
                             })
                         };
                         Node {
@@ -399,7 +419,8 @@ impl<'a> Parser<'a> {
                     } else if array {
                         stack.push(Frame::Array {
                             start: idx,
-                            items: Vec::new(),
+                            // A bbox has four values.
+                            items: Vec::with_capacity(4),
                         });
                         idx = inner;
                         continue;
@@ -407,18 +428,20 @@ impl<'a> Parser<'a> {
                         let pending = self.member_key(inner)?;
                         let start = idx;
                         idx = pending.value_start;
-                        stack.push(Frame::Object(Box::new(ObjectFrame {
+                        stack.push(Frame::Object(ObjectFrame {
                             start,
                             obj: Object {
-                                entries: Vec::new(),
+                                // Caption objects have up to six keys.
+                                entries: Vec::with_capacity(6),
                                 members_start: inner,
                                 members_end: inner,
                                 separator: (inner, inner),
+                                has_duplicates: false,
                             },
                             index: None,
                             members: 0,
                             pending,
-                        })));
+                        }));
                         continue;
                     }
                 }
@@ -580,19 +603,15 @@ impl<'a> Parser<'a> {
         let mut owned: Option<Vec<u8>> = None;
         let mut non_ascii_escape = false;
         loop {
-            let mut next = end;
-            loop {
-                match b.get(next) {
-                    None => return Err(unterminated),
-                    Some(b'"' | b'\\') => break,
-                    Some(&d) if d < 0x20 => {
-                        return Err(ParseFailure::Decode {
-                            msg: "Invalid control character at",
-                            pos: next,
-                        })
-                    }
-                    Some(_) => next += 1,
-                }
+            let Some(offset) = b[end..].iter().position(|&d| STRING_STOP[usize::from(d)]) else {
+                return Err(unterminated);
+            };
+            let mut next = end + offset;
+            if b[next] < 0x20 {
+                return Err(ParseFailure::Decode {
+                    msg: "Invalid control character at",
+                    pos: next,
+                });
             }
             if b[next] == b'"' {
                 let wtf8 = match owned {

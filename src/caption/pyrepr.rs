@@ -48,11 +48,32 @@ where
 }
 
 pub(crate) fn repr_jstr(out: &mut String, s: &JStr<'_>) {
-    repr_code_points(out, s.code_points());
+    if !plain_ascii_repr(out, &s.wtf8) {
+        repr_code_points(out, s.code_points());
+    }
 }
 
 pub(crate) fn repr_str(out: &mut String, s: &str) {
-    repr_code_points(out, s.chars().map(u32::from));
+    if !plain_ascii_repr(out, s.as_bytes()) {
+        repr_code_points(out, s.chars().map(u32::from));
+    }
+}
+
+/// The common case, printable ASCII with no quote or backslash, is `'` + text + `'`.
+fn plain_ascii_repr(out: &mut String, bytes: &[u8]) -> bool {
+    let plain = bytes
+        .iter()
+        .all(|&b| (0x20..0x7F).contains(&b) && b != b'\'' && b != b'\\');
+    // Printable ASCII is valid UTF-8.
+    match std::str::from_utf8(bytes) {
+        Ok(text) if plain => {
+            out.push('\'');
+            out.push_str(text);
+            out.push('\'');
+            true
+        }
+        _ => false,
+    }
 }
 
 /// `repr(list_of_strings)`: `['a', 'b']`.
@@ -96,7 +117,7 @@ where
 #[derive(Clone, Copy)]
 pub(crate) enum TupleItem<'k> {
     Key(&'k JStr<'k>),
-    Name(&'static str),
+    Name(&'k str),
 }
 
 /// `repr(x)` for any parsed JSON value, as Python would print the object `json.loads` built.

@@ -5,11 +5,12 @@
 //! offending key token; a missing key covers the object that lacks it.
 
 use std::cmp::Ordering;
+use std::fmt::Write;
 
 use super::fix::normalize_color;
 use super::json::{Entry, JStr, Node, Object, Value};
 use super::pyrepr::{repr_key_list, repr_tuple, repr_value, str_value, TupleItem};
-use super::span::{child_index, child_key};
+use super::span::child_key;
 
 /// A warning before its byte range is turned into lines and columns.
 #[derive(Debug, Clone)]
@@ -35,9 +36,10 @@ const STYLE_KEYS: [&str; 6] = [
 ];
 const ELEMENT_KEYS: [&str; 5] = ["type", "bbox", "text", "desc", "color_palette"];
 
-pub(crate) const STYLE_ORDER_PHOTO: [&str; 5] =
-    ["aesthetics", "lighting", "photo", "medium", "color_palette"];
-pub(crate) const STYLE_ORDER_ART: [&str; 5] = [
+/// Expected key orders, one per combination of the optional keys (`bbox`, `color_palette`)
+/// so that no order has to be built at run time.
+const STYLE_ORDER_PHOTO: [&str; 5] = ["aesthetics", "lighting", "photo", "medium", "color_palette"];
+const STYLE_ORDER_ART: [&str; 5] = [
     "aesthetics",
     "lighting",
     "medium",
@@ -45,8 +47,18 @@ pub(crate) const STYLE_ORDER_ART: [&str; 5] = [
     "color_palette",
 ];
 pub(crate) const CD_ORDER: [&str; 2] = ["background", "elements"];
-pub(crate) const ELEMENT_ORDER_OBJ: [&str; 4] = ["type", "bbox", "desc", "color_palette"];
-pub(crate) const ELEMENT_ORDER_TEXT: [&str; 5] = ["type", "bbox", "text", "desc", "color_palette"];
+const OBJ_ORDERS: [&[&str]; 4] = [
+    &["type", "desc"],
+    &["type", "bbox", "desc"],
+    &["type", "desc", "color_palette"],
+    &["type", "bbox", "desc", "color_palette"],
+];
+const TEXT_ORDERS: [&[&str]; 4] = [
+    &["type", "text", "desc"],
+    &["type", "bbox", "text", "desc"],
+    &["type", "text", "desc", "color_palette"],
+    &["type", "bbox", "text", "desc", "color_palette"],
+];
 
 const STYLE_PALETTE_MAX: usize = 16;
 const ELEMENT_PALETTE_MAX: usize = 5;
@@ -58,31 +70,31 @@ const BBOX_MAX: i64 = 1000;
 const ELEMENT_TYPES_REPR: &str = "frozenset({'obj', 'text'})";
 
 /// The expected key order of a `style_description` that has exactly one of `photo` and
-/// `art_style`, with `color_palette` only when present.
-pub(crate) fn style_order(sd: &Object<'_>) -> Option<Vec<&'static str>> {
-    let base = match (sd.contains("photo"), sd.contains("art_style")) {
+/// `art_style`, with `color_palette` only when present (it is always last).
+pub(crate) fn style_order(sd: &Object<'_>) -> Option<&'static [&'static str]> {
+    let full: &'static [&'static str] = match (sd.contains("photo"), sd.contains("art_style")) {
         (true, false) => &STYLE_ORDER_PHOTO,
         (false, true) => &STYLE_ORDER_ART,
         _ => return None,
     };
-    Some(optional_keys(base, sd, &["color_palette"]))
+    Some(if sd.contains("color_palette") {
+        full
+    } else {
+        &full[..4]
+    })
 }
 
-/// The expected key order of an element whose `type` is "obj" or "text".
-pub(crate) fn element_order(elem: &Object<'_>) -> Option<Vec<&'static str>> {
-    let base: &[&'static str] = match &elem.get("type")?.value.value {
-        Value::Str(s) if s.is("obj") => &ELEMENT_ORDER_OBJ,
-        Value::Str(s) if s.is("text") => &ELEMENT_ORDER_TEXT,
+/// The expected key order of an element whose `type` is "obj" or "text", with `bbox` and
+/// `color_palette` only when present.
+pub(crate) fn element_order(elem: &Object<'_>) -> Option<&'static [&'static str]> {
+    let orders = match &elem.get("type")?.value.value {
+        Value::Str(s) if s.is("obj") => &OBJ_ORDERS,
+        Value::Str(s) if s.is("text") => &TEXT_ORDERS,
         _ => return None,
     };
-    Some(optional_keys(base, elem, &["bbox", "color_palette"]))
-}
-
-fn optional_keys(base: &[&'static str], obj: &Object<'_>, optional: &[&str]) -> Vec<&'static str> {
-    base.iter()
-        .copied()
-        .filter(|k| !optional.contains(k) || obj.contains(k))
-        .collect()
+    let index =
+        usize::from(elem.contains("bbox")) + 2 * usize::from(elem.contains("color_palette"));
+    Some(orders[index])
 }
 
 fn is_one_of(key: &JStr<'_>, names: &[&str]) -> bool {
@@ -94,6 +106,71 @@ pub(crate) fn check(root: &Node<'_>) -> Vec<Draft> {
     let mut checker = Checker { out: Vec::new() };
     checker.root(root);
     checker.out
+}
+
+/// A place in the schema. Its message label and JSON path are only rendered when a warning
+/// is emitted, so a clean caption is checked without building strings.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    Root,
+    Style,
+    StylePalette,
+    Cd,
+    Element(usize),
+    Bbox(usize),
+    ElementPalette(usize),
+}
+
+impl Place {
+    /// The prefix the official messages use, in a string with room for the rest of the
+    /// message (this is where a message starts being built).
+    fn label(self) -> String {
+        let mut out = String::with_capacity(160);
+        match self {
+            Place::Root => out.push_str("root"),
+            Place::Style => out.push_str("style_description"),
+            Place::StylePalette => out.push_str("style_description.color_palette"),
+            Place::Cd => out.push_str("compositional_deconstruction"),
+            Place::Element(i) => {
+                let _ = write!(out, "elements[{i}]");
+            }
+            Place::Bbox(i) => {
+                let _ = write!(out, "elements[{i}].bbox");
+            }
+            Place::ElementPalette(i) => {
+                let _ = write!(out, "elements[{i}].color_palette");
+            }
+        }
+        out
+    }
+
+    fn path(self) -> String {
+        const CD: &str = "$.compositional_deconstruction";
+        let mut out = String::with_capacity(64);
+        match self {
+            Place::Root => out.push('$'),
+            Place::Style => out.push_str("$.style_description"),
+            Place::StylePalette => out.push_str("$.style_description.color_palette"),
+            Place::Cd => out.push_str(CD),
+            Place::Element(i) => {
+                let _ = write!(out, "{CD}.elements[{i}]");
+            }
+            Place::Bbox(i) => {
+                let _ = write!(out, "{CD}.elements[{i}].bbox");
+            }
+            Place::ElementPalette(i) => {
+                let _ = write!(out, "{CD}.elements[{i}].color_palette");
+            }
+        }
+        out
+    }
+
+    /// The path of item `index` of the array at this place.
+    fn item_path(self, index: usize) -> String {
+        let mut out = self.path();
+        let _ = write!(out, "[{index}]");
+        out
+    }
 }
 
 struct Checker {
@@ -132,7 +209,7 @@ impl Checker {
             );
             return;
         };
-        self.unknown_keys(obj, &TOP_LEVEL_KEYS, "root", "$");
+        self.unknown_keys(obj, &TOP_LEVEL_KEYS, Place::Root);
         if let Some(hld) = obj.get("high_level_description") {
             if !matches!(hld.value.value, Value::Str(_)) {
                 self.push(
@@ -159,16 +236,15 @@ impl Checker {
     }
 
     fn style_description(&mut self, node: &Node<'_>) {
-        const PATH: &str = "$.style_description";
         let Value::Object(sd) = &node.value else {
             self.push(
                 "style_description: expected a dict".into(),
-                PATH.into(),
+                Place::Style.path(),
                 span(node),
             );
             return;
         };
-        self.unknown_keys(sd, &STYLE_KEYS, "style_description", PATH);
+        self.unknown_keys(sd, &STYLE_KEYS, Place::Style);
         let photo = sd.get("photo");
         let art_style = sd.get("art_style");
         match (photo, art_style) {
@@ -182,7 +258,7 @@ impl Checker {
                 self.push(
                     "style_description: contains both 'photo' and 'art_style'; expected exactly one"
                         .into(),
-                    child_key(PATH, &later.key),
+                    child_key(&Place::Style.path(), &later.key),
                     key_span(later),
                 );
                 return;
@@ -192,7 +268,7 @@ impl Checker {
                     "style_description: expected one of 'photo' (for photo captions) or \
                      'art_style' (for non-photo captions)"
                         .into(),
-                    PATH.into(),
+                    Place::Style.path(),
                     span(node),
                 );
                 return;
@@ -200,15 +276,10 @@ impl Checker {
             _ => {}
         }
         if let Some(order) = style_order(sd) {
-            self.key_order(sd, node, &order, "style_description", PATH);
+            self.key_order(sd, node, order, Place::Style);
         }
         if let Some(palette) = sd.get("color_palette") {
-            self.palette(
-                &palette.value,
-                "style_description.color_palette",
-                "$.style_description.color_palette",
-                STYLE_PALETTE_MAX,
-            );
+            self.palette(&palette.value, Place::StylePalette, STYLE_PALETTE_MAX);
         }
     }
 
@@ -249,7 +320,7 @@ impl Checker {
             );
             return;
         };
-        self.key_order(cd, node, &CD_ORDER, "compositional_deconstruction", PATH);
+        self.key_order(cd, node, &CD_ORDER, Place::Cd);
         let Value::Array(items) = &elements.value.value else {
             self.push(
                 "compositional_deconstruction.elements: expected a list".into(),
@@ -259,21 +330,25 @@ impl Checker {
             return;
         };
         for (i, item) in items.iter().enumerate() {
-            self.element(i, item, &format!("{PATH}.elements[{i}]"));
+            self.element(i, item);
         }
     }
 
-    fn element(&mut self, i: usize, node: &Node<'_>, path: &str) {
-        let label = format!("elements[{i}]");
+    fn element(&mut self, i: usize, node: &Node<'_>) {
+        let place = Place::Element(i);
         let Value::Object(elem) = &node.value else {
-            self.push(format!("{label}: expected a dict"), path.into(), span(node));
+            self.push(
+                format!("elements[{i}]: expected a dict"),
+                place.path(),
+                span(node),
+            );
             return;
         };
-        self.unknown_keys(elem, &ELEMENT_KEYS, &label, path);
+        self.unknown_keys(elem, &ELEMENT_KEYS, place);
         let Some(kind) = elem.get("type") else {
             self.push(
-                format!("{label}: 'type' must exist"),
-                path.into(),
+                format!("elements[{i}]: 'type' must exist"),
+                place.path(),
                 span(node),
             );
             return;
@@ -282,46 +357,46 @@ impl Checker {
         // lookup); reporting them like any other bad type is what the spec asks of a port.
         let Some(order) = element_order(elem) else {
             self.push(
-                format!("{label}: 'type' must be one of {ELEMENT_TYPES_REPR}"),
-                format!("{path}.type"),
+                format!("elements[{i}]: 'type' must be one of {ELEMENT_TYPES_REPR}"),
+                format!("{}.type", place.path()),
                 span(&kind.value),
             );
             return;
         };
-        self.key_order(elem, node, &order, &label, path);
+        self.key_order(elem, node, order, place);
         if let Some(bbox) = elem.get("bbox") {
-            self.bbox(&label, &bbox.value, &format!("{path}.bbox"));
+            self.bbox(i, &bbox.value);
         }
         if let Some(palette) = elem.get("color_palette") {
             self.palette(
                 &palette.value,
-                &format!("{label}.color_palette"),
-                &format!("{path}.color_palette"),
+                Place::ElementPalette(i),
                 ELEMENT_PALETTE_MAX,
             );
         }
     }
 
-    fn bbox(&mut self, label: &str, node: &Node<'_>, path: &str) {
+    fn bbox(&mut self, i: usize, node: &Node<'_>) {
+        let place = Place::Bbox(i);
         let items = match &node.value {
             Value::Array(items) if items.len() == 4 => items,
             _ => {
                 self.push(
-                    format!("{label}.bbox: expected [ymin, xmin, ymax, xmax]"),
-                    path.into(),
+                    format!("elements[{i}].bbox: expected [ymin, xmin, ymax, xmax]"),
+                    place.path(),
                     span(node),
                 );
                 return;
             }
         };
-        let mut ints = Vec::with_capacity(4);
+        let mut ints = [PyInt::Bool(false); 4];
         for (k, item) in items.iter().enumerate() {
             match PyInt::from_value(&item.value) {
-                Some(v) => ints.push(v),
+                Some(v) => ints[k] = v,
                 None => {
                     self.push(
-                        format!("{label}.bbox: all values must be int"),
-                        child_index(path, k),
+                        format!("elements[{i}].bbox: all values must be int"),
+                        place.item_path(k),
                         span(item),
                     );
                     return;
@@ -330,47 +405,52 @@ impl Checker {
         }
         if let Some(k) = ints.iter().position(|v| !v.in_range(BBOX_MIN, BBOX_MAX)) {
             let mut message =
-                format!("{label}.bbox: values must be in [{BBOX_MIN}, {BBOX_MAX}], got ");
+                format!("elements[{i}].bbox: values must be in [{BBOX_MIN}, {BBOX_MAX}], got ");
             repr_value(&mut message, node);
-            self.push(message, child_index(path, k), span(&items[k]));
+            self.push(message, place.item_path(k), span(&items[k]));
         }
-        let [ymin, xmin, ymax, xmax] = [ints[0], ints[1], ints[2], ints[3]];
+        let [ymin, xmin, ymax, xmax] = ints;
         if ymin.compare(&ymax) == Ordering::Greater {
             self.push(
                 format!(
-                    "{label}.bbox: ymin ({}) > ymax ({})",
+                    "elements[{i}].bbox: ymin ({}) > ymax ({})",
                     ymin.py_str(),
                     ymax.py_str()
                 ),
-                path.into(),
+                place.path(),
                 span(node),
             );
         }
         if xmin.compare(&xmax) == Ordering::Greater {
             self.push(
                 format!(
-                    "{label}.bbox: xmin ({}) > xmax ({})",
+                    "elements[{i}].bbox: xmin ({}) > xmax ({})",
                     xmin.py_str(),
                     xmax.py_str()
                 ),
-                path.into(),
+                place.path(),
                 span(node),
             );
         }
     }
 
-    fn palette(&mut self, node: &Node<'_>, label: &str, path: &str, max: usize) {
+    fn palette(&mut self, node: &Node<'_>, place: Place, max: usize) {
         let Value::Array(colors) = &node.value else {
-            self.push(format!("{label}: expected a list"), path.into(), span(node));
+            self.push(
+                format!("{}: expected a list", place.label()),
+                place.path(),
+                span(node),
+            );
             return;
         };
         if colors.len() > max {
             self.push(
                 format!(
-                    "{label}: too many colors ({}), expected at most {max}",
+                    "{}: too many colors ({}), expected at most {max}",
+                    place.label(),
                     colors.len()
                 ),
-                path.into(),
+                place.path(),
                 span(node),
             );
             return;
@@ -380,69 +460,74 @@ impl Checker {
             if valid {
                 continue;
             }
-            let mut message = format!("{label}[{j}]: '");
+            let mut message = place.label();
+            let _ = write!(message, "[{j}]: '");
             str_value(&mut message, color);
             message.push_str("' is not a valid #RRGGBB hex color");
             let fixable = matches!(&color.value, Value::Str(s) if normalize_color(s).is_some());
-            self.push_fixable(message, child_index(path, j), span(color), fixable);
+            self.push_fixable(message, place.item_path(j), span(color), fixable);
         }
     }
 
-    fn unknown_keys(&mut self, obj: &Object<'_>, known: &[&str], label: &str, path: &str) {
-        let unknown: Vec<&Entry<'_>> = obj
-            .entries
-            .iter()
-            .filter(|e| !is_one_of(&e.key, known))
-            .collect();
-        let Some(first) = unknown.first() else {
+    fn unknown_keys(&mut self, obj: &Object<'_>, known: &[&str], place: Place) {
+        let mut unknown = obj.entries.iter().filter(|e| !is_one_of(&e.key, known));
+        let Some(first) = unknown.next() else {
             return;
         };
-        let mut message = format!("{label}: unknown keys ");
-        repr_key_list(&mut message, unknown.iter().map(|e| &e.key));
+        let mut message = place.label();
+        message.push_str(": unknown keys ");
+        repr_key_list(
+            &mut message,
+            std::iter::once(first).chain(unknown).map(|e| &e.key),
+        );
         message.push_str(" (not in schema)");
-        self.push(message, child_key(path, &first.key), key_span(first));
+        self.push(
+            message,
+            child_key(&place.path(), &first.key),
+            key_span(first),
+        );
     }
 
-    fn key_order(
-        &mut self,
-        obj: &Object<'_>,
-        node: &Node<'_>,
-        expected: &[&'static str],
-        label: &str,
-        path: &str,
-    ) {
-        let present: Vec<&Entry<'_>> = obj
-            .entries
-            .iter()
-            .filter(|e| is_one_of(&e.key, expected))
-            .collect();
-        let first_misplaced = present
-            .iter()
-            .zip(expected)
-            .position(|(entry, name)| !entry.key.is(name));
-        if first_misplaced.is_some() || present.len() != expected.len() {
-            let mut message = format!("{label}: key order is ");
-            repr_tuple(&mut message, present.iter().map(|e| TupleItem::Key(&e.key)));
+    fn key_order(&mut self, obj: &Object<'_>, node: &Node<'_>, expected: &[&str], place: Place) {
+        let present = || obj.entries.iter().filter(|e| is_one_of(&e.key, expected));
+        // Keys are unique, so at most `expected.len()` of them are present.
+        let mut count = 0;
+        let mut first_misplaced = None;
+        for (entry, name) in present().zip(expected) {
+            if first_misplaced.is_none() && !entry.key.is(name) {
+                first_misplaced = Some(entry);
+            }
+            count += 1;
+        }
+        if first_misplaced.is_some() || count != expected.len() {
+            let mut message = place.label();
+            message.push_str(": key order is ");
+            repr_tuple(&mut message, present().map(|e| TupleItem::Key(&e.key)));
             message.push_str(", expected ");
             repr_tuple(&mut message, expected.iter().map(|n| TupleItem::Name(n)));
             let range = match first_misplaced {
-                Some(k) => key_span(present[k]),
+                Some(entry) => key_span(entry),
                 None => span(node),
             };
-            // Reordering fixes it only when no expected key is missing.
-            let fixable = present.len() == expected.len();
-            self.push_fixable(message, path.into(), range, fixable);
+            // Reordering fixes it only when no expected key is missing, and the fixer leaves
+            // objects with duplicate keys alone (which member to keep is the user's call).
+            let fixable = count == expected.len() && !obj.has_duplicates;
+            self.push_fixable(message, place.path(), range, fixable);
         }
-        let extra: Vec<&Entry<'_>> = obj
-            .entries
-            .iter()
-            .filter(|e| !is_one_of(&e.key, expected))
-            .collect();
-        if let Some(first) = extra.first() {
-            let mut message = format!("{label}: keys ");
-            repr_key_list(&mut message, extra.iter().map(|e| &e.key));
+        let mut extra = obj.entries.iter().filter(|e| !is_one_of(&e.key, expected));
+        if let Some(first) = extra.next() {
+            let mut message = place.label();
+            message.push_str(": keys ");
+            repr_key_list(
+                &mut message,
+                std::iter::once(first).chain(extra).map(|e| &e.key),
+            );
             message.push_str(" are not allowed in this context");
-            self.push(message, child_key(path, &first.key), key_span(first));
+            self.push(
+                message,
+                child_key(&place.path(), &first.key),
+                key_span(first),
+            );
         }
     }
 }
