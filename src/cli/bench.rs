@@ -26,12 +26,51 @@ enum What {
         #[arg(long)]
         json: bool,
     },
+    /// One guided DiT step (cond + uncond) of a mid-size model with random NF4 weights,
+    /// f32 on the CPU, against f32 sgemm; also times the per-job text projection.
+    Dit {
+        /// Timed repetitions after one warm-up (medians are reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
         What::Matmul { size, runs, json } => matmul(size, runs.max(1), json),
+        What::Dit { runs, json } => dit(runs, json),
     }
+}
+
+fn dit(runs: usize, json: bool) -> anyhow::Result<ExitCode> {
+    use ideogram4::model::dit::bench;
+    let setup = bench::BenchSetup {
+        runs: runs.max(1),
+        ..bench::BenchSetup::mid_size()
+    };
+    let r = bench::run(&setup)?;
+    if json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "guided DiT step ({} + {} tokens): {:.2} s, {:.1} GFLOP/s of {:.1} GFLOP; sgemm {:.1} GFLOP/s; efficiency {:.2}\n\
+             per-job text projection: {:.2} s ({:.1} GFLOP/s); NF4 expansion per step: {:.2} s",
+            r.cond_tokens,
+            r.uncond_tokens,
+            r.seconds_per_step,
+            r.achieved_gflops,
+            r.step_gflop,
+            r.sgemm_gflops,
+            r.efficiency,
+            r.text_conditioning_seconds,
+            r.text_conditioning_gflops,
+            r.dequant_seconds_per_step,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -33,7 +33,7 @@ mod block;
 pub mod rope;
 pub mod timestep;
 
-pub use attention::QueryChunking;
+pub use attention::{attend, QueryChunking};
 
 use block::{Block, RmsNorm};
 

@@ -80,9 +80,15 @@ pub fn attend(
     if rows >= l {
         return call(0, l);
     }
+    // Each chunk is evaluated before the next is built: left lazy, MLX schedules the
+    // chunks side by side and holds every score matrix at once.
     let chunks = (0..l)
         .step_by(rows)
-        .map(|r0| call(r0, (r0 + rows).min(l)))
+        .map(|r0| {
+            let out = call(r0, (r0 + rows).min(l))?;
+            out.eval()?;
+            Ok(out)
+        })
         .collect::<mlx::Result<Vec<_>>>()?;
     concatenate(&chunks.iter().collect::<Vec<_>>(), 2)
 }
