@@ -32,6 +32,14 @@ pub struct StepInfo {
     pub memory: Snapshot,
 }
 
+/// What a generator reports while it works.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Report {
+    /// A phase began ("encoding text", "sampling", "decoding"…).
+    Stage(String),
+    Step(StepInfo),
+}
+
 /// An 8-bit RGB image, rows top to bottom.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RgbImage {
@@ -62,12 +70,12 @@ pub trait Generator {
     fn describe(&self) -> String;
     /// Which size rules apply to this model.
     fn size_limits(&self) -> SizeLimits;
-    /// Runs one job. `progress` is called after every step; `cancel` is checked between
-    /// steps.
+    /// Runs one job. `progress` hears of each phase and every step; `cancel` is checked
+    /// between steps.
     fn generate(
         &mut self,
         request: &Request<'_>,
-        progress: &mut dyn FnMut(StepInfo),
+        progress: &mut dyn FnMut(Report),
         cancel: &AtomicBool,
     ) -> Result<Generated, GenerateError>;
 }

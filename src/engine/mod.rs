@@ -32,8 +32,8 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 pub use generator::{
-    GenerateError, Generated, Generator, ModelLoader, OutputSink, Request, RgbImage, SharedImage,
-    StepInfo,
+    GenerateError, Generated, Generator, ModelLoader, OutputSink, Report, Request, RgbImage,
+    SharedImage, StepInfo,
 };
 pub use job::{CancelOutcome, Job, JobId, JobSpec, JobStatus, ModelSpec, Queue};
 
@@ -57,6 +57,11 @@ pub enum EngineEvent {
     },
     Started {
         job: JobId,
+    },
+    /// A phase of the running job began.
+    Stage {
+        job: JobId,
+        stage: String,
     },
     Progress {
         job: JobId,
@@ -432,14 +437,17 @@ impl Worker {
             seed: spec.seed,
         };
         let shared = self.shared.clone();
-        let mut progress = |info: StepInfo| {
-            let mut s = shared.lock();
-            if let Some(j) = s.queue.get_mut(id) {
-                j.step = info.step;
-                j.total_steps = info.total;
+        let mut progress = |report: Report| match report {
+            Report::Step(info) => {
+                let mut s = shared.lock();
+                if let Some(j) = s.queue.get_mut(id) {
+                    j.step = info.step;
+                    j.total_steps = info.total;
+                }
+                drop(s);
+                shared.emit(EngineEvent::Progress { job: id, info });
             }
-            drop(s);
-            shared.emit(EngineEvent::Progress { job: id, info });
+            Report::Stage(stage) => shared.emit(EngineEvent::Stage { job: id, stage }),
         };
         let generated = generator.generate(&request, &mut progress, flag)?;
         let job = self

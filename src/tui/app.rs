@@ -84,18 +84,53 @@ pub enum CaptionFormat {
     AsTyped,
 }
 
+/// A finished image: from this session's queue or from the output history index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryItem {
-    pub job: JobId,
     pub path: PathBuf,
-    pub spec: JobSpec,
+    /// The queue job that made it, while it is still listed.
+    pub job: Option<JobId>,
+    pub seed: u64,
+    pub preset: String,
+    pub size: crate::sampler::ImageSize,
+    pub summary: String,
     pub finished: f64,
+    /// The job's settings, when it came from the queue (fallback for loading back).
+    pub spec: Option<JobSpec>,
 }
 
 impl HistoryItem {
-    /// The caption's high-level description (or its start), one line.
-    pub fn summary(&self) -> String {
-        caption_summary(&self.spec.caption)
+    pub fn from_job(job: &Job) -> Option<HistoryItem> {
+        Some(HistoryItem {
+            path: job.output()?.to_path_buf(),
+            job: Some(job.id),
+            seed: job.spec.seed,
+            preset: job.spec.params.label().to_string(),
+            size: job.spec.size,
+            summary: caption_summary(&job.spec.caption),
+            finished: job.finished.unwrap_or(job.created),
+            spec: Some(job.spec.clone()),
+        })
+    }
+
+    pub fn from_index(entry: &crate::output::HistoryEntry) -> HistoryItem {
+        HistoryItem {
+            path: entry.path.clone(),
+            job: None,
+            seed: entry.seed,
+            preset: entry.preset.clone(),
+            size: crate::sampler::ImageSize::new(entry.width, entry.height),
+            summary: entry.caption_summary.clone(),
+            finished: entry.unix_seconds as f64,
+            spec: None,
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self.job {
+            Some(id) => format!("job {id} · seed {}", self.seed),
+            None => format!("seed {}", self.seed),
+        }
     }
 }
 
@@ -121,6 +156,7 @@ pub struct PreviewImage {
 #[derive(Debug, Default, Clone)]
 pub struct ProgressView {
     pub job: Option<JobId>,
+    pub stage: Option<String>,
     pub info: Option<StepInfo>,
     pub last_error: Option<String>,
 }
@@ -198,6 +234,7 @@ impl AppInit {
 
 impl App {
     pub fn new(init: AppInit) -> App {
+        let fresh = init.saved.is_none();
         let saved = init.saved.unwrap_or_default();
         let mut params = ParamsState {
             sampler: saved.params.clone(),
@@ -215,6 +252,13 @@ impl App {
         }
         if let Some(model) = init.model {
             params.model = model;
+        }
+        if fresh {
+            params.seed = random_seed();
+            if params.model == ModelSpec::Demo {
+                // The demo's random weights make noise at any size; small sizes are quick.
+                params.size = crate::sampler::ImageSize::new(256, 256);
+            }
         }
         let (editor, caption_file) = match init.caption_file {
             Some((path, text)) => (Editor::new(text), Some(path)),
@@ -1076,19 +1120,15 @@ impl App {
             .queue
             .jobs
             .iter()
-            .filter_map(|j| {
-                Some(HistoryItem {
-                    job: j.id,
-                    path: j.output()?.to_path_buf(),
-                    spec: j.spec.clone(),
-                    finished: j.finished.unwrap_or(j.created),
-                })
-            })
+            .filter_map(HistoryItem::from_job)
             .collect();
-        // Keep images whose job was removed from the queue: history is about files.
+        // Keep images whose job was removed from the queue (or that came from the index):
+        // history is about files.
         for old in &self.history {
             if !history.iter().any(|h| h.path == old.path) {
-                history.push(old.clone());
+                let mut old = old.clone();
+                old.job = None;
+                history.push(old);
             }
         }
         history.sort_by(|a, b| b.finished.total_cmp(&a.finished));
@@ -1104,7 +1144,7 @@ impl App {
                 self.set_preview(PreviewImage {
                     image: Arc::new(image),
                     path: Some(item.path.clone()),
-                    title: format!("job {} · seed {}", item.job, item.spec.seed),
+                    title: item.label(),
                 });
                 self.info(format!("showing {}", item.path.display()));
             }
@@ -1117,26 +1157,64 @@ impl App {
         self.preview_generation += 1;
     }
 
+    /// Adds entries of the output history index (older sessions, `generate` runs).
+    pub fn add_history_entries(&mut self, entries: &[crate::output::HistoryEntry]) {
+        for e in entries {
+            if !self.history.iter().any(|h| h.path == e.path) {
+                self.history.push(HistoryItem::from_index(e));
+            }
+        }
+        self.history
+            .sort_by(|a, b| b.finished.total_cmp(&a.finished));
+    }
+
     fn load_history_params(&mut self) {
         let Some(item) = self.history.get(self.history_selected).cloned() else {
             self.info("no finished image selected");
             return;
         };
-        // The file's embedded record is the truth; the queue's copy is the fallback when the
-        // file cannot be read.
-        let spec = item.spec;
-        self.editor.replace_all(spec.caption.clone());
-        self.params.sampler = spec.params.clone();
-        if let crate::sampler::SamplerParams::Custom(c) = &spec.params {
+        // The record embedded in the file is the truth; the queue's copy is the fallback
+        // when the file cannot be read.
+        let (caption, sampler, size, seed, model, source) =
+            match crate::output::read_record(&item.path) {
+                Ok(r) => {
+                    let size = r.size();
+                    (
+                        r.caption,
+                        r.sampler,
+                        size,
+                        r.seed,
+                        ModelSpec::parse(&r.model),
+                        "embedded parameters",
+                    )
+                }
+                Err(e) => match item.spec {
+                    Some(spec) => (
+                        spec.caption,
+                        spec.params,
+                        spec.size,
+                        spec.seed,
+                        spec.model,
+                        "queue (file unreadable)",
+                    ),
+                    None => {
+                        self.error(format!("cannot load parameters: {e}"));
+                        return;
+                    }
+                },
+            };
+        self.editor.replace_all(caption);
+        if let crate::sampler::SamplerParams::Custom(c) = &sampler {
             self.params.custom = c.clone();
         }
-        self.params.size = spec.size;
-        self.params.seed = spec.seed;
+        self.params.sampler = sampler;
+        self.params.size = size;
+        self.params.seed = seed;
         self.params.seed_locked = true;
-        self.params.model = spec.model.clone();
+        self.params.model = model;
         self.info(format!(
-            "loaded caption and parameters of job {} (seed locked at {})",
-            item.job, spec.seed
+            "loaded caption and parameters from {} ({source}); seed locked at {seed}",
+            item.path.display()
         ));
     }
 
@@ -1155,6 +1233,11 @@ impl App {
             EngineEvent::Started { job } => {
                 self.progress.job = Some(job);
                 self.progress.info = None;
+                self.progress.stage = None;
+            }
+            EngineEvent::Stage { job, stage } => {
+                self.progress.job = Some(job);
+                self.progress.stage = Some(stage);
             }
             EngineEvent::Progress { job, info } => {
                 self.progress.job = Some(job);

@@ -103,7 +103,7 @@ pub enum ConfigError {
     },
     #[error("{path} is not a valid config: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("{path}: filename_pattern {pattern:?} has an unknown placeholder {{{name}}} (known: {{date}}, {{time}}, {{seed}}, {{preset}}, {{id}})")]
+    #[error("{path}: filename_pattern {pattern:?} has an unknown placeholder {{{name}}} (known: {{date}}, {{time}}, {{seed}}, {{preset}}, {{n}})")]
     Pattern {
         path: PathBuf,
         pattern: String,
@@ -154,7 +154,7 @@ fn unknown_placeholder(pattern: &str) -> Option<String> {
         let after = &rest[open + 1..];
         let close = after.find('}')?;
         let name = &after[..close];
-        if !matches!(name, "date" | "time" | "seed" | "preset" | "id") {
+        if !crate::output::PLACEHOLDERS.contains(&name) {
             return Some(name.to_string());
         }
         rest = &after[close + 1..];
@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(Config::load(&path).unwrap(), Config::default());
         std::fs::write(
             &path,
-            "model = \"/m\"\ntheme = \"light\"\nmlx_cache_limit_mb = 512\npreview = \"blocks\"\nfilename_pattern = \"{id}-{seed}.png\"\n",
+            "model = \"/m\"\ntheme = \"light\"\nmlx_cache_limit_mb = 512\npreview = \"blocks\"\nfilename_pattern = \"{n}-{seed}.png\"\n",
         )
         .unwrap();
         let c = Config::load(&path).unwrap();

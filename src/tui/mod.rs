@@ -16,6 +16,7 @@ pub mod config;
 pub mod editor;
 pub mod keymap;
 pub mod layout;
+pub mod output_sink;
 pub mod overlay;
 pub mod params;
 pub mod preview;

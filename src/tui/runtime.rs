@@ -15,6 +15,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::app::{App, AppInit, Effect, EngineCommand};
 use super::config::{Config, Dirs};
+use super::output_sink::PatternSink;
 use super::preview::{self, GraphicsKind, PreviewBackend};
 use super::sysmem::MemoryProbe;
 use super::terminal::{InputReader, TerminalGuard};
@@ -35,9 +36,9 @@ pub struct RunOptions {
 
 #[derive(Debug, Error)]
 pub enum RunError {
-    #[error("cannot read caption file {path}: {source}")]
+    #[error("cannot read caption file {}", path.display())]
     CaptionFile { path: PathBuf, source: io::Error },
-    #[error("terminal error: {0}")]
+    #[error("terminal error")]
     Terminal(#[from] io::Error),
     #[error("no home directory found for the config and data folders")]
     NoDirs,
@@ -84,7 +85,11 @@ pub fn prepare(options: &RunOptions, dirs: Dirs) -> Result<Startup, RunError> {
                 path: path.clone(),
                 source,
             })?;
-            Some((path.clone(), text))
+            // Absolute, so the saved state still finds it from another folder.
+            Some((
+                std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
+                text,
+            ))
         }
         None => None,
     };
@@ -133,12 +138,11 @@ pub fn example_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// Runs the app until the user quits. The loader and output sink come from the caller, which
-/// knows the pipeline and the output writer.
+/// Runs the app until the user quits. The loader comes from the caller (it knows the
+/// pipeline); images are written by a [`PatternSink`] as the config says.
 pub fn run(
     options: RunOptions,
     loader: Box<dyn ModelLoader>,
-    output: Box<dyn OutputSink>,
     cached_models: Vec<ModelSpec>,
 ) -> Result<(), RunError> {
     let dirs = Dirs::standard().ok_or(RunError::NoDirs)?;
@@ -147,20 +151,23 @@ pub fn run(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
-    runtime.block_on(event_loop(startup, loader, output))
+    runtime.block_on(event_loop(startup, loader))
 }
 
-async fn event_loop(
-    startup: Startup,
-    loader: Box<dyn ModelLoader>,
-    output: Box<dyn OutputSink>,
-) -> Result<(), RunError> {
+async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<(), RunError> {
     let Startup {
         dirs,
         config,
         init,
         saved_queue,
     } = startup;
+    let sink = PatternSink::new(
+        config.output_dir(&dirs),
+        config.filename_pattern.clone(),
+        &dirs.data_dir,
+    );
+    let history = sink.history().load();
+    let output: Box<dyn OutputSink> = Box::new(sink);
     let guard = TerminalGuard::enter()?;
     // Asked before the input thread exists: the answer arrives on stdin.
     let mut backend = preview::detect(config.preview);
@@ -180,6 +187,10 @@ async fn event_loop(
     );
     let mut app = App::new(init);
     app.set_queue(engine.queue());
+    match history {
+        Ok(h) => app.add_history_entries(&h.entries),
+        Err(e) => app.error(format!("history index: {e}")),
+    }
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
     let mut probe = MemoryProbe::default();

@@ -42,12 +42,11 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
         .map(|(i, item)| {
             let shown = app.preview.as_ref().and_then(|p| p.path.as_ref()) == Some(&item.path);
             let head = format!(
-                "{}#{:<3} s{:<10} {:<10} {:>9} ",
+                "{} s{:<10} {:<10} {:>9} ",
                 if shown { "▸" } else { " " },
-                item.job,
-                item.spec.seed,
-                super::queue::short_label(item.spec.params.label()),
-                item.spec.size.to_string()
+                item.seed,
+                super::queue::short_label(&item.preset),
+                item.size.to_string()
             );
             let mut style = Style::default().fg(theme.foreground);
             if i == app.history_selected && focused {
@@ -56,7 +55,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
             let room = width.saturating_sub(head.chars().count());
             Line::from(vec![
                 Span::styled(truncate(&head, width), style),
-                Span::styled(truncate(&item.summary(), room), style.fg(theme.dim)),
+                Span::styled(truncate(&item.summary, room), style.fg(theme.dim)),
             ])
         })
         .collect();

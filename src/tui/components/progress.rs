@@ -26,8 +26,15 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
     let running = app.progress.job.and_then(|id| app.queue.get(id));
     match (running, app.progress.info) {
         (Some(job), Some(info)) => {
+            let stage = app
+                .progress
+                .stage
+                .as_deref()
+                .filter(|s| *s != "sampling")
+                .map(|s| format!(" · {s}"))
+                .unwrap_or_default();
             let head = format!(
-                "job {} · step {}/{} · {:.2} s/step · ETA {}",
+                "job {} · step {}/{} · {:.2} s/step · ETA {}{stage}",
                 job.id,
                 info.step,
                 info.total,
@@ -48,7 +55,10 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         (Some(job), None) => {
             let what = match &app.model_status {
                 ModelStatus::Loading(m) => format!("job {} · loading model {m}…", job.id),
-                _ => format!("job {} · starting…", job.id),
+                _ => match &app.progress.stage {
+                    Some(stage) => format!("job {} · {stage}…", job.id),
+                    None => format!("job {} · starting…", job.id),
+                },
             };
             lines.push(Line::from(Span::raw(truncate(&what, width))));
             lines.push(bar("steps", 0.0, "0%", width, theme, false));
