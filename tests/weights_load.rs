@@ -325,3 +325,78 @@ fn resident_estimate_matches_what_loading_allocates() {
         assert_eq!(loaded as u64, ckpt.resident_bytes_estimate(), "{flavour}");
     }
 }
+
+/// Moves tensor `name` (header entry and data) from one safetensors file to another.
+fn move_tensor(from: &Path, to: &Path, name: &str) {
+    fn split(bytes: &[u8]) -> (serde_json::Map<String, serde_json::Value>, Vec<u8>) {
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let h: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+        (h.as_object().unwrap().clone(), bytes[8 + n..].to_vec())
+    }
+    fn join(h: serde_json::Map<String, serde_json::Value>, data: &[u8]) -> Vec<u8> {
+        let json = serde_json::to_vec(&serde_json::Value::Object(h)).unwrap();
+        let mut out = (json.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(&json);
+        out.extend_from_slice(data);
+        out
+    }
+    let (mut hf, df) = split(&std::fs::read(from).unwrap());
+    let (mut ht, mut dt) = split(&std::fs::read(to).unwrap());
+    let mut entry = hf.remove(name).unwrap();
+    let off = &entry["data_offsets"];
+    let (b, e) = (
+        off[0].as_u64().unwrap() as usize,
+        off[1].as_u64().unwrap() as usize,
+    );
+    let start = dt.len();
+    dt.extend_from_slice(&df[b..e]);
+    entry["data_offsets"] = serde_json::json!([start, start + (e - b)]);
+    ht.insert(name.to_string(), entry);
+    std::fs::write(from, join(hf, &df)).unwrap();
+    std::fs::write(to, join(ht, &dt)).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn nf4_siblings_split_across_shards_resolve_after_merging() {
+    // save_torch_state_dict splits by size, so a weight's siblings may land in different
+    // shards; spread the nested tensor's five parts over both shards.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("nf4");
+    copy_dir(&repo("nf4"), &root);
+    let t = root.join("transformer");
+    let s1 = t.join("diffusion_pytorch_model-00001-of-00002.safetensors");
+    let s2 = t.join("diffusion_pytorch_model-00002-of-00002.safetensors");
+    let index = t.join("diffusion_pytorch_model.safetensors.index.json");
+    let mut idx: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap();
+    for suffix in [".nested_absmax", ".quant_state.bitsandbytes__nf4", ""] {
+        let name = format!("layers.1.feed_forward.w2.weight{suffix}");
+        move_tensor(&s2, &s1, &name);
+        idx["weight_map"][name.as_str()] =
+            "diffusion_pytorch_model-00001-of-00002.safetensors".into();
+    }
+    std::fs::write(&index, serde_json::to_vec(&idx).unwrap()).unwrap();
+
+    let ckpt = Checkpoint::open(&root).unwrap();
+    let mut dit = ckpt.load_component(ComponentKind::Transformer).unwrap();
+    let origin = dit
+        .origin("layers.1.feed_forward.w2.weight")
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(origin.ends_with("00001-of-00002.safetensors"), "{origin}");
+    let w2 = dit.take("layers.1.feed_forward.w2.weight").unwrap();
+    assert_dequant_exact(&w2, "dit_nf4_nested.dequantized");
+}

@@ -532,7 +532,7 @@ impl SafetensorsFile {
 
     fn read_at(&self, name: &str, offset_in_data: u64, buf: &mut [u8]) -> Result<()> {
         let offset = self.header.data_start + offset_in_data;
-        read_exact_at(&self.file, buf, offset).map_err(|e| {
+        read_parallel(&self.file, buf, offset).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 WeightsError::Header {
                     path: self.path.clone(),
@@ -545,6 +545,23 @@ impl SafetensorsFile {
             }
         })
     }
+}
+
+/// Above this, a tensor is read by several threads: on a fresh MLX buffer the cost is
+/// dominated by page faults, which the kernel serves in parallel.
+const PARALLEL_READ_MIN: usize = 32 << 20;
+const PARALLEL_READ_CHUNK: usize = 8 << 20;
+
+fn read_parallel(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use rayon::prelude::*;
+    if buf.len() < PARALLEL_READ_MIN || cfg!(not(unix)) {
+        return read_exact_at(file, buf, offset);
+    }
+    buf.par_chunks_mut(PARALLEL_READ_CHUNK)
+        .enumerate()
+        .try_for_each(|(i, chunk)| {
+            read_exact_at(file, chunk, offset + (i * PARALLEL_READ_CHUNK) as u64)
+        })
 }
 
 #[cfg(unix)]

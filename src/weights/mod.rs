@@ -17,6 +17,7 @@ mod component;
 pub mod container;
 mod error;
 pub mod fp8;
+pub mod hub;
 
 pub mod layout;
 pub mod nf4;
