@@ -9,6 +9,7 @@ pub mod engine;
 pub mod mlx;
 pub mod model;
 pub mod output;
+pub mod pipeline;
 pub mod sampler;
 pub mod tui;
 pub mod weights;

@@ -1,0 +1,542 @@
+//! `bench memory`: the full-size model's memory, measured with random weights.
+//!
+//! A checkpoint with the real shapes (two NF4 DiTs of 9.3 B parameters, the NF4 Qwen3-VL-8B
+//! language model, the bf16 Flux2 VAE decoder; ≈16 GB) is written once into a folder, then:
+//! load time and MLX active memory after loading; one 1-step job per size (256², 512² by
+//! default) in the configured compute dtype, reporting the peak during the text phase (text
+//! encoder resident) and during sampling + decoding (text encoder released), and whether the
+//! encoder really was evicted; and an estimate for a 1024² bf16 job: the activation part
+//! (peak − memory at the start of sampling) fitted as `a + b·image tokens` through the two
+//! measured sizes, extrapolated to 4096 tokens and halved for bf16.
+//!
+//! Weights are filler (random NF4 codes, plausible scales): memory and time do not depend on
+//! the values. The tokenizer is the demo model's (its ids fit the real embedding).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{Event, JobSpec, LoadOptions, ModelSource, Pipeline, PipelineError, Stage};
+use crate::mlx::memory;
+use crate::model::demo::{
+    demo_tokenizer, dit_config_json, dit_tensors, text_encoder_config_json, text_encoder_tensors,
+    vae_config_json, vae_tensors, DitSizes, Init, TensorSpec, TextSizes, VaeSizes,
+};
+use crate::model::linear::Compute;
+use crate::sampler::{Guidance, ImageSize, SamplerParams};
+use crate::weights::NF4_CODEBOOK;
+
+/// The shipped DiT.
+const FULL_DIT: DitSizes = DitSizes {
+    emb: 4608,
+    layers: 34,
+    head_dim: 256,
+    inter: 12288,
+    adaln: 512,
+    in_channels: 128,
+    llm_features: 53248,
+    mrope_section: [24, 20, 20],
+};
+
+/// Qwen3-VL-8B-Instruct's language model.
+const FULL_TEXT: TextSizes = TextSizes {
+    hidden: 4096,
+    layers: 36,
+    heads: 32,
+    kv_heads: 8,
+    head_dim: 128,
+    inter: 12288,
+    vocab: 151936,
+    mrope_section: [24, 20, 20],
+};
+
+fn full_vae() -> VaeSizes {
+    VaeSizes {
+        ch: 128,
+        ch_mult: vec![1, 2, 4, 4],
+        z_channels: 32,
+        res_blocks: 2,
+    }
+}
+
+const BLOCKSIZE: usize = 64;
+/// Written when a checkpoint is complete; a folder without it is rewritten.
+const COMPLETE_MARKER: &str = "ideogram4-bench-checkpoint-v1";
+
+/// The caption of the measured jobs (a short, valid one: the activation estimate scales
+/// with image tokens, and fewer text tokens keep the CPU run short).
+const CAPTION: &str = r##"{"high_level_description": "A red fox sitting in the snow at sunrise.", "style_description": {"aesthetics": "calm, minimal", "lighting": "soft golden light", "photo": "35mm lens", "medium": "photograph", "color_palette": ["#F28C28", "#FDF6E3"]}, "compositional_deconstruction": {"background": "a snowy forest", "elements": [{"type": "obj", "bbox": [300, 150, 900, 550], "desc": "a red fox"}]}}"##;
+
+/// What to measure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryBenchOptions {
+    /// Folder of the generated checkpoint (kept for later runs; rewritten if incomplete).
+    pub dir: PathBuf,
+    /// Square image sides of the 1-step jobs (at least two for the estimate).
+    pub sides: Vec<u32>,
+    pub compute: Compute,
+}
+
+/// One measured job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobMemory {
+    pub width: u32,
+    pub height: u32,
+    pub image_tokens: usize,
+    pub text_tokens: usize,
+    /// Peak MLX active bytes while the text encoder was loaded and run.
+    pub peak_text_phase: usize,
+    /// MLX active bytes when sampling started (after the encoder was released).
+    pub active_at_sampling: usize,
+    /// Peak MLX active bytes during sampling and decoding.
+    pub peak_sampling_phase: usize,
+    /// `peak_sampling_phase − active_at_sampling`.
+    pub activation_bytes: usize,
+    /// The text encoder's weights were released (they are freed before sampling starts).
+    pub text_encoder_evicted: bool,
+    pub seconds: f64,
+}
+
+/// The 1024² bf16 estimate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Estimate {
+    pub image_tokens: usize,
+    /// Fitted activation bytes per image token and fixed part (in the measured dtype).
+    pub per_token_bytes: f64,
+    pub fixed_bytes: f64,
+    /// Resident bytes at the start of sampling + fitted activations halved for bf16.
+    pub peak_bytes: f64,
+    pub peak_gib: f64,
+    pub target_gib: f64,
+    pub meets_target: bool,
+}
+
+/// Everything `bench memory --json` prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemoryReport {
+    pub checkpoint: PathBuf,
+    pub checkpoint_bytes: u64,
+    /// 0 when an existing checkpoint was reused.
+    pub generate_seconds: f64,
+    pub compute_dtype: &'static str,
+    pub load_seconds: f64,
+    /// MLX active bytes after loading (DiTs, VAE; the text encoder is loaded per caption).
+    pub active_after_load: usize,
+    pub jobs: Vec<JobMemory>,
+    pub estimate_1024_bf16: Option<Estimate>,
+}
+
+/// Target of issue 4 for a 1024² job: 11 GiB.
+pub const TARGET_GIB: f64 = 11.0;
+
+/// Writes the full-size checkpoint into `dir` unless a complete one is there; returns the
+/// seconds spent writing (0 when reused).
+pub fn ensure_checkpoint(dir: &Path, log: &mut dyn FnMut(&str)) -> std::io::Result<f64> {
+    if dir.join(COMPLETE_MARKER).is_file() {
+        log(&format!("reusing {}", dir.display()));
+        return Ok(0.0);
+    }
+    let started = Instant::now();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for name in ["transformer", "unconditional_transformer"] {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d)?;
+        write_json(&d.join("config.json"), &dit_config_json(&FULL_DIT))?;
+        log(&format!("writing {name} (NF4, 9.3 B parameters)"));
+        write_safetensors(
+            &d.join("diffusion_pytorch_model.safetensors"),
+            &dit_tensors(&FULL_DIT),
+            true,
+            &mut rng,
+        )?;
+    }
+    let d = dir.join("text_encoder");
+    std::fs::create_dir_all(&d)?;
+    write_json(
+        &d.join("config.json"),
+        &text_encoder_config_json(&FULL_TEXT),
+    )?;
+    log("writing text_encoder (NF4 linears, bf16 embedding)");
+    write_safetensors(
+        &d.join("model.safetensors"),
+        &text_encoder_tensors(&FULL_TEXT),
+        true,
+        &mut rng,
+    )?;
+    let d = dir.join("vae");
+    std::fs::create_dir_all(&d)?;
+    write_json(&d.join("config.json"), &vae_config_json(&full_vae()))?;
+    log("writing vae (bf16 decoder)");
+    write_safetensors(
+        &d.join("diffusion_pytorch_model.safetensors"),
+        &vae_tensors(&full_vae()),
+        false,
+        &mut rng,
+    )?;
+    let d = dir.join("tokenizer");
+    std::fs::create_dir_all(&d)?;
+    demo_tokenizer()
+        .map_err(std::io::Error::other)?
+        .save(d.join("tokenizer.json"), false)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    std::fs::write(dir.join(COMPLETE_MARKER), b"complete\n")?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Runs the benchmark; `log` hears progress lines (for stderr).
+pub fn run(
+    options: &MemoryBenchOptions,
+    log: &mut dyn FnMut(&str),
+) -> Result<MemoryReport, PipelineError> {
+    let generate_seconds = ensure_checkpoint(&options.dir, log)
+        .map_err(|e| PipelineError::Source(format!("writing {}: {e}", options.dir.display())))?;
+    let checkpoint_bytes = folder_bytes(&options.dir);
+    log("loading");
+    let before = memory::active();
+    let mut pipeline = Pipeline::load(
+        &ModelSource::Dir(options.dir.clone()),
+        LoadOptions {
+            compute: Some(options.compute),
+            ..LoadOptions::default()
+        },
+    )?;
+    let load_seconds = pipeline.info().load_seconds;
+    let active_after_load = memory::active().saturating_sub(before);
+    log(&format!(
+        "loaded in {load_seconds:.1} s, {:.2} GiB active",
+        gib(active_after_load)
+    ));
+
+    let mut jobs = Vec::new();
+    for &side in &options.sides {
+        // Each job encodes its caption afresh, so the text phase is measured every time.
+        pipeline.clear_text_cache();
+        let size = ImageSize::new(side, side);
+        let sampler = SamplerParams::custom(1, 0.5, 1.0, Guidance::Constant(7.0))?;
+        let job = JobSpec::new(CAPTION, sampler, size, 0);
+        let text_tokens = pipeline.count_tokens(CAPTION)?;
+        let mut peak_text_phase = 0;
+        let mut active_at_sampling = 0;
+        let started = Instant::now();
+        log(&format!("1-step job at {side}x{side}"));
+        let mut events = |e: &Event| {
+            if let Event::Stage(Stage::Sampling) = e {
+                peak_text_phase = memory::peak();
+                active_at_sampling = memory::active();
+                memory::reset_peak();
+            }
+        };
+        let finished = pipeline.run(&job, &mut events, &AtomicBool::new(false))?;
+        // The encoder is released right after encoding, before sampling starts: not resident
+        // now, and `active_at_sampling` is back near `active_after_load`.
+        let evicted = !pipeline.text_encoder_resident();
+        let peak_sampling_phase = finished.peak_memory;
+        let report = JobMemory {
+            width: side,
+            height: side,
+            image_tokens: size.tokens(),
+            text_tokens,
+            peak_text_phase,
+            active_at_sampling,
+            peak_sampling_phase,
+            activation_bytes: peak_sampling_phase.saturating_sub(active_at_sampling),
+            text_encoder_evicted: evicted,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        log(&format!(
+            "  {:.0} s; peak text phase {:.2} GiB, sampling starts at {:.2} GiB, peak sampling {:.2} GiB",
+            report.seconds,
+            gib(report.peak_text_phase),
+            gib(report.active_at_sampling),
+            gib(report.peak_sampling_phase)
+        ));
+        jobs.push(report);
+    }
+    Ok(MemoryReport {
+        checkpoint: options.dir.clone(),
+        checkpoint_bytes,
+        generate_seconds,
+        compute_dtype: super::dtype_name(options.compute.dtype),
+        load_seconds,
+        active_after_load,
+        estimate_1024_bf16: estimate(&jobs, options.compute.dtype == crate::mlx::Dtype::F32),
+        jobs,
+    })
+}
+
+/// Fits `activation = fixed + per_token·image_tokens` through the two largest jobs and
+/// extrapolates to 1024² (4096 tokens), halving the activation part when it was measured in
+/// float32.
+pub fn estimate(jobs: &[JobMemory], measured_f32: bool) -> Option<Estimate> {
+    let mut sorted: Vec<&JobMemory> = jobs.iter().collect();
+    sorted.sort_by_key(|j| j.image_tokens);
+    let [.., small, large] = sorted.as_slice() else {
+        return None;
+    };
+    if large.image_tokens == small.image_tokens {
+        return None;
+    }
+    let dx = (large.image_tokens - small.image_tokens) as f64;
+    let per_token = (large.activation_bytes as f64 - small.activation_bytes as f64) / dx;
+    let fixed = large.activation_bytes as f64 - per_token * large.image_tokens as f64;
+    let tokens = ImageSize::new(1024, 1024).tokens();
+    let activation = fixed.max(0.0) + per_token.max(0.0) * tokens as f64;
+    let scale = if measured_f32 { 0.5 } else { 1.0 };
+    let peak = large.active_at_sampling as f64 + activation * scale;
+    let peak_gib = peak / f64::from(1u32 << 30);
+    Some(Estimate {
+        image_tokens: tokens,
+        per_token_bytes: per_token,
+        fixed_bytes: fixed,
+        peak_bytes: peak,
+        peak_gib,
+        target_gib: TARGET_GIB,
+        meets_target: peak_gib <= TARGET_GIB,
+    })
+}
+
+fn gib(bytes: usize) -> f64 {
+    bytes as f64 / f64::from(1u32 << 30)
+}
+
+fn folder_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match entry.metadata() {
+                Ok(m) if m.is_dir() => stack.push(entry.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
+    std::fs::write(path, serde_json::to_vec_pretty(value)?)
+}
+
+/// xorshift64*: fast filler.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform with the given mean and standard deviation.
+    fn uniform(&mut self, mean: f32, std: f32) -> f32 {
+        let u = (self.next() >> 40) as f32 / (1u64 << 24) as f32;
+        mean + std * 3f32.sqrt() * (2.0 * u - 1.0)
+    }
+}
+
+/// How one stored tensor's bytes are produced.
+enum Fill {
+    /// Random NF4 codes.
+    Codes,
+    /// bf16 values of a distribution.
+    Bf16 {
+        mean: f32,
+        std: f32,
+    },
+    /// f32 block scales around `value`.
+    Absmax(f32),
+    QuantMap,
+    Bytes(Vec<u8>),
+}
+
+struct Stored {
+    name: String,
+    dtype: &'static str,
+    shape: Vec<usize>,
+    nbytes: usize,
+    fill: Fill,
+}
+
+/// The stored tensors of `specs`: Linear weights as bitsandbytes NF4 (packed codes, f32
+/// absmax, code book, quant state) when `nf4`, everything else bf16.
+fn stored(specs: &[TensorSpec], nf4: bool) -> Vec<Stored> {
+    let mut out = Vec::new();
+    for s in specs {
+        let n: usize = s.shape.iter().product();
+        let (mean, std) = s.distribution();
+        if !(nf4 && s.init == Init::Linear) {
+            out.push(Stored {
+                name: s.name.clone(),
+                dtype: "BF16",
+                shape: s.shape.clone(),
+                nbytes: 2 * n,
+                fill: Fill::Bf16 { mean, std },
+            });
+            continue;
+        }
+        let packed = n.div_ceil(2);
+        let blocks = n.div_ceil(BLOCKSIZE);
+        let state = serde_json::json!({
+            "quant_type": "nf4", "blocksize": BLOCKSIZE, "dtype": "bfloat16", "shape": s.shape,
+        })
+        .to_string()
+        .into_bytes();
+        // A 64-value block of N(0, σ²) peaks around 2.4σ.
+        let absmax = 2.4 * std;
+        out.extend([
+            Stored {
+                name: s.name.clone(),
+                dtype: "U8",
+                shape: vec![packed, 1],
+                nbytes: packed,
+                fill: Fill::Codes,
+            },
+            Stored {
+                name: format!("{}.absmax", s.name),
+                dtype: "F32",
+                shape: vec![blocks],
+                nbytes: 4 * blocks,
+                fill: Fill::Absmax(absmax),
+            },
+            Stored {
+                name: format!("{}.quant_map", s.name),
+                dtype: "F32",
+                shape: vec![16],
+                nbytes: 64,
+                fill: Fill::QuantMap,
+            },
+            Stored {
+                name: format!("{}.quant_state.bitsandbytes__nf4", s.name),
+                dtype: "U8",
+                shape: vec![state.len()],
+                nbytes: state.len(),
+                fill: Fill::Bytes(state),
+            },
+        ]);
+    }
+    out
+}
+
+/// Streams a safetensors file (never more than a 1 MiB buffer in memory).
+fn write_safetensors(
+    path: &Path,
+    specs: &[TensorSpec],
+    nf4: bool,
+    rng: &mut Rng,
+) -> std::io::Result<()> {
+    let tensors = stored(specs, nf4);
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::json!({"format": "pt"}));
+    let mut offset = 0usize;
+    for t in &tensors {
+        header.insert(
+            t.name.clone(),
+            serde_json::json!({"dtype": t.dtype, "shape": t.shape, "data_offsets": [offset, offset + t.nbytes]}),
+        );
+        offset += t.nbytes;
+    }
+    let mut json = serde_json::to_vec(&serde_json::Value::Object(header))?;
+    while json.len() % 8 != 0 {
+        json.push(b' ');
+    }
+    let tmp = path.with_extension("partial");
+    let mut w = BufWriter::with_capacity(8 << 20, File::create(&tmp)?);
+    w.write_all(&(json.len() as u64).to_le_bytes())?;
+    w.write_all(&json)?;
+    let mut buf = vec![0u8; 1 << 20];
+    for t in &tensors {
+        let mut left = t.nbytes;
+        while left > 0 {
+            let chunk = left.min(buf.len());
+            let b = &mut buf[..chunk];
+            match &t.fill {
+                Fill::Codes => b.chunks_mut(8).for_each(|c| {
+                    let r = rng.next().to_le_bytes();
+                    c.copy_from_slice(&r[..c.len()]);
+                }),
+                Fill::Bf16 { mean, std } => b.chunks_exact_mut(2).for_each(|c| {
+                    let v = half::bf16::from_f32(rng.uniform(*mean, *std));
+                    c.copy_from_slice(&v.to_le_bytes());
+                }),
+                Fill::Absmax(value) => b.chunks_exact_mut(4).for_each(|c| {
+                    let v = rng.uniform(*value, 0.1 * value);
+                    c.copy_from_slice(&v.to_le_bytes());
+                }),
+                Fill::QuantMap => b
+                    .chunks_exact_mut(4)
+                    .zip(NF4_CODEBOOK)
+                    .for_each(|(c, v)| c.copy_from_slice(&v.to_le_bytes())),
+                Fill::Bytes(bytes) => b.copy_from_slice(bytes),
+            }
+            w.write_all(b)?;
+            left -= chunk;
+        }
+    }
+    w.flush()?;
+    drop(w);
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(tokens: usize, at_sampling: usize, activation: usize) -> JobMemory {
+        JobMemory {
+            width: 0,
+            height: 0,
+            image_tokens: tokens,
+            text_tokens: 50,
+            peak_text_phase: 0,
+            active_at_sampling: at_sampling,
+            peak_sampling_phase: at_sampling + activation,
+            activation_bytes: activation,
+            text_encoder_evicted: true,
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn estimate_fits_a_line_and_halves_f32() {
+        let gib = 1usize << 30;
+        // 0.5 GiB fixed + 1 MiB per token.
+        let jobs = [
+            job(256, 10 * gib, gib / 2 + 256 * (1 << 20)),
+            job(1024, 10 * gib, gib / 2 + 1024 * (1 << 20)),
+        ];
+        let e = estimate(&jobs, true).unwrap();
+        assert!((e.per_token_bytes - f64::from(1u32 << 20)).abs() < 1.0);
+        assert!((e.fixed_bytes - (gib / 2) as f64).abs() < 1.0);
+        // 10 + (0.5 + 4) / 2 = 12.25 GiB.
+        assert!((e.peak_gib - 12.25).abs() < 1e-9, "{}", e.peak_gib);
+        assert!(!e.meets_target);
+        assert!(estimate(&jobs[..1], true).is_none());
+    }
+
+    #[test]
+    fn nf4_layout_has_the_bitsandbytes_siblings() {
+        let specs = dit_tensors(&FULL_DIT);
+        let stored = stored(&specs, true);
+        let qkv: Vec<&Stored> = stored
+            .iter()
+            .filter(|s| s.name.starts_with("layers.0.attention.qkv.weight"))
+            .collect();
+        assert_eq!(qkv.len(), 4);
+        assert_eq!(qkv[0].shape, vec![13824 * 4608 / 2, 1]);
+        assert_eq!(qkv[1].shape, vec![13824 * 4608 / 64]);
+        let params: usize = specs
+            .iter()
+            .map(|s| s.shape.iter().product::<usize>())
+            .sum();
+        assert_eq!(
+            params, 9_279_288_448,
+            "architecture §5.1: parameters per DiT"
+        );
+    }
+}

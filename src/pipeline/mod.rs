@@ -1,0 +1,570 @@
+//! Caption + parameters → image: the whole Ideogram 4 pipeline on the model modules.
+//!
+//! A [`Pipeline`] loads a model once (the built-in demo, a checkpoint folder, or a repository
+//! from the Hugging Face cache) and keeps the two DiTs, the VAE decoder and the tokenizer
+//! resident between jobs. [`Pipeline::run`] is blocking and single-threaded (MLX arrays stay
+//! on the thread that made them):
+//!
+//! ```text
+//! verify caption (warnings abort unless allowed)  → tokenize with the chat template (≤ 2048)
+//! → text encoder → features  ┐ cached per caption text: a new seed of the same caption
+//! → llm_cond projection once ┘ skips both; the encoder's weights are freed before sampling
+//! → z₀ = normal(key(seed)) or the injected latent, (1, tokens, channels) f32
+//! → for each step: conditional + unconditional DiT, asymmetric CFG, Euler (denoise.rs)
+//! → latent de-normalisation + unpatchify → VAE decoder → uint8 RGB
+//! ```
+//!
+//! ```no_run
+//! use std::sync::atomic::AtomicBool;
+//! use ideogram4::pipeline::{Event, JobSpec, LoadOptions, ModelSource, Pipeline};
+//! use ideogram4::sampler::{ImageSize, Preset};
+//!
+//! let mut pipeline = Pipeline::load(&ModelSource::Demo, LoadOptions::default())?;
+//! let caption = std::fs::read_to_string("examples/captions/photo.json").unwrap();
+//! let job = JobSpec::new(caption, Preset::Turbo12.into(), ImageSize::new(256, 256), 42);
+//! let cancel = AtomicBool::new(false);
+//! let done = pipeline.run(&job, &mut |e| if let Event::Step(p) = e {
+//!     eprintln!("{}/{} {:.2}s/step", p.step, p.total, p.seconds_per_step)
+//! }, &cancel)?;
+//! assert_eq!(done.pixels.len(), 256 * 256 * 3);
+//! let parameters = done.record.to_value(); // embed with output::save_image
+//! # Ok::<(), ideogram4::pipeline::PipelineError>(())
+//! ```
+//!
+//! Cancellation is checked before every step (and before the text encoder and the decoder);
+//! a cancelled job drops its arrays, clears MLX's buffer cache and returns
+//! [`PipelineError::Cancelled`].
+
+pub mod bench_memory;
+pub mod denoise;
+mod job;
+pub mod parity;
+mod source;
+mod text_cache;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+pub use denoise::{Denoiser, StepReport};
+pub use job::{Event, Finished, JobSpec, Progress, Stage, Timings};
+pub use source::{hf_cache_dirs, hf_snapshot, ModelSource};
+
+use crate::caption;
+use crate::mlx::{self, memory, random, Array, Dtype};
+use crate::model::demo::{DemoCheckpoint, DemoError};
+use crate::model::dit::{Dit, DitConfig, DitError, DitOptions, QueryChunking};
+use crate::model::latent::{tokens_to_latent, LatentError, LatentNorm};
+use crate::model::linear::Compute;
+use crate::model::packing::{PackedBatch, PackingError};
+use crate::model::text_encoder::{TextEncoder, TextEncoderError};
+use crate::model::tokenizer::{PromptTokenizer, TokenizerError};
+use crate::model::vae::{to_uint8, VaeDecoder, VaeError};
+use crate::output::GenerationRecord;
+use crate::sampler::{
+    validate_size, ImageSize, SamplerError, Schedule, SizeError, SizeLimits, MAX_SIDE,
+    PIXELS_PER_TOKEN,
+};
+use crate::weights::{Checkpoint, ComponentKind, WeightsError};
+use text_cache::TextCache;
+
+/// Everything that can stop a job or a load.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The cancel flag was seen.
+    #[error("cancelled")]
+    Cancelled,
+    /// The official verifier's combined message (`caption verifier flagged prompt[0]: …`).
+    #[error("{message}\n(pass --warn-on-caption-issues to generate anyway)")]
+    Caption { message: String },
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    #[error(transparent)]
+    Size(#[from] SizeError),
+    #[error(transparent)]
+    Sampler(#[from] SamplerError),
+    /// An injected initial latent of the wrong size.
+    #[error("initial noise: {0}")]
+    InitNoise(String),
+    /// The model could not be found.
+    #[error("{0}")]
+    Source(String),
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error(transparent)]
+    Dit(#[from] DitError),
+    #[error(transparent)]
+    TextEncoder(#[from] TextEncoderError),
+    #[error(transparent)]
+    Vae(#[from] VaeError),
+    #[error(transparent)]
+    Latent(#[from] LatentError),
+    #[error(transparent)]
+    Packing(#[from] PackingError),
+    #[error(transparent)]
+    Demo(#[from] DemoError),
+    #[error(transparent)]
+    Mlx(#[from] mlx::Error),
+}
+
+pub type Result<T> = std::result::Result<T, PipelineError>;
+
+/// How to load a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Activation dtype and dequantisation; `None`: float32 with host dequantisation when
+    /// MLX computes on the CPU, bfloat16 like the reference on a GPU.
+    pub compute: Option<Compute>,
+    /// Keep the text encoder's weights between jobs (faster new captions, several GB more).
+    pub keep_text_encoder: bool,
+    /// Attention query chunking of the DiTs.
+    pub chunking: QueryChunking,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            compute: None,
+            keep_text_encoder: false,
+            chunking: QueryChunking::default(),
+        }
+    }
+}
+
+/// What was loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInfo {
+    /// `demo`, the folder as given, or the repository id (the `model` of records).
+    pub name: String,
+    /// `bf16`, `nf4`, `fp8` or `mixed` (the `weight_format` of records).
+    pub weight_format: String,
+    pub compute: Compute,
+    /// The real model's size rules, or only multiples of 16 for tiny models and the demo.
+    pub size_limits: SizeLimits,
+    /// Latent channels per token (128 for Ideogram 4).
+    pub in_channels: usize,
+    /// MLX memory held after loading (DiTs, VAE).
+    pub resident_bytes: usize,
+    /// The checkpoint folder (a temporary one for the demo).
+    pub root: PathBuf,
+    /// Seconds spent loading.
+    pub load_seconds: f64,
+}
+
+/// Internals of a job a parity check wants to see.
+pub enum Trace<'a> {
+    /// Prompt token ids as fed to the text encoder.
+    TokenIds(&'a [u32]),
+    /// Text features `[1, T, features]` float32 (not reported when cached).
+    TextFeatures(&'a Array),
+    Step(StepReport<'a>),
+    /// The decoder output `[1, H, W, 3]` before clamping.
+    DecoderOutput(&'a Array),
+}
+
+/// The official pipeline's verifier message for one prompt, or `None` when it is clean.
+pub fn caption_issues(caption: &str) -> Option<String> {
+    let warnings = caption::verify(caption);
+    if warnings.is_empty() {
+        return None;
+    }
+    let lines: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
+    Some(format!(
+        "caption verifier flagged prompt[0]:\n{}",
+        lines.join("\n")
+    ))
+}
+
+/// Captions whose projected text features are kept (a few MB each).
+const TEXT_CACHE_ENTRIES: usize = 4;
+
+/// A loaded model, ready for jobs.
+pub struct Pipeline {
+    info: ModelInfo,
+    options: LoadOptions,
+    checkpoint: Checkpoint,
+    tokenizer: PromptTokenizer,
+    cond: Dit,
+    uncond: Dit,
+    vae: VaeDecoder,
+    latent_norm: LatentNorm,
+    text_encoder: Option<TextEncoder>,
+    text_cache: TextCache,
+    /// Keeps the demo's temporary folder alive (deleted on drop); declared last so it goes
+    /// after everything read from it.
+    _demo: Option<DemoCheckpoint>,
+}
+
+impl Pipeline {
+    /// Loads the DiTs, the VAE decoder and the tokenizer; the text encoder is read when the
+    /// first caption needs it.
+    pub fn load(source: &ModelSource, options: LoadOptions) -> Result<Pipeline> {
+        let started = Instant::now();
+        let (demo, root) = match source {
+            ModelSource::Demo => {
+                let demo = DemoCheckpoint::create()?;
+                let root = demo.root().to_path_buf();
+                (Some(demo), root)
+            }
+            other => {
+                let root = other.resolve()?.ok_or_else(|| {
+                    PipelineError::Source(format!("{other} names no checkpoint folder"))
+                })?;
+                (None, root)
+            }
+        };
+        let checkpoint = Checkpoint::open(&root)?;
+        let mut pipeline = Pipeline::from_checkpoint(checkpoint, source.record_name(), options)?;
+        pipeline._demo = demo;
+        pipeline.info.load_seconds = started.elapsed().as_secs_f64();
+        Ok(pipeline)
+    }
+
+    /// Loads an opened checkpoint; `name` is what records call the model.
+    pub fn from_checkpoint(
+        checkpoint: Checkpoint,
+        name: String,
+        options: LoadOptions,
+    ) -> Result<Pipeline> {
+        let started = Instant::now();
+        let before = memory::active();
+        let compute = options.compute.unwrap_or_else(Compute::for_default_device);
+        let dit_options = DitOptions {
+            compute,
+            chunking: options.chunking,
+        };
+        let mut component = checkpoint.load_component(ComponentKind::Transformer)?;
+        let cond = Dit::from_component(&mut component, dit_options)?;
+        drop(component);
+        // The unconditional branch never has text: its text projection is never read.
+        let mut component = checkpoint
+            .load_component_filtered(ComponentKind::UnconditionalTransformer, &|n| {
+                !n.starts_with("llm_cond_")
+            })?;
+        let uncond = Dit::from_component(&mut component, dit_options)?;
+        drop(component);
+        let vae = VaeDecoder::from_checkpoint(&checkpoint, compute)?;
+        let in_channels = cond.config().in_channels;
+        let latent_norm = LatentNorm::ideogram4()?.truncated(in_channels)?;
+        let tokenizer = PromptTokenizer::from_file(checkpoint.tokenizer_path())?;
+        let size_limits = if is_full_size(cond.config()) {
+            SizeLimits::RealModel
+        } else {
+            SizeLimits::TinyModel
+        };
+        let info = ModelInfo {
+            name,
+            weight_format: checkpoint.format().name().to_string(),
+            compute,
+            size_limits,
+            in_channels,
+            resident_bytes: memory::active().saturating_sub(before),
+            root: checkpoint.root.clone(),
+            load_seconds: started.elapsed().as_secs_f64(),
+        };
+        Ok(Pipeline {
+            info,
+            options,
+            checkpoint,
+            tokenizer,
+            cond,
+            uncond,
+            vae,
+            latent_norm,
+            text_encoder: None,
+            text_cache: TextCache::new(TEXT_CACHE_ENTRIES),
+            _demo: None,
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The checkpoint folder.
+    pub fn root(&self) -> &Path {
+        &self.info.root
+    }
+
+    /// Tokens of `caption` with the chat template, as the 2048 limit counts them.
+    pub fn count_tokens(&self, caption: &str) -> Result<usize> {
+        Ok(self.tokenizer.count_prompt_tokens(caption)?)
+    }
+
+    /// Whether the text encoder's weights are in memory now.
+    pub fn text_encoder_resident(&self) -> bool {
+        self.text_encoder.is_some()
+    }
+
+    /// Captions whose text features are cached.
+    pub fn cached_captions(&self) -> usize {
+        self.text_cache.len()
+    }
+
+    /// Drops cached text features and, unless asked to keep it, the text encoder.
+    pub fn clear_text_cache(&mut self) {
+        self.text_cache.clear();
+        memory::clear_cache();
+    }
+
+    /// Runs one job: see the module documentation. `events` hears about stages and every
+    /// step; `cancel` is checked before each step.
+    pub fn run(
+        &mut self,
+        job: &JobSpec,
+        events: &mut dyn FnMut(&Event),
+        cancel: &AtomicBool,
+    ) -> Result<Finished> {
+        self.run_traced(job, None, events, cancel, &mut |_| {})
+    }
+
+    /// [`Pipeline::run`] with an explicit schedule (e.g. a golden run's
+    /// `LogitNormalSchedule` passed without the resolution shift) and a view of the
+    /// internals for parity checks.
+    pub fn run_traced(
+        &mut self,
+        job: &JobSpec,
+        schedule: Option<Schedule>,
+        events: &mut dyn FnMut(&Event),
+        cancel: &AtomicBool,
+        trace: &mut dyn FnMut(Trace<'_>),
+    ) -> Result<Finished> {
+        let result = self.run_inner(job, schedule, events, cancel, trace);
+        if result.is_err() {
+            // Whatever the job made is dropped by now; hand the buffers back too.
+            memory::clear_cache();
+        }
+        result
+    }
+
+    fn run_inner(
+        &mut self,
+        job: &JobSpec,
+        schedule: Option<Schedule>,
+        events: &mut dyn FnMut(&Event),
+        cancel: &AtomicBool,
+        trace: &mut dyn FnMut(Trace<'_>),
+    ) -> Result<Finished> {
+        let started = Instant::now();
+        memory::reset_peak();
+        let size = job.size;
+        self.check_size(size)?;
+        let schedule = match schedule {
+            Some(s) => s,
+            None => job.sampler.schedule(size)?,
+        };
+
+        if let Some(message) = caption_issues(&job.caption) {
+            if !job.allow_caption_warnings {
+                return Err(PipelineError::Caption { message });
+            }
+            events(&Event::CaptionWarnings(message));
+        }
+        let ids = self.tokenizer.encode_prompt(&job.caption)?;
+        trace(Trace::TokenIds(&ids));
+
+        let (grid_h, grid_w) = (
+            (size.height / PIXELS_PER_TOKEN) as usize,
+            (size.width / PIXELS_PER_TOKEN) as usize,
+        );
+        let tokens = grid_h * grid_w;
+        let channels = self.info.in_channels;
+        let z0 = self.initial_latent(job, tokens, channels)?;
+
+        let packed = PackedBatch::new(&[ids.len()], grid_h, grid_w)?;
+        let cond_seq = self.cond.sequence(&packed)?;
+        let uncond_seq = self.uncond.sequence(&packed.image_only())?;
+
+        if cancel.load(Ordering::Relaxed) {
+            return Err(PipelineError::Cancelled);
+        }
+        let text_started = Instant::now();
+        let (text, text_cached) = match self.text_cache.get(&job.caption) {
+            Some(text) => {
+                events(&Event::Stage(Stage::EncodingText { cached: true }));
+                (text, true)
+            }
+            None => {
+                let features = self.encode_text(&ids, events)?;
+                trace(Trace::TextFeatures(&features));
+                let text = self.cond.text_conditioning(&features, &cond_seq)?;
+                drop(features);
+                self.text_cache.insert(job.caption.clone(), text.clone());
+                (text, false)
+            }
+        };
+        let text_seconds = if text_cached {
+            0.0
+        } else {
+            text_started.elapsed().as_secs_f64()
+        };
+
+        events(&Event::Stage(Stage::Sampling));
+        let sampling_started = Instant::now();
+        let denoiser = Denoiser {
+            cond: &self.cond,
+            uncond: &self.uncond,
+            cond_seq: &cond_seq,
+            uncond_seq: &uncond_seq,
+            text: &text,
+        };
+        let total = schedule.steps.len();
+        let mut spent = 0.0;
+        let z = denoiser.run(z0, &schedule.steps, cancel, &mut |report| {
+            spent += report.seconds;
+            let done = report.position + 1;
+            let per_step = spent / done as f64;
+            events(&Event::Step(Progress {
+                step: done,
+                total,
+                seconds_per_step: per_step,
+                eta_seconds: per_step * (total - done) as f64,
+                memory: memory::snapshot(),
+            }));
+            trace(Trace::Step(report));
+        })?;
+        drop(denoiser);
+        drop((text, cond_seq, uncond_seq));
+        let sampling_seconds = sampling_started.elapsed().as_secs_f64();
+
+        if cancel.load(Ordering::Relaxed) {
+            return Err(PipelineError::Cancelled);
+        }
+        events(&Event::Stage(Stage::Decoding));
+        let decode_started = Instant::now();
+        let latent = tokens_to_latent(&z, &self.latent_norm, grid_h, grid_w)?;
+        drop(z);
+        let decoded = self.vae.decode(&latent)?;
+        decoded.eval()?;
+        drop(latent);
+        trace(Trace::DecoderOutput(&decoded));
+        let image = to_uint8(&decoded)?;
+        drop(decoded);
+        let pixels = image.to_vec::<u8>()?;
+        drop(image);
+        let decode_seconds = decode_started.elapsed().as_secs_f64();
+
+        let mut record = GenerationRecord::new(
+            job.caption.clone(),
+            job.sampler.clone(),
+            job.seed,
+            size,
+            self.info.name.clone(),
+            self.info.weight_format.clone(),
+        );
+        record.extra.insert(
+            "compute_dtype".into(),
+            serde_json::json!(dtype_name(self.info.compute.dtype)),
+        );
+        Ok(Finished {
+            pixels,
+            width: size.width,
+            height: size.height,
+            record,
+            timings: Timings {
+                text_seconds,
+                text_cached,
+                sampling_seconds,
+                decode_seconds,
+                total_seconds: started.elapsed().as_secs_f64(),
+            },
+            peak_memory: memory::peak(),
+        })
+    }
+
+    fn check_size(&self, size: ImageSize) -> Result<()> {
+        validate_size(size, self.info.size_limits)?;
+        for (side, value) in [("width", size.width), ("height", size.height)] {
+            if value > MAX_SIDE {
+                return Err(PipelineError::Size(SizeError::OutOfRange { side, value }));
+            }
+        }
+        Ok(())
+    }
+
+    fn initial_latent(&self, job: &JobSpec, tokens: usize, channels: usize) -> Result<Array> {
+        let shape = [1, tokens, channels];
+        match &job.init_noise {
+            Some(values) => {
+                if values.len() != tokens * channels {
+                    return Err(PipelineError::InitNoise(format!(
+                        "expected (1, {tokens}, {channels}) = {} float32 values for a {}x{} \
+                         image, got {}",
+                        tokens * channels,
+                        job.size.width,
+                        job.size.height,
+                        values.len()
+                    )));
+                }
+                if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                    return Err(PipelineError::InitNoise(format!(
+                        "value {i} is {} (must be finite)",
+                        values[i]
+                    )));
+                }
+                Ok(Array::from_slice(values, &shape)?)
+            }
+            None => Ok(random::normal(
+                &shape,
+                Dtype::F32,
+                0.0,
+                1.0,
+                &random::key(job.seed)?,
+            )?),
+        }
+    }
+
+    /// Text features `[1, T, features]` of one prompt's ids; loads the text encoder when it is
+    /// not resident and frees it afterwards unless asked to keep it.
+    fn encode_text(&mut self, ids: &[u32], events: &mut dyn FnMut(&Event)) -> Result<Array> {
+        let encoder = match self.text_encoder.take() {
+            Some(e) => e,
+            None => {
+                events(&Event::Stage(Stage::LoadingTextEncoder));
+                TextEncoder::from_checkpoint(&self.checkpoint, self.info.compute)?
+            }
+        };
+        events(&Event::Stage(Stage::EncodingText { cached: false }));
+        let t = ids.len();
+        let token_ids: Vec<i32> = ids
+            .iter()
+            .map(|&id| i32::try_from(id).unwrap_or(i32::MAX))
+            .collect();
+        let positions: Vec<i32> = (0..t as i32).collect();
+        let indicator = vec![3i32; t];
+        let features = encoder.encode(
+            &Array::from_slice(&token_ids, &[1, t])?,
+            &Array::from_slice(&positions, &[1, t])?,
+            &Array::from_slice(&indicator, &[1, t])?,
+        )?;
+        features.eval()?;
+        if self.options.keep_text_encoder {
+            self.text_encoder = Some(encoder);
+        } else {
+            encoder.release();
+        }
+        Ok(features)
+    }
+}
+
+/// Whether a DiT has the shipped model's sizes (then the real size rules apply).
+fn is_full_size(c: &DitConfig) -> bool {
+    let real = DitConfig::ideogram4();
+    (c.emb_dim, c.num_layers, c.in_channels, c.llm_features_dim)
+        == (
+            real.emb_dim,
+            real.num_layers,
+            real.in_channels,
+            real.llm_features_dim,
+        )
+}
+
+/// `f32`, `bf16`, `f16` for records and messages.
+pub fn dtype_name(d: Dtype) -> &'static str {
+    match d {
+        Dtype::F32 => "f32",
+        Dtype::Bf16 => "bf16",
+        Dtype::F16 => "f16",
+        _ => "other",
+    }
+}
