@@ -480,6 +480,10 @@ fn api_error(opts: &DownloadOptions, file: &str, e: ApiError) -> HubError {
             },
             other => other,
         },
+        ApiError::IoError(source) if is_transfer_error(&source) => HubError::Network {
+            url,
+            message: format!("{source} (the partial file is kept: run again to resume)"),
+        },
         ApiError::IoError(source) => HubError::Io {
             path: opts.env.hub_cache.clone(),
             source,
@@ -489,6 +493,18 @@ fn api_error(opts: &DownloadOptions, file: &str, e: ApiError) -> HubError {
             message: other.to_string(),
         },
     }
+}
+
+/// hf-hub copies the body into the `.part` file with `io::copy`, so a dropped connection
+/// arrives as an I/O error: tell it apart from a local disk error.
+fn is_transfer_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    let from_ureq = e.get_ref().is_some_and(|inner| inner.is::<ureq::Error>());
+    from_ureq
+        || matches!(
+            e.kind(),
+            UnexpectedEof | ConnectionReset | ConnectionAborted | TimedOut
+        )
 }
 
 /// `snapshots/<commit>/<path>` -> `../../blobs/<sha>` (relative, as huggingface_hub does).
