@@ -634,3 +634,91 @@ fn unreachable_endpoint_falls_back_to_a_complete_cache() {
     dead.env.hub_cache = empty.path().to_path_buf();
     assert!(matches!(run(&dead).0, Err(HubError::Network { .. })));
 }
+
+#[test]
+fn cli_models_download_then_list_and_inspect() {
+    let server = Server::start();
+    let home = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ideogram4-tui"))
+            .args(args)
+            .env("HF_HOME", home.path())
+            .env("HF_ENDPOINT", &server.url)
+            .env_remove("HF_HUB_CACHE")
+            .env_remove("HF_TOKEN")
+            .env_remove("HF_HUB_OFFLINE")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, text) = cli(&["models"]);
+    assert!(
+        ok && text.contains("No Ideogram 4 checkpoint cached"),
+        "{text}"
+    );
+
+    let (ok, text) = cli(&["models", "download"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!("{REPO} ready:")) && text.contains("format nf4"),
+        "{text}"
+    );
+
+    let (ok, text) = cli(&["models"]);
+    assert!(ok, "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with(REPO))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        row.contains("main (ee79a72)") && row.contains("nf4") && row.ends_with("complete"),
+        "{row}"
+    );
+
+    let (ok, text) = cli(&["models", "--json"]);
+    let rows: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(
+        ok && rows[0]["complete"] == true && rows[0]["commit"] == COMMIT,
+        "{rows}"
+    );
+
+    let (ok, text) = cli(&["models", "inspect", REPO, "--json"]);
+    assert!(ok, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["format"], "nf4");
+    assert_eq!(v["components"][0]["dims"]["emb_dim"], 96);
+    assert_eq!(v["components"][0]["formats"]["nf4"], 19);
+    assert_eq!(v["components"][2]["declared"], "bitsandbytes_nf4");
+
+    // Remove a shard: listed as missing, and inspect names the file.
+    let snap = home
+        .path()
+        .join("hub/models--ideogram-ai--ideogram-4-nf4/snapshots")
+        .join(COMMIT);
+    let shard = snap.join("transformer/diffusion_pytorch_model-00002-of-00002.safetensors");
+    std::fs::remove_file(std::fs::canonicalize(&shard).unwrap()).unwrap();
+    std::fs::remove_file(&shard).unwrap();
+    let (_, text) = cli(&["models"]);
+    assert!(
+        text.contains(
+            "missing 1 file(s): transformer/diffusion_pytorch_model-00002-of-00002.safetensors"
+        ),
+        "{text}"
+    );
+    let (ok, text) = cli(&["models", "inspect", REPO]);
+    assert!(
+        !ok && text.contains("diffusion_pytorch_model-00002-of-00002.safetensors"),
+        "{text}"
+    );
+
+    // Gated, from the command line: one clear message, exit status 2.
+    server.behaviour.lock().unwrap().gated = true;
+    let (ok, text) = cli(&["models", "download", "--revision", "main"]);
+    assert!(
+        !ok && text.contains("gated") && text.contains("hf auth login"),
+        "{text}"
+    );
+}

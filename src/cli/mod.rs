@@ -8,6 +8,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod bench;
 mod completions;
 mod doctor;
+mod models;
 mod verify;
 
 const AFTER_HELP: &str = "\
@@ -38,6 +39,8 @@ enum Command {
     Completions(completions::Args),
     /// Check caption files against the official Ideogram 4 caption verifier.
     Verify(verify::Args),
+    /// List, download and inspect Ideogram 4 checkpoints (Hugging Face cache).
+    Models(models::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -47,6 +50,7 @@ pub fn run() -> ExitCode {
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Completions(args)) => completions::run(args, Cli::command()),
         Some(Command::Verify(args)) => verify::run(args),
+        Some(Command::Models(args)) => models::run(args),
         None => {
             // The interactive app is not wired in yet; show what exists instead of failing.
             let _ = Cli::command().print_help();

@@ -124,10 +124,12 @@ pub struct TensorSummary {
 /// What the text encoder's `config.json` says about quantisation, read the way the official
 /// loader reads it (the FP8 flag first, then the presence of `quantization_config`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
 pub enum DeclaredQuant {
+    #[serde(rename = "none")]
     None,
+    #[serde(rename = "fp8_weight_only")]
     Fp8WeightOnly,
+    #[serde(rename = "bitsandbytes_nf4")]
     BitsAndBytes4Bit,
 }
 

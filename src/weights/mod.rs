@@ -18,6 +18,7 @@ pub mod container;
 mod error;
 pub mod fp8;
 pub mod hub;
+pub mod inspect;
 
 pub mod layout;
 pub mod nf4;

@@ -1,0 +1,363 @@
+//! `ideogram4-tui models`: list cached checkpoints, download one, inspect one.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use ideogram4::weights::hub::{
+    self, cache, download::human_bytes, DownloadEvent, DownloadOptions, HubEnv, Source,
+};
+use ideogram4::weights::inspect::Inspection;
+use ideogram4::weights::{Checkpoint, ComponentKind, DeclaredQuant, ModelDims};
+use indicatif::{ProgressBar, ProgressStyle};
+
+const AFTER_HELP: &str = "\
+Examples:
+  ideogram4-tui models                                  Ideogram 4 checkpoints in the HF cache
+  ideogram4-tui models download                         fetch ideogram-ai/ideogram-4-nf4
+  ideogram4-tui models download ideogram-ai/ideogram-4-fp8
+  ideogram4-tui models inspect ideogram-ai/ideogram-4-nf4 --json
+  ideogram4-tui models inspect ./my-checkpoint
+
+The cache is the one Python's huggingface_hub uses (HF_HOME, HF_HUB_CACHE; default
+~/.cache/huggingface/hub), so files fetched with `hf download` are reused. HF_ENDPOINT and
+HF_HUB_OFFLINE=1 are honoured; the token comes from HF_TOKEN or `hf auth login`.";
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP, args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
+    /// List as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Download a checkpoint into the Hugging Face cache (resumes partial files).
+    Download(DownloadArgs),
+    /// Formats, parameter counts, inferred configuration and memory of a checkpoint.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DownloadArgs {
+    /// Hub repo id.
+    #[arg(default_value = hub::DEFAULT_REPO)]
+    repo: String,
+    /// Branch, tag or commit.
+    #[arg(long, default_value = "main")]
+    revision: String,
+    /// Retries of an interrupted transfer.
+    #[arg(long, default_value_t = 3)]
+    retries: usize,
+}
+
+#[derive(Debug, clap::Args)]
+struct InspectArgs {
+    /// A checkpoint folder, or a repo id (`owner/name[@revision]`) in the cache.
+    source: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let env = HubEnv::from_env();
+    match args.action {
+        None => list(&env, args.json),
+        Some(Action::Download(a)) => download(env, a),
+        Some(Action::Inspect(a)) => inspect(&env, a),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Listed {
+    repo: String,
+    revision: String,
+    commit: String,
+    snapshot: std::path::PathBuf,
+    format: String,
+    size_on_disk: u64,
+    complete: bool,
+    missing: Vec<String>,
+    partial_bytes: u64,
+}
+
+fn list(env: &HubEnv, json: bool) -> anyhow::Result<ExitCode> {
+    let repos = cache::scan(&env.hub_cache)
+        .with_context(|| format!("reading {}", env.hub_cache.display()))?;
+    let mut rows = Vec::new();
+    for repo in repos.iter().filter(|r| cache::looks_like_ideogram4(r)) {
+        for rev in &repo.revisions {
+            let format = if rev.is_complete() {
+                match Checkpoint::open(&rev.snapshot) {
+                    Ok(c) => c.format().name().to_string(),
+                    Err(e) => format!("invalid ({e})"),
+                }
+            } else {
+                guess_format(&rev.snapshot, &repo.repo_id)
+            };
+            rows.push(Listed {
+                repo: repo.repo_id.clone(),
+                revision: if rev.refs.is_empty() {
+                    "-".into()
+                } else {
+                    rev.refs.join(",")
+                },
+                commit: rev.commit.clone(),
+                snapshot: rev.snapshot.clone(),
+                format,
+                size_on_disk: rev.size_on_disk,
+                complete: rev.is_complete(),
+                missing: rev.missing().into_iter().map(str::to_string).collect(),
+                partial_bytes: repo.partial_bytes,
+            });
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Hugging Face cache: {}", env.hub_cache.display());
+    if rows.is_empty() {
+        println!(
+            "No Ideogram 4 checkpoint cached. Fetch one with `ideogram4-tui models download`."
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let w = rows.iter().map(|r| r.repo.len()).max().unwrap_or(4).max(4);
+    println!(
+        "{:w$}  {:18}  {:8}  {:>10}  STATUS",
+        "REPO", "REVISION", "FORMAT", "SIZE"
+    );
+    for r in &rows {
+        let rev = format!("{} ({})", r.revision, &r.commit[..r.commit.len().min(7)]);
+        let status = if r.complete {
+            "complete".to_string()
+        } else {
+            let shown: Vec<&str> = r.missing.iter().take(3).map(String::as_str).collect();
+            let more = r.missing.len().saturating_sub(shown.len());
+            let mut s = format!("missing {} file(s): {}", r.missing.len(), shown.join(", "));
+            if more > 0 {
+                s.push_str(&format!(", +{more} more"));
+            }
+            if r.partial_bytes > 0 {
+                s.push_str(&format!(
+                    " ({} partially downloaded)",
+                    human_bytes(r.partial_bytes)
+                ));
+            }
+            s
+        };
+        println!(
+            "{:w$}  {:18}  {:8}  {:>10}  {status}",
+            r.repo,
+            rev,
+            r.format,
+            human_bytes(r.size_on_disk)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Format of an incomplete snapshot, from what is there (the text encoder's config flags,
+/// else the repo name); marked with `?`.
+fn guess_format(snapshot: &std::path::Path, repo_id: &str) -> String {
+    let config = std::fs::read(snapshot.join("text_encoder/config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    if let Some(c) = config {
+        if c.get("ideogram_fp8_weight_only").and_then(|v| v.as_bool()) == Some(true) {
+            return "fp8?".into();
+        }
+        if c.get("quantization_config").is_some() {
+            return "nf4?".into();
+        }
+    }
+    let id = repo_id.to_ascii_lowercase();
+    for f in ["nf4", "fp8"] {
+        if id.ends_with(f) {
+            return format!("{f}?");
+        }
+    }
+    "?".into()
+}
+
+fn download(env: HubEnv, a: DownloadArgs) -> anyhow::Result<ExitCode> {
+    let mut opts = DownloadOptions::new(a.repo.clone(), env);
+    opts.revision = a.revision;
+    opts.retries = a.retries;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:40!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        )?
+        .progress_chars("=> "),
+    );
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut reused = 0usize;
+    let mut fetched = 0usize;
+    let snapshot = hub::download(&opts, &mut |e| match e {
+        DownloadEvent::Planned {
+            commit,
+            files,
+            cached,
+            bytes_to_fetch,
+        } => {
+            bar.set_length(*bytes_to_fetch);
+            bar.println(format!(
+                "{}@{} ({}): {files} files, {cached} already cached, {} to fetch",
+                opts.repo_id,
+                opts.revision,
+                &commit[..7],
+                human_bytes(*bytes_to_fetch)
+            ));
+        }
+        DownloadEvent::Reused { path } => {
+            reused += 1;
+            bar.println(format!("  reused {path} (blob already in the cache)"));
+        }
+        DownloadEvent::FileStarted { path, .. } => bar.set_message(path.clone()),
+        DownloadEvent::Bytes { done, .. } => bar.set_position(*done),
+        DownloadEvent::FileFinished { .. } => fetched += 1,
+        DownloadEvent::UsingCache { reason } => {
+            bar.println(format!(
+                "the Hub is unreachable ({reason}); using the complete cached copy"
+            ));
+        }
+    })?;
+    bar.finish_and_clear();
+    // What the loader will read must open cleanly; report problems now, not at first use.
+    let ckpt =
+        Checkpoint::open(&snapshot).with_context(|| format!("checking {}", snapshot.display()))?;
+    println!(
+        "{} ready: {} ({} fetched, {} reused)",
+        opts.repo_id,
+        snapshot.display(),
+        fetched,
+        reused
+    );
+    println!(
+        "format {}, estimated resident memory {}",
+        ckpt.format().name(),
+        human_bytes(ckpt.resident_bytes_estimate())
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspect(env: &HubEnv, a: InspectArgs) -> anyhow::Result<ExitCode> {
+    let Some(source) = Source::parse(&a.source) else {
+        bail!(
+            "{:?} is neither an existing folder nor a repo id (owner/name[@revision])",
+            a.source
+        );
+    };
+    let root = hub::resolve(&source, env)?;
+    let ckpt = Checkpoint::open(&root)?;
+    let report = Inspection::of(&ckpt);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_inspection(&report);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn params(n: u64) -> String {
+    if n >= 1_000_000_000 {
+        format!("{:.2} B", n as f64 / 1e9)
+    } else if n >= 1_000_000 {
+        format!("{:.2} M", n as f64 / 1e6)
+    } else {
+        format!("{n}")
+    }
+}
+
+fn print_inspection(r: &Inspection) {
+    println!("{}  [{}]", r.root.display(), r.format.name());
+    for c in &r.components {
+        let formats: Vec<String> = c.formats.iter().map(|(f, n)| format!("{f} x{n}")).collect();
+        println!(
+            "  {:26} {:>10} params  {:>10} resident ({} as bf16)  {}",
+            c.component.dir_name(),
+            params(c.parameters),
+            human_bytes(c.resident_bytes),
+            human_bytes(c.bf16_bytes),
+            formats.join(", ")
+        );
+        if c.skipped_tensors > 0 {
+            let what = match c.component {
+                ComponentKind::TextEncoder => "vision tower and final norm",
+                ComponentKind::Vae => "encoder",
+                _ => "unused",
+            };
+            println!(
+                "  {:26} skips {} tensors ({} params: {what}) without reading them",
+                "",
+                c.skipped_tensors,
+                params(c.skipped_parameters)
+            );
+        }
+        let files: Vec<String> = c
+            .files
+            .iter()
+            .map(|f| format!("{} ({})", f.path, human_bytes(f.bytes)))
+            .collect();
+        println!("  {:26} {}", "", files.join(", "));
+    }
+    for c in &r.components {
+        match &c.dims {
+            ModelDims::Dit(d) if c.component == ComponentKind::Transformer => println!(
+                "DiT: emb_dim {}, {} layers, {} heads x {}, intermediate {}, adaln {}, in_channels {}, \
+                 llm_features {}; rope theta {}, mrope_section {:?}, norm_eps {} ({})",
+                d.emb_dim,
+                d.num_layers,
+                d.num_heads,
+                d.head_dim,
+                d.intermediate_size,
+                d.adaln_dim,
+                d.in_channels,
+                d.llm_features_dim,
+                d.rope_theta,
+                d.mrope_section,
+                d.norm_eps,
+                if d.rope_from_config { "rope from transformer/config.json" } else { "official defaults" }
+            ),
+            ModelDims::TextEncoder(d) => println!(
+                "Text encoder: hidden {}, {} layers, {}/{} heads x {}, intermediate {}, vocab {}, rms_norm_eps {}; \
+                 rope theta {}, mrope_section {:?}{}; config declares {}",
+                d.hidden_size,
+                d.num_layers,
+                d.num_heads,
+                d.num_kv_heads,
+                d.head_dim,
+                d.intermediate_size,
+                d.vocab_size,
+                d.rms_norm_eps,
+                d.rope_theta,
+                d.mrope_section,
+                if d.mrope_interleaved { " interleaved" } else { "" },
+                match c.declared {
+                    Some(DeclaredQuant::Fp8WeightOnly) => "FP8 weight-only (ideogram_fp8_weight_only)",
+                    Some(DeclaredQuant::BitsAndBytes4Bit) => "bitsandbytes NF4 (quantization_config)",
+                    _ => "no quantisation",
+                }
+            ),
+            ModelDims::Vae(d) => println!(
+                "VAE: z_channels {}, decoder up blocks {:?}, out_channels {}",
+                d.z_channels, d.up_block_channels, d.out_channels
+            ),
+            _ => {}
+        }
+    }
+    println!(
+        "Estimated resident memory: {} of weights ({} if everything were bf16); tokenizer {}",
+        human_bytes(r.resident_bytes),
+        human_bytes(r.bf16_bytes),
+        r.tokenizer.display()
+    );
+}
