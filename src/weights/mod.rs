@@ -17,6 +17,7 @@ mod component;
 pub mod container;
 mod error;
 pub mod fp8;
+pub mod header;
 pub mod hub;
 pub mod inspect;
 
