@@ -5,6 +5,14 @@
 //!
 //! The parsers are compiled in from the main crate's source (`header.rs` and
 //! `quant_state.rs` need only serde_json and the `Dtype` enum), so no MLX is built here.
+//!
+//! ```sh
+//! # seeds: the headers and quant-state blobs of tests/fixtures/tiny-ideogram4-* (any
+//! # safetensors file works as a seed; the fuzzer finds the header itself)
+//! cd fuzz && cargo +nightly fuzz run weights_parse corpus/weights_parse -- -max_len=65536 -max_total_time=600
+//! ```
+//! A crash lands in `fuzz/artifacts/weights_parse/`: copy it to
+//! `tests/fixtures/weights_fuzz/` so `tests/weights_fuzz_regressions.rs` keeps checking it.
 
 #![no_main]
 
