@@ -6,7 +6,7 @@ mod dit_support;
 
 use dit_support::{compare, image_rows, load_dit, options, Golden};
 use ideogram4::mlx::Dtype;
-use ideogram4::model::dit::{Dit, QueryChunking};
+use ideogram4::model::dit::{Dit, Kernels, QueryChunking};
 use ideogram4::model::linear::{Compute, Dequant};
 use ideogram4::model::packing::PackedBatch;
 use ideogram4::weights::ComponentKind;
@@ -47,11 +47,16 @@ fn uncond_forward(dit: &Dit, g: &Golden) -> Vec<f32> {
 }
 
 fn check_flavour(stem: &str, flavour: &str, compute: Compute) {
+    check_flavour_with(stem, flavour, compute, Kernels::for_default_device());
+}
+
+fn check_flavour_with(stem: &str, flavour: &str, compute: Compute, kernels: Kernels) {
     let g = Golden::open(stem);
     let c = g.get("input.cond.x").dim(-1).unwrap();
     let indicator = g.i32s("input.cond.indicator");
 
-    let cond = load_dit(flavour, ComponentKind::Transformer, options(compute));
+    let mut cond = load_dit(flavour, ComponentKind::Transformer, options(compute));
+    cond.set_kernels(kernels);
     let got = cond_forward(&cond, &g);
     let want = g.f32s(&format!("{flavour}.cond_out"));
     let (atol, rtol) = g.fp32_tolerance(flavour, "cond_out_image_positions");
@@ -79,7 +84,7 @@ fn check_flavour(stem: &str, flavour: &str, compute: Compute) {
     );
 
     eprintln!(
-        "{stem} {flavour} {:?}: max|Δ| cond image {d_img:.3e}, cond all {d_all:.3e}, uncond {d_u:.3e} (atol {atol:.0e}, rtol {rtol:.0e})",
+        "{stem} {flavour} {:?} {kernels:?}: max|Δ| cond image {d_img:.3e}, cond all {d_all:.3e}, uncond {d_u:.3e} (atol {atol:.0e}, rtol {rtol:.0e})",
         compute.dequant
     );
     assert!(ok_img, "{flavour} cond image positions: max diff {d_img}");
@@ -110,6 +115,13 @@ fn b1_nf4_and_fp8_through_the_portable_dequantiser() {
     };
     check_flavour("dit_forward_b1", "nf4", graph);
     check_flavour("dit_forward_b1", "fp8", graph);
+}
+
+/// MLX's own SiLU and fused attention instead of the host loops (the GPU path's ops).
+#[test]
+fn b1_and_b2_with_mlx_kernels() {
+    check_flavour_with("dit_forward_b1", "nf4", Compute::CPU, Kernels::Mlx);
+    check_flavour_with("dit_forward_b2_leftpad", "fp8", Compute::CPU, Kernels::Mlx);
 }
 
 #[test]

@@ -30,12 +30,14 @@
 mod attention;
 pub mod bench;
 mod block;
+pub mod host;
 pub mod rope;
 pub mod timestep;
 
 pub use attention::{attend, QueryChunking};
+pub use host::Kernels;
 
-use block::{Block, RmsNorm};
+use block::{Block, RmsNorm, Run};
 
 use crate::mlx::{self, fast, Array, Dtype};
 use crate::model::linear::{Compute, Linear, LinearError};
@@ -184,7 +186,7 @@ pub struct DitSequence {
     pub(crate) cos: Array,
     pub(crate) sin: Array,
     /// `[B, L]` segment ids, when some row mixes segments (left padding).
-    pub(crate) segments: Option<Array>,
+    pub(crate) segments: Option<Vec<i32>>,
 }
 
 impl DitSequence {
@@ -252,6 +254,7 @@ struct TextProjection {
 pub struct Dit {
     config: DitConfig,
     options: DitOptions,
+    kernels: Kernels,
     input_proj: Linear,
     /// Absent when the component was loaded without it (the unconditional model never
     /// needs it: its text features are all zero and it has no text tokens).
@@ -303,6 +306,7 @@ impl Dit {
         Ok(Dit {
             config,
             options,
+            kernels: Kernels::for_default_device(),
             input_proj,
             text,
             t_mlp_in,
@@ -328,6 +332,16 @@ impl Dit {
         self.options.chunking = chunking;
     }
 
+    /// Where the exp-heavy element-wise steps run (default: host loops when MLX computes on
+    /// the CPU, see [`Kernels`]).
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
+    }
+
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
+    }
+
     /// Masks, rotary tables and segment ids of a packed batch, in this model's compute dtype.
     pub fn sequence(&self, packed: &PackedBatch) -> Result<DitSequence> {
         let (b, l, t) = (packed.batch(), packed.seq_len(), packed.text_len());
@@ -346,11 +360,9 @@ impl Dit {
         );
         let table =
             |v: &[f32]| -> mlx::Result<Array> { Array::from_slice(v, &[b, 1, l, hd])?.astype(cd) };
-        let segments = if packed.needs_attention_mask() {
-            Some(Array::from_slice(packed.segment_ids(), &[b, l])?)
-        } else {
-            None
-        };
+        let segments = packed
+            .needs_attention_mask()
+            .then(|| packed.segment_ids().to_vec());
         let seq = DitSequence {
             batch: b,
             len: l,
@@ -362,15 +374,13 @@ impl Dit {
             sin: table(&sin)?,
             segments,
         };
-        let mut arrays = vec![
+        mlx::eval(&[
             &seq.image_mask,
             &seq.is_image,
             &seq.text_mask,
             &seq.cos,
             &seq.sin,
-        ];
-        arrays.extend(seq.segments.as_ref());
-        mlx::eval(&arrays)?;
+        ])?;
         Ok(seq)
     }
 
@@ -538,7 +548,11 @@ impl Dit {
         }
 
         for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(&h, &c, seq, self.options.chunking, trace, i)?;
+            let run = Run {
+                chunking: self.options.chunking,
+                kernels: self.kernels,
+            };
+            h = layer.forward(&h, &c, seq, run, trace, i)?;
             // One block at a time: with host dequantisation the expanded weights of a block
             // exist only until its products are computed.
             h.eval()?;

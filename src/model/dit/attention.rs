@@ -5,8 +5,9 @@
 //! Query rows are independent, so splitting them into chunks gives the same result while
 //! the score matrix held at once shrinks from `L × L` to `rows × L` per head.
 
+use super::host::{self, Kernels};
 use crate::mlx::fast::{scaled_dot_product_attention, Mask};
-use crate::mlx::{self, concatenate, Array};
+use crate::mlx::{self, concatenate, Array, Dtype};
 
 /// How many query rows attend at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,26 +51,45 @@ fn segment_mask(segments: &Array, r0: usize, r1: usize) -> mlx::Result<Array> {
     queries.eq(&keys)
 }
 
-/// Attention of `q`, `k`, `v` (`[B, H, L, D]`); `segments` (`[B, L]` integers) restricts
-/// each query to keys of its own segment (`None`: one segment per row, no mask).
+/// Attention of `q`, `k`, `v` (`[B, H, L, D]`); `segments` (`[B, L]` row-major) restricts
+/// each query to keys of its own segment (`None`: one segment per row, no mask). With
+/// [`Kernels::Host`] and float32 inputs the softmax runs as a host loop between two MLX
+/// matmuls; otherwise MLX's fused attention is used.
 pub fn attend(
     q: &Array,
     k: &Array,
     v: &Array,
-    segments: Option<&Array>,
+    segments: Option<&[i32]>,
     chunking: QueryChunking,
+    kernels: Kernels,
 ) -> mlx::Result<Array> {
     let shape = q.shape();
     let (b, h, l, d) = (shape[0], shape[1], shape[2], shape[3]);
+    if segments.is_some_and(|s| s.len() != b * l) {
+        return Err(mlx::Error::new(
+            "attend",
+            format!("segment ids do not cover [{b}, {l}]"),
+        ));
+    }
     let scale = 1.0 / (d as f32).sqrt();
     let rows = chunking.rows(b, h, l);
+    let host = kernels == Kernels::Host && q.dtype() == Dtype::F32;
+    let segment_array = match segments {
+        Some(s) if !host => Some(Array::from_slice(s, &[b, l])?),
+        _ => None,
+    };
+    let k_t = k.t()?;
     let call = |r0: usize, r1: usize| -> mlx::Result<Array> {
         let qc = if r1 - r0 == l {
             q.clone()
         } else {
             q.slice_axis(2, r0, r1)?
         };
-        match segments {
+        if host {
+            let scores = qc.mul_scalar(f64::from(scale))?.matmul(&k_t)?;
+            return host::masked_softmax(&scores, segments, r0)?.matmul(v);
+        }
+        match &segment_array {
             Some(s) => {
                 let mask = segment_mask(s, r0, r1)?;
                 scaled_dot_product_attention(&qc, k, v, scale, Mask::Array(&mask))

@@ -192,6 +192,7 @@ impl Dit {
         Ok(Dit {
             config: config.clone(),
             options,
+            kernels: super::Kernels::for_default_device(),
             input_proj: random_linear(&mut rng, d, config.in_channels, true, c)?,
             text: Some(text),
             t_mlp_in: random_linear(&mut rng, d, d, true, c)?,

@@ -7,6 +7,7 @@
 //! ```
 
 use super::attention::{attend, QueryChunking};
+use super::host::{self, Kernels};
 use super::{rope, DitError, DitSequence, Trace};
 use crate::mlx::{self, fast, Array, Dtype};
 use crate::model::linear::{Compute, Linear};
@@ -65,7 +66,7 @@ pub(crate) struct Attention {
 
 impl Attention {
     /// `x` `[B, L, D]` → `[B, L, D]`.
-    fn forward(&self, x: &Array, seq: &DitSequence, chunking: QueryChunking) -> mlx::Result<Array> {
+    fn forward(&self, x: &Array, seq: &DitSequence, run: Run) -> mlx::Result<Array> {
         let (b, l) = (x.dim(0)?, x.dim(1)?);
         let (h, d) = (self.heads, self.head_dim);
         // Output features are [q | k | v], each head-major.
@@ -77,7 +78,14 @@ impl Attention {
         let v = heads_first(&parts[2])?;
         let q = rope::apply(&q, &seq.cos, &seq.sin)?;
         let k = rope::apply(&k, &seq.cos, &seq.sin)?;
-        let out = attend(&q, &k, &v, seq.segments.as_ref(), chunking)?;
+        let out = attend(
+            &q,
+            &k,
+            &v,
+            seq.segments.as_deref(),
+            run.chunking,
+            run.kernels,
+        )?;
         self.o
             .forward(&out.transpose(&[0, 2, 1, 3])?.reshape(&[b, l, h * d])?)
     }
@@ -92,10 +100,22 @@ pub(crate) struct FeedForward {
 }
 
 impl FeedForward {
-    fn forward(&self, x: &Array) -> mlx::Result<Array> {
-        self.w2
-            .forward(&self.w1.forward(x)?.silu()?.mul(&self.w3.forward(x)?)?)
+    fn forward(&self, x: &Array, kernels: Kernels) -> mlx::Result<Array> {
+        let (gate, up) = (self.w1.forward(x)?, self.w3.forward(x)?);
+        let hidden = if kernels == Kernels::Host && gate.dtype() == Dtype::F32 {
+            host::swiglu(&gate, &up)?
+        } else {
+            gate.silu()?.mul(&up)?
+        };
+        self.w2.forward(&hidden)
     }
+}
+
+/// How a forward pass runs (no effect on the math).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Run {
+    pub chunking: QueryChunking,
+    pub kernels: Kernels,
 }
 
 #[derive(Debug)]
@@ -211,7 +231,7 @@ impl Block {
         h: &Array,
         c: &Array,
         seq: &DitSequence,
-        chunking: QueryChunking,
+        run: Run,
         trace: &mut Trace<'_>,
         index: usize,
     ) -> mlx::Result<Array> {
@@ -225,7 +245,7 @@ impl Block {
             .attention_norm1
             .forward(h)?
             .mul(&scale_msa.add_scalar(1.0)?)?;
-        let a = self.attention.forward(&x, seq, chunking)?;
+        let a = self.attention.forward(&x, seq, run)?;
         trace.record(|| format!("layers.{index}.attention"), &a);
         let h = h.add(&gate_msa.tanh()?.mul(&self.attention_norm2.forward(&a)?)?)?;
 
@@ -233,7 +253,7 @@ impl Block {
             .ffn_norm1
             .forward(&h)?
             .mul(&scale_mlp.add_scalar(1.0)?)?;
-        let f = self.feed_forward.forward(&x)?;
+        let f = self.feed_forward.forward(&x, run.kernels)?;
         trace.record(|| format!("layers.{index}.feed_forward"), &f);
         h.add(&gate_mlp.tanh()?.mul(&self.ffn_norm2.forward(&f)?)?)
     }
