@@ -9,6 +9,7 @@ mod bench;
 mod completions;
 mod doctor;
 mod models;
+mod tui;
 mod verify;
 
 const AFTER_HELP: &str = "\
@@ -24,9 +25,13 @@ compositional_deconstruction; see examples/captions/ for starters.";
 /// Run Ideogram 4 from a terminal.
 #[derive(Debug, Parser)]
 #[command(name = "ideogram4-tui", version, about, long_about = None, after_help = AFTER_HELP)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// With no subcommand: the terminal app.
+    #[command(flatten)]
+    tui: tui::Args,
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,11 +56,7 @@ pub fn run() -> ExitCode {
         Some(Command::Completions(args)) => completions::run(args, Cli::command()),
         Some(Command::Verify(args)) => verify::run(args),
         Some(Command::Models(args)) => models::run(args),
-        None => {
-            // The interactive app is not wired in yet; show what exists instead of failing.
-            let _ = Cli::command().print_help();
-            Ok(ExitCode::SUCCESS)
-        }
+        None => tui::run(cli.tui),
     };
     match result {
         Ok(code) => code,

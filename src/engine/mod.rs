@@ -24,6 +24,7 @@
 pub mod generator;
 pub mod job;
 pub mod persist;
+pub mod pipeline_adapter;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +37,7 @@ pub use generator::{
     SharedImage, StepInfo,
 };
 pub use job::{CancelOutcome, Job, JobId, JobSpec, JobStatus, ModelSpec, Queue};
+pub use pipeline_adapter::{cached_models, pipeline_loader, PipelineGenerator};
 
 /// What the engine tells its owner. Sent from the engine thread (or from the caller's thread
 /// for queue edits), in order.

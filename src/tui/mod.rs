@@ -23,6 +23,7 @@ pub mod preview;
 pub mod runtime;
 pub mod sysmem;
 pub mod terminal;
+pub mod termquery;
 pub mod theme;
 pub mod ui;
 

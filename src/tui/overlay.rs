@@ -31,7 +31,7 @@ impl LineInput {
     }
 
     pub fn backspace(&mut self) {
-        if let Some((i, _)) = self.text[..self.cursor].grapheme_indices(true).last() {
+        if let Some((i, _)) = self.text[..self.cursor].grapheme_indices(true).next_back() {
             self.text.replace_range(i..self.cursor, "");
             self.cursor = i;
         }
@@ -45,7 +45,7 @@ impl LineInput {
     }
 
     pub fn left(&mut self) {
-        if let Some((i, _)) = self.text[..self.cursor].grapheme_indices(true).last() {
+        if let Some((i, _)) = self.text[..self.cursor].grapheme_indices(true).next_back() {
             self.cursor = i;
         }
     }

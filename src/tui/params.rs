@@ -502,8 +502,10 @@ mod tests {
 
     #[test]
     fn sizes_and_aspects() {
-        let mut p = ParamsState::default();
-        p.model = ModelSpec::Repo("x/y".into());
+        let mut p = ParamsState {
+            model: ModelSpec::Repo("x/y".into()),
+            ..ParamsState::default()
+        };
         p.cycle_aspect(true);
         assert_eq!(aspect_text(p.size), "4:3");
         assert_eq!(p.size.width % 16, 0);

@@ -48,8 +48,8 @@ impl PreviewBackend {
     }
 }
 
-/// Decides how to draw images. Must run before the input reader starts: it may write
-/// queries to the terminal and read the replies.
+/// Decides how to draw images. Must run before the input reader starts and with raw mode
+/// on: it writes two queries and reads the replies (with a time limit) from stdin.
 pub fn detect(mode: PreviewMode) -> PreviewBackend {
     match mode {
         PreviewMode::Off => PreviewBackend::Off,
@@ -71,16 +71,20 @@ fn detect_protocol() -> Option<GraphicsKind> {
     if term.is_empty() || term == "dumb" || term == "linux" {
         return None;
     }
+    // iTerm2 is known from its environment; asking it is not needed.
     if viuer::is_iterm_supported() {
         return Some(GraphicsKind::Iterm);
     }
-    if viuer::get_kitty_support() != viuer::KittySupport::None {
-        return Some(GraphicsKind::Kitty);
+    // viuer's own probes (kitty, sixel) read replies without a time limit and can wait
+    // forever when a reply arrives split (seen in tmux), so the terminal is asked here.
+    let caps = super::termquery::query(std::time::Duration::from_millis(600));
+    if caps.kitty {
+        Some(GraphicsKind::Kitty)
+    } else if caps.sixel {
+        Some(GraphicsKind::Sixel)
+    } else {
+        None
     }
-    if viuer::is_sixel_supported() {
-        return Some(GraphicsKind::Sixel);
-    }
-    None
 }
 
 /// Image size in cells that fits `cols`×`rows` keeping the aspect ratio, with a cell taken
@@ -147,36 +151,163 @@ pub fn draw_half_blocks(img: &RgbImage, area: Rect, buf: &mut Buffer) {
     }
 }
 
+/// Set once a kitty image was sent, so leaving the app deletes kitty images (and terminals
+/// that never got one never see the sequence).
+pub static KITTY_USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Removes kitty images from the screen (they float above text, so they must go before an
-/// overlay is drawn or the layout changes).
+/// overlay is drawn or the layout changes). `q=2`: the terminal sends no reply.
 pub fn kitty_clear(out: &mut impl Write) -> std::io::Result<()> {
-    out.write_all(b"\x1b_Ga=d\x1b\\")?;
+    out.write_all(b"\x1b_Ga=d,q=2\x1b\\")?;
     out.flush()
 }
 
-/// Prints the image with viuer into `area` (absolute cell coordinates).
+/// Writes the image into `area` (absolute cells) with the chosen protocol. Nothing here reads
+/// from the terminal: kitty transfers are sent with `q=2` (no acknowledgement), sixel and
+/// iTerm2 have no replies, and viuer is only given printers that do not probe.
 pub fn print_graphics(img: &RgbImage, area: Rect, kind: GraphicsKind) -> Result<(), String> {
+    let (cols, rows) = fit(img.width, img.height, area.width, area.height);
+    if cols == 0 || rows == 0 {
+        return Ok(());
+    }
+    let x = area.x + (area.width - cols) / 2;
+    let y = area.y + (area.height - rows) / 2;
+    if kind == GraphicsKind::Kitty {
+        KITTY_USED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    let mut out = std::io::stdout().lock();
+    let result = match kind {
+        GraphicsKind::Kitty => write_kitty(&mut out, img, x, y, cols, rows),
+        GraphicsKind::Sixel => write_sixel(&mut out, img, x, y, cols, rows),
+        GraphicsKind::Iterm | GraphicsKind::ViuerBlocks => {
+            drop(out);
+            return print_with_viuer(img, x, y, cols, rows, kind == GraphicsKind::Iterm);
+        }
+    };
+    result.map_err(|e| e.to_string())
+}
+
+fn print_with_viuer(
+    img: &RgbImage,
+    x: u16,
+    y: u16,
+    cols: u16,
+    rows: u16,
+    iterm: bool,
+) -> Result<(), String> {
     let buffer = image::RgbImage::from_raw(img.width, img.height, img.pixels.clone())
         .ok_or_else(|| "image buffer has the wrong size".to_string())?;
-    let dynamic = image::DynamicImage::ImageRgb8(buffer);
-    let (cols, rows) = fit(img.width, img.height, area.width, area.height);
     let config = viuer::Config {
         transparent: false,
         premultiplied_alpha: false,
         absolute_offset: true,
-        x: area.x + (area.width - cols) / 2,
-        y: (area.y + (area.height - rows) / 2) as i16,
+        x,
+        y: y as i16,
         restore_cursor: true,
         width: Some(u32::from(cols)),
         height: Some(u32::from(rows)),
         truecolor: true,
-        use_kitty: kind == GraphicsKind::Kitty,
-        use_iterm: kind == GraphicsKind::Iterm,
-        use_sixel: kind == GraphicsKind::Sixel,
+        // Only printers that never read from the terminal.
+        use_kitty: false,
+        use_iterm: iterm,
     };
-    viuer::print(&dynamic, &config)
+    viuer::print(&image::DynamicImage::ImageRgb8(buffer), &config)
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// Kitty graphics protocol: raw RGB, base64 in 4096-byte chunks, scaled by the terminal to
+/// `cols`×`rows` cells at the cursor, cursor left in place (`C=1`).
+fn write_kitty(
+    out: &mut impl Write,
+    img: &RgbImage,
+    x: u16,
+    y: u16,
+    cols: u16,
+    rows: u16,
+) -> std::io::Result<()> {
+    write!(out, "\x1b7\x1b[{};{}H", y + 1, x + 1)?;
+    let payload = base64(&img.pixels);
+    let chunks: Vec<&[u8]> = payload.as_bytes().chunks(4096).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let more = u8::from(i + 1 < chunks.len());
+        if i == 0 {
+            write!(
+                out,
+                "\x1b_Ga=T,q=2,f=24,s={},v={},c={cols},r={rows},C=1,m={more};",
+                img.width, img.height
+            )?;
+        } else {
+            write!(out, "\x1b_Gm={more};")?;
+        }
+        out.write_all(chunk)?;
+        out.write_all(b"\x1b\\")?;
+    }
+    write!(out, "\x1b8")?;
+    out.flush()
+}
+
+/// Sixel through icy_sixel, sized from the terminal's cell size in pixels when it tells it.
+fn write_sixel(
+    out: &mut impl Write,
+    img: &RgbImage,
+    x: u16,
+    y: u16,
+    cols: u16,
+    rows: u16,
+) -> std::io::Result<()> {
+    let (cell_w, cell_h) = match crossterm::terminal::window_size() {
+        Ok(w) if w.width > 0 && w.height > 0 && w.columns > 0 && w.rows > 0 => (
+            u32::from(w.width / w.columns).max(1),
+            u32::from(w.height / w.rows).max(1),
+        ),
+        _ => (10, 20),
+    };
+    let target_w = (u32::from(cols) * cell_w).min(2000);
+    let target_h = u32::from(rows) * cell_h;
+    let buffer = image::RgbImage::from_raw(img.width, img.height, img.pixels.clone())
+        .ok_or_else(|| std::io::Error::other("image buffer has the wrong size"))?;
+    let scaled = image::imageops::resize(
+        &buffer,
+        target_w,
+        target_h,
+        image::imageops::FilterType::Triangle,
+    );
+    let sixel = icy_sixel::sixel_string(
+        scaled.as_raw(),
+        target_w as i32,
+        target_h as i32,
+        icy_sixel::PixelFormat::RGB888,
+        icy_sixel::DiffusionMethod::Auto,
+        icy_sixel::MethodForLargest::Auto,
+        icy_sixel::MethodForRep::Auto,
+        icy_sixel::Quality::AUTO,
+    )
+    .map_err(|e| std::io::Error::other(e.to_string()))?;
+    write!(out, "\x1b7\x1b[{};{}H{sixel}\x1b8", y + 1, x + 1)?;
+    out.flush()
+}
+
+/// Standard base64 with padding (kitty payloads, OSC 52 clipboard).
+pub fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -196,6 +327,20 @@ mod tests {
             height: h,
             pixels,
         }
+    }
+
+    #[test]
+    fn kitty_transfer_is_chunked_and_silent() {
+        let img = checker(64, 64); // 12288 bytes -> 16384 base64 chars -> 4 chunks
+        let mut out = Vec::new();
+        write_kitty(&mut out, &img, 2, 3, 10, 5).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("\x1b7\x1b[4;3H\x1b_Ga=T,q=2,f=24,s=64,v=64,c=10,r=5,C=1,m=1;"));
+        assert_eq!(text.matches("\x1b_G").count(), 4);
+        assert_eq!(text.matches("\x1b_Gm=0;").count(), 1);
+        assert!(text.ends_with("\x1b\\\x1b8"));
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64(b"fo"), "Zm8=");
     }
 
     #[test]

@@ -38,7 +38,9 @@ impl Drop for TerminalGuard {
 pub fn restore() {
     let mut out = io::stdout();
     // Kitty images outlive the alternate screen unless deleted.
-    let _ = out.write_all(b"\x1b_Ga=d\x1b\\");
+    if super::preview::KITTY_USED.load(std::sync::atomic::Ordering::Relaxed) {
+        let _ = super::preview::kitty_clear(&mut out);
+    }
     let _ = execute!(
         out,
         DisableBracketedPaste,

@@ -20,10 +20,11 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         Style::default().fg(theme.error)
     };
     let fixable = warnings.iter().filter(|w| w.fixable).count();
-    let mut title = vec![
-        Span::raw("Diagnostics "),
-        Span::styled(format!("({})", warnings.len()), count_style),
-    ];
+    let empty = app.editor.text().trim().is_empty();
+    let mut title = vec![Span::raw("Diagnostics")];
+    if !empty {
+        title.push(Span::styled(format!(" ({})", warnings.len()), count_style));
+    }
     if fixable > 0 {
         title.push(Span::styled(
             format!(" · {fixable} fixable: Ctrl-F"),
@@ -33,7 +34,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
     let block = pane_block(title, focused, theme);
     let inner = block.inner(area);
     f.render_widget(block, area);
-    if app.editor.text().trim().is_empty() {
+    if empty {
         f.render_widget(
             Paragraph::new("No caption yet.").style(Style::default().fg(theme.dim)),
             inner,

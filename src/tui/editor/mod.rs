@@ -338,7 +338,7 @@ impl Editor {
         }
         self.text[line_start..at]
             .grapheme_indices(true)
-            .last()
+            .next_back()
             .map_or(line_start, |(i, _)| line_start + i)
     }
 

@@ -1,0 +1,34 @@
+//! `ideogram4-tui [--model demo|DIR|REPO] [--theme NAME] [CAPTION_FILE]`: the terminal app.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use ideogram4::engine::{cached_models, pipeline_loader};
+use ideogram4::tui::runtime::{self, RunOptions};
+
+/// Options of the interactive app (given without a subcommand).
+#[derive(Debug, Default, clap::Args)]
+pub struct Args {
+    /// Model for new jobs: `demo` (tiny built-in model), a checkpoint folder, or a Hugging
+    /// Face repo id found in the local HF cache. Default: `model` in config.toml, else demo.
+    #[arg(long, value_name = "demo|DIR|REPO")]
+    pub model: Option<String>,
+    /// Colour theme: dark, light, a name from the config folder's themes/, or a .toml path.
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
+    /// Caption file to open in the editor (otherwise the last session's caption).
+    #[arg(value_name = "CAPTION_FILE")]
+    pub caption_file: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let options = RunOptions {
+        model: args.model,
+        theme: args.theme,
+        caption_file: args.caption_file,
+    };
+    runtime::run(options, Box::new(pipeline_loader), cached_models())
+        .context("the terminal app stopped")?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,152 @@
+//! The real pipeline behind the engine's [`Generator`] interface, and the list of models
+//! found in the local Hugging Face cache for the model picker.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use super::generator::{GenerateError, Generated, Generator, Report, Request, RgbImage, StepInfo};
+use super::job::ModelSpec;
+use crate::pipeline::{self, Event, LoadOptions, ModelSource, Pipeline, PipelineError};
+use crate::sampler::SizeLimits;
+
+pub struct PipelineGenerator {
+    pipeline: Pipeline,
+}
+
+impl PipelineGenerator {
+    pub fn load(
+        model: &ModelSpec,
+        options: LoadOptions,
+    ) -> Result<PipelineGenerator, PipelineError> {
+        let source = ModelSource::parse(&model.to_string());
+        Ok(PipelineGenerator {
+            pipeline: Pipeline::load(&source, options)?,
+        })
+    }
+}
+
+/// The engine's default loader: the real pipeline with default options.
+pub fn pipeline_loader(model: &ModelSpec) -> Result<Box<dyn Generator>, String> {
+    PipelineGenerator::load(model, LoadOptions::default())
+        .map(|g| Box::new(g) as Box<dyn Generator>)
+        .map_err(|e| e.to_string())
+}
+
+impl Generator for PipelineGenerator {
+    fn describe(&self) -> String {
+        let info = self.pipeline.info();
+        format!(
+            "{} · {} weights · {:.1}s to load · {} MiB resident",
+            info.name,
+            info.weight_format,
+            info.load_seconds,
+            info.resident_bytes >> 20
+        )
+    }
+
+    fn size_limits(&self) -> SizeLimits {
+        self.pipeline.info().size_limits
+    }
+
+    fn generate(
+        &mut self,
+        request: &Request<'_>,
+        progress: &mut dyn FnMut(Report),
+        cancel: &AtomicBool,
+    ) -> Result<Generated, GenerateError> {
+        let job = pipeline::JobSpec::new(
+            request.caption,
+            request.params.clone(),
+            request.size,
+            request.seed,
+        );
+        let mut events = |event: &Event| match event {
+            Event::Stage(stage) => progress(Report::Stage(stage.label().to_string())),
+            Event::Step(p) => progress(Report::Step(StepInfo {
+                step: p.step,
+                total: p.total,
+                secs_per_step: p.seconds_per_step,
+                eta_secs: p.eta_seconds,
+                memory: p.memory,
+            })),
+            Event::CaptionWarnings(text) => progress(Report::Stage(text.clone())),
+        };
+        match self.pipeline.run(&job, &mut events, cancel) {
+            Ok(done) => Ok(Generated {
+                parameters: done.record.to_value(),
+                image: RgbImage {
+                    width: done.width,
+                    height: done.height,
+                    pixels: done.pixels,
+                },
+            }),
+            Err(PipelineError::Cancelled) => Err(GenerateError::Cancelled),
+            Err(e) => Err(GenerateError::Failed(e.to_string())),
+        }
+    }
+}
+
+/// Repositories in the Hugging Face cache that hold a checkpoint (a snapshot with a
+/// `transformer/` folder), as model choices.
+pub fn cached_models() -> Vec<ModelSpec> {
+    cached_models_in(&pipeline::hf_cache_dirs())
+}
+
+pub fn cached_models_in(caches: &[PathBuf]) -> Vec<ModelSpec> {
+    let mut found = Vec::new();
+    for cache in caches {
+        let Ok(entries) = std::fs::read_dir(cache) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix("models--") else {
+                continue;
+            };
+            if has_checkpoint(&entry.path().join("snapshots")) {
+                let id = rest.replacen("--", "/", 1);
+                let spec = ModelSpec::Repo(id);
+                if !found.contains(&spec) {
+                    found.push(spec);
+                }
+            }
+        }
+    }
+    found.sort_by_key(|m| m.to_string());
+    found
+}
+
+fn has_checkpoint(snapshots: &Path) -> bool {
+    std::fs::read_dir(snapshots)
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().join("transformer").is_dir())
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_only_cached_repos_with_a_transformer() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir
+            .path()
+            .join("models--ideogram-ai--ideogram-4-nf4/snapshots/abc/transformer");
+        std::fs::create_dir_all(&good).unwrap();
+        std::fs::create_dir_all(
+            dir.path()
+                .join("models--other--tokenizer-only/snapshots/abc"),
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("datasets--x--y/snapshots/abc/transformer"))
+            .unwrap();
+        assert_eq!(
+            cached_models_in(&[dir.path().to_path_buf(), dir.path().join("missing")]),
+            vec![ModelSpec::Repo("ideogram-ai/ideogram-4-nf4".into())]
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! Asking the terminal what it can draw, once, with a time limit.
+//!
+//! Two queries go out together: a kitty graphics query (`a=q`, answered only by terminals
+//! with the kitty protocol) and Primary Device Attributes (`CSI c`, answered by practically
+//! every terminal, tmux included; a `4` among its parameters means sixel). The DA reply ends
+//! the wait, so terminals that ignore the kitty query cost one round trip; one that answers
+//! nothing costs the time limit. Bytes are read straight from stdin with `poll`, so nothing is
+//! left blocked on stdin afterwards (the event reader starts only once this returns).
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capabilities {
+    pub kitty: bool,
+    pub sixel: bool,
+    /// Whether the terminal answered the DA query at all.
+    pub answered: bool,
+}
+
+/// Parses what the terminal sent back.
+pub fn parse_replies(bytes: &[u8]) -> Capabilities {
+    let kitty = contains(bytes, b"\x1b_Gi=31;OK");
+    let mut caps = Capabilities {
+        kitty,
+        ..Capabilities::default()
+    };
+    if let Some(params) = da_reply(bytes) {
+        caps.answered = true;
+        caps.sixel = params.split(';').any(|p| p == "4");
+    }
+    caps
+}
+
+/// The parameters of a complete `ESC [ ? params c` reply, if one is in `bytes`.
+fn da_reply(bytes: &[u8]) -> Option<String> {
+    let mut i = 0;
+    while i + 3 <= bytes.len() {
+        if bytes[i..].starts_with(b"\x1b[?") {
+            let rest = &bytes[i + 3..];
+            let end = rest
+                .iter()
+                .position(|b| !(b.is_ascii_digit() || *b == b';'))?;
+            if rest[end] == b'c' {
+                return Some(String::from_utf8_lossy(&rest[..end]).into_owned());
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Sends the queries and reads replies until the DA answer or `limit`. Raw mode must be on.
+#[cfg(unix)]
+pub fn query(limit: Duration) -> Capabilities {
+    use std::io::Write;
+    use std::time::Instant;
+
+    let mut out = std::io::stdout();
+    if out
+        .write_all(b"\x1b_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\\x1b[c")
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        return Capabilities::default();
+    }
+    let deadline = Instant::now() + limit;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let mut fds = libc::pollfd {
+            fd: libc::STDIN_FILENO,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd for the duration of the call.
+        let ready = unsafe { libc::poll(&mut fds, 1, ms) };
+        if ready <= 0 || fds.revents & libc::POLLIN == 0 {
+            if ready < 0
+                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+            {
+                continue;
+            }
+            break;
+        }
+        // SAFETY: reading into a buffer we own, at most its length.
+        let n = unsafe { libc::read(libc::STDIN_FILENO, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n as usize]);
+        if da_reply(&got).is_some() {
+            break;
+        }
+    }
+    parse_replies(&got)
+}
+
+#[cfg(not(unix))]
+pub fn query(_limit: Duration) -> Capabilities {
+    Capabilities::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_of_real_terminals() {
+        // tmux: DA only.
+        assert_eq!(
+            parse_replies(b"\x1b[?1;2c"),
+            Capabilities {
+                kitty: false,
+                sixel: false,
+                answered: true
+            }
+        );
+        // kitty: graphics OK, then DA.
+        let k = parse_replies(b"\x1b_Gi=31;OK\x1b\\\x1b[?62;c");
+        assert!(k.kitty && k.answered && !k.sixel);
+        // xterm -ti vt340 / foot / WezTerm: sixel in DA.
+        assert!(parse_replies(b"\x1b[?63;1;2;4;6;9;15;22c").sixel);
+        // A split or missing reply is no answer; a kitty error is no kitty.
+        assert!(!parse_replies(b"\x1b[?1;2").answered);
+        assert!(!parse_replies(b"\x1b_Gi=31;ENOTSUPPORTED\x1b\\\x1b[?1c").kitty);
+        assert_eq!(parse_replies(b""), Capabilities::default());
+    }
+}

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# End-to-end test of the terminal app in tmux with the demo model:
+#   fix a planted caption warning, queue two jobs (queue paused), move the second above the
+#   first, cancel the first, resume, wait for the second to finish, check the PNG and its
+#   embedded parameters and the screen, quit, restart, and find caption, queue and history
+#   restored. Then the same binary with TERM values that have no graphics, and with the viuer
+#   preview path (input paused around image output) showing the finished image.
+#
+# BIN=path/to/ideogram4-tui (default: target/debug/ideogram4-tui, built if missing).
+# Exit status 0 when every check passed.
+set -uo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+BIN="${BIN:-$ROOT/target/debug/ideogram4-tui}"
+if [ ! -x "$BIN" ]; then
+    (cd "$ROOT" && cargo build --quiet --bin ideogram4-tui) || exit 1
+fi
+command -v tmux >/dev/null || { echo "tmux not installed"; exit 1; }
+
+WORK="$(mktemp -d)"
+SESSION="ideogram4-e2e-$$"
+PASSED=0
+FAILED=0
+# Waiting for a finished image: the demo model on a CPU takes seconds per job.
+JOB_TIMEOUT="${JOB_TIMEOUT:-300}"
+
+cleanup() {
+    tmux kill-session -t "$SESSION" 2>/dev/null
+    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+pass() { PASSED=$((PASSED + 1)); echo "ok   $*"; }
+fail() {
+    FAILED=$((FAILED + 1))
+    echo "FAIL $*"
+    echo "---- screen ----"
+    tmux capture-pane -p -t "$SESSION" 2>/dev/null
+    echo "----------------"
+}
+
+screen() { tmux capture-pane -p -t "$SESSION"; }
+
+# wait_for TEXT [SECONDS]: until the screen shows TEXT.
+wait_for() {
+    local text="$1" limit="${2:-20}" start=$SECONDS
+    while (( SECONDS - start < limit )); do
+        if screen | grep -qF -- "$text"; then return 0; fi
+        sleep 0.2
+    done
+    return 1
+}
+
+check_screen() {
+    local what="$1" text="$2" limit="${3:-20}"
+    if wait_for "$text" "$limit"; then pass "$what"; else fail "$what (no \"$text\" on screen)"; fi
+}
+
+keys() { tmux send-keys -t "$SESSION" "$@"; sleep 0.15; }
+
+mkdir -p "$WORK/config/ideogram4-tui" "$WORK/data" "$WORK/out" "$WORK/home"
+cat > "$WORK/config/ideogram4-tui/config.toml" <<TOML
+model = "demo"
+output_dir = "$WORK/out"
+filename_pattern = "{seed}_{preset}"
+theme = "dark"
+preview = "blocks"
+TOML
+cp "$ROOT/tests/fixtures/tui/fox_warning.json" "$WORK/caption.json"
+ENVS="env HOME=$WORK/home XDG_CONFIG_HOME=$WORK/config XDG_DATA_HOME=$WORK/data"
+
+start() { # start ARGS...: the app in a fresh tmux session; its exit status goes to $WORK/exit
+    rm -f "$WORK/exit"
+    tmux kill-session -t "$SESSION" 2>/dev/null
+    tmux new-session -d -s "$SESSION" -x 160 -y 48 \
+        "$ENVS ${TERM_OVERRIDE:-} $BIN $*; echo \$? > $WORK/exit; sleep 600"
+}
+
+wait_exit() {
+    local start=$SECONDS
+    while (( SECONDS - start < 20 )); do
+        [ -f "$WORK/exit" ] && { cat "$WORK/exit"; return 0; }
+        sleep 0.2
+    done
+    echo timeout
+}
+
+# ---- first run -------------------------------------------------------------------------
+start --model demo "$WORK/caption.json"
+check_screen "app starts on the caption file" "caption.json"
+check_screen "planted warning is listed" "Diagnostics (1)"
+check_screen "warning text is the verifier's" "'#ef8354' is not"
+
+keys C-f
+check_screen "Ctrl-F fixes it" "Diagnostics (0)"
+grep -q '"#ef8354"' "$WORK/caption.json" && pass "the file on disk is untouched until saved" || fail "file changed"
+
+keys M-3 3                       # parameters: V4_TURBO_12
+check_screen "turbo preset chosen" "Parameters · V4_TURBO_12"
+keys M-4 p                       # queue: pause, so reordering happens before anything runs
+check_screen "queue paused" "PAUSED"
+keys C-n BSpace 2 Enter          # two jobs, successive seeds
+check_screen "two jobs queued" "2 waiting"
+screen | grep -E '^.{0,80}#1 ' | head -1 >/dev/null
+keys Down K                      # move job 2 above job 1
+if screen | grep -oE '#[12] ' | head -2 | tr -d ' \n' | grep -q '^#2#1$'; then
+    pass "job 2 moved above job 1"
+else
+    fail "reorder"
+fi
+keys Down x                      # cancel job 1 (now second)
+check_screen "job 1 cancelled" "– cancelled"
+keys p                           # resume
+check_screen "job 2 runs" "running" 30
+check_screen "job 2 finishes" "✓ done" "$JOB_TIMEOUT"
+
+PNG="$(ls "$WORK"/out/*.png 2>/dev/null | head -1)"
+if [ -n "$PNG" ] && [ "$(ls "$WORK"/out/*.png | wc -l)" = 1 ]; then
+    pass "one PNG written: $(basename "$PNG")"
+else
+    fail "expected one PNG in $WORK/out, found: $(ls "$WORK/out")"
+fi
+if [ -n "$PNG" ] && python3 - "$PNG" <<'PY'
+import json, struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+pos, record, size = 8, None, None
+while pos < len(data):
+    n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+    body = data[pos + 8:pos + 8 + n]
+    if kind == b"IHDR":
+        size = struct.unpack(">II", body[:8])
+    if kind == b"iTXt" and body.startswith(b"parameters\0"):
+        rest = body[len(b"parameters\0"):]
+        compressed = rest[0]
+        text = rest[2:].split(b"\0", 2)[2]
+        record = json.loads(zlib.decompress(text) if compressed else text)
+    pos += 12 + n
+assert record is not None, "no parameters record"
+assert record["sampler"]["preset"] == "V4_TURBO_12", record["sampler"]
+assert record["model"] == "demo", record["model"]
+assert (record["width"], record["height"]) == size, (record, size)
+assert '"#EF8354"' in record["caption"], "caption is the fixed text"
+print("record:", record["seed"], record["sampler"], size)
+PY
+then pass "PNG carries the parameters record (turbo, demo, fixed caption)"; else fail "PNG record"; fi
+
+check_screen "history lists the image" "History · 1"
+check_screen "status line reports the finished job" "job 2 done"
+keys C-q
+[ "$(wait_exit)" = 0 ] && pass "Ctrl-Q quits with status 0" || fail "quit"
+[ -f "$WORK/data/ideogram4-tui/tui-state.json" ] && pass "state saved" || fail "no state file"
+
+# ---- restart: everything comes back ----------------------------------------------------
+start
+check_screen "caption restored (fixed text)" "\"#EF8354\","
+check_screen "diagnostics still clean" "Diagnostics (0)"
+check_screen "history restored" "History · 1"
+keys M-4
+check_screen "done job restored" "✓ done"
+check_screen "cancelled job restored" "– cancelled"
+keys C-q
+[ "$(wait_exit)" = 0 ] && pass "second quit" || fail "second quit"
+
+# ---- terminals without graphics, and the viuer path ------------------------------------
+for term in vt100 xterm-256color dumb; do
+    sed -i 's/^preview = .*/preview = "auto"/' "$WORK/config/ideogram4-tui/config.toml"
+    TERM_OVERRIDE="TERM=$term" start
+    check_screen "TERM=$term: draws" "Diagnostics (0)"
+    keys C-q
+    code="$(wait_exit)"; [ "$code" = 0 ] && pass "TERM=$term: quits cleanly" || fail "TERM=$term quit (exit: $code)"
+done
+unset TERM_OVERRIDE
+
+# viuer prints the history image; input reading is paused around it and must resume.
+sed -i 's/^preview = .*/preview = "viuer"/' "$WORK/config/ideogram4-tui/config.toml"
+start
+check_screen "viuer mode starts" "History · 1"
+keys M-5 Enter
+check_screen "image shown from history" "showing $WORK/out" 20
+keys M-1 C-End
+keys a b c
+check_screen "keys still reach the app after the image" "abc"
+keys C-z C-q
+[ "$(wait_exit)" = 0 ] && pass "viuer mode quits cleanly" || fail "viuer mode quit"
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
