@@ -36,20 +36,31 @@ mod header;
 mod quant_state;
 
 fn check_header(data: &[u8], file_len: u64) {
-    let Ok(h) = header::Header::parse(data, file_len) else { return };
+    let Ok(h) = header::Header::parse(data, file_len) else {
+        return;
+    };
     assert!(h.data_start >= 8 && h.data_start <= file_len);
     let data_len = file_len - h.data_start;
     let mut spans: Vec<(u64, u64)> = Vec::new();
     for t in h.tensors.values() {
-        assert!(t.begin <= t.end && t.end <= data_len, "{t:?} outside {data_len}");
-        let bytes = t.shape.iter().try_fold(t.dtype.size() as u64, |a, &d| a.checked_mul(d as u64));
+        assert!(
+            t.begin <= t.end && t.end <= data_len,
+            "{t:?} outside {data_len}"
+        );
+        let bytes = t
+            .shape
+            .iter()
+            .try_fold(t.dtype.size() as u64, |a, &d| a.checked_mul(d as u64));
         assert_eq!(bytes, Some(t.end - t.begin), "{t:?}");
         if t.end > t.begin {
             spans.push((t.begin, t.end));
         }
     }
     spans.sort_unstable();
-    assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "overlapping tensors accepted");
+    assert!(
+        spans.windows(2).all(|w| w[0].1 <= w[1].0),
+        "overlapping tensors accepted"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
