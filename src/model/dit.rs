@@ -180,8 +180,9 @@ pub struct DitSequence {
     image_mask: Array,
     /// `[B, L, 1]` bool, true on image tokens.
     is_image: Array,
-    /// `[B, T, 1]` 1.0 on text tokens of the text region, compute dtype.
-    text_mask: Array,
+    /// `[B, T, 1]` 1.0 on text tokens of the text region, compute dtype; `None` when the
+    /// text region holds no padding (the mask would be all ones).
+    text_mask: Option<Array>,
     /// `[B, 1, L, head_dim]` rotary tables, compute dtype.
     pub(crate) cos: Array,
     pub(crate) sin: Array,
@@ -363,24 +364,21 @@ impl Dit {
         let segments = packed
             .needs_attention_mask()
             .then(|| packed.segment_ids().to_vec());
+        let padded_text = packed.text_lens().iter().any(|&n| n < t);
         let seq = DitSequence {
             batch: b,
             len: l,
             text_len: t,
             image_mask: is_image.astype(cd)?,
             is_image,
-            text_mask: is_text.astype(cd)?,
+            text_mask: padded_text.then(|| is_text.astype(cd)).transpose()?,
             cos: table(&cos)?,
             sin: table(&sin)?,
             segments,
         };
-        mlx::eval(&[
-            &seq.image_mask,
-            &seq.is_image,
-            &seq.text_mask,
-            &seq.cos,
-            &seq.sin,
-        ])?;
+        let mut arrays = vec![&seq.image_mask, &seq.is_image, &seq.cos, &seq.sin];
+        arrays.extend(seq.text_mask.as_ref());
+        mlx::eval(&arrays)?;
         Ok(seq)
     }
 
@@ -413,12 +411,16 @@ impl Dit {
             )));
         }
         let cd = self.options.compute.dtype;
-        let m = &seq.text_mask;
-        let normed = text.norm.forward(&llm_features.astype(cd)?.mul(m)?)?;
+        // Multiplying by an all-ones mask is the identity: skipped without padding.
+        let masked = |a: Array| match &seq.text_mask {
+            Some(m) => a.mul(m),
+            None => Ok(a),
+        };
+        let normed = text.norm.forward(&masked(llm_features.astype(cd)?)?)?;
         trace.record(|| "llm_cond_norm".into(), &normed);
         let projected = text.proj.forward(&normed)?;
         trace.record(|| "llm_cond_proj".into(), &projected);
-        let features = projected.mul(m)?;
+        let features = masked(projected)?;
         features.eval()?;
         Ok(TextConditioning { features })
     }
