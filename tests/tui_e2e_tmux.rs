@@ -12,6 +12,8 @@ fn tmux_end_to_end_with_the_demo_model() {
     let status = Command::new("bash")
         .arg("tests/e2e/tmux_tui.sh")
         .env("BIN", env!("CARGO_BIN_EXE_ideogram4-tui"))
+        // CI has no terminal of its own; the sessions are detached, tmux still wants a TERM.
+        .env("TERM", "xterm-256color")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .expect("bash runs");

@@ -316,3 +316,59 @@ fn every_binding_reaches_its_action() {
     }
     assert!(checked > 100, "{checked}");
 }
+
+#[test]
+fn examples_and_model_pickers() {
+    let mut app = app_with("");
+    app.handle_key(ctrl('e'));
+    let Some(Overlay::Picker(p)) = &app.overlay else {
+        panic!("examples picker expected")
+    };
+    let labels: Vec<String> = p.items.iter().map(|i| i.label()).collect();
+    assert_eq!(labels, vec!["fox.json", "fox_cjk.json", "fox_warning.json"]);
+    app.handle_key(key(KeyCode::Enter));
+    assert_eq!(app.editor.text(), fixture("fox.json"));
+    app.handle_key(ctrl('z'));
+    assert_eq!(app.editor.text(), "", "loading an example is undoable");
+
+    app.cached_models = vec![ModelSpec::Repo("ideogram-ai/ideogram-4-nf4".into())];
+    app.handle_key(alt('3'));
+    app.handle_key(ch('m'));
+    app.handle_key(key(KeyCode::Down));
+    app.handle_key(key(KeyCode::Enter));
+    assert_eq!(
+        app.params.model,
+        ModelSpec::Repo("ideogram-ai/ideogram-4-nf4".into())
+    );
+    assert_eq!(
+        app.take_effects(),
+        vec![Effect::Engine(EngineCommand::Preload(ModelSpec::Repo(
+            "ideogram-ai/ideogram-4-nf4".into()
+        )))]
+    );
+    // "other": a typed folder.
+    app.handle_key(ch('m'));
+    app.handle_key(key(KeyCode::End));
+    for _ in 0..5 {
+        app.handle_key(key(KeyCode::Down));
+    }
+    app.handle_key(key(KeyCode::Enter));
+    assert!(matches!(app.overlay, Some(Overlay::Prompt(_))));
+    for _ in 0..60 {
+        app.handle_key(key(KeyCode::Backspace));
+    }
+    type_text(&mut app, "/models/ideogram-4-fp8");
+    app.handle_key(key(KeyCode::Enter));
+    assert_eq!(
+        app.params.model,
+        ModelSpec::Dir("/models/ideogram-4-fp8".into())
+    );
+    // The real model's size rules now apply.
+    assert!(app.params.problems().is_empty());
+    app.params.size = ideogram4::sampler::ImageSize::new(64, 64);
+    assert!(
+        app.params.problems()[0].contains("outside the supported range"),
+        "{:?}",
+        app.params.problems()
+    );
+}
