@@ -171,6 +171,18 @@ for term in vt100 xterm-256color dumb; do
 done
 unset TERM_OVERRIDE
 
+# Themes: a built-in light theme, and a broken theme file that falls back with a message.
+printf '[colors]\naccent = "blurple"\n' > "$WORK/broken.toml"
+start --theme "$WORK/broken.toml"
+check_screen "broken theme: message names the key" "\`accent\` = \"blurple\" is not a colour"
+check_screen "broken theme: app runs on the default theme" "Diagnostics (0)"
+keys C-q
+[ "$(wait_exit)" = 0 ] && pass "broken theme: quits cleanly" || fail "broken theme quit"
+start --theme light
+check_screen "light theme starts" "Diagnostics (0)"
+keys C-q
+[ "$(wait_exit)" = 0 ] && pass "light theme: quits cleanly" || fail "light theme quit"
+
 # viuer prints the history image; input reading is paused around it and must resume.
 sed -i 's/^preview = .*/preview = "viuer"/' "$WORK/config/ideogram4-tui/config.toml"
 start
