@@ -65,7 +65,8 @@ pub struct BenchReport {
     pub seconds_per_step: f64,
     /// Counted FLOPs of one step divided by `seconds_per_step`, GFLOP/s.
     pub achieved_gflops: f64,
-    /// f32 `cblas_sgemm` on the step's dominant shape, same process, GFLOP/s.
+    /// f32 `cblas_sgemm` on the step's dominant shape (the FFN's `[L, D]·[D, I]`), timed
+    /// twice before every timed step, median, GFLOP/s.
     pub sgemm_gflops: f64,
     /// `achieved_gflops / sgemm_gflops`.
     pub efficiency: f64,
@@ -85,6 +86,8 @@ pub struct BenchReport {
     pub runs: usize,
     pub config: DitConfig,
     pub blas: Option<String>,
+    /// 1-minute load average at the end (Linux): figures from a busy machine are noisy.
+    pub load_average: Option<f64>,
 }
 
 /// Random bytes and floats without a dependency (xorshift64*), reproducible from a seed.
@@ -238,14 +241,47 @@ fn timed(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     Ok(median(times))
 }
 
-/// f32 sgemm GFLOP/s of `[m, k] · [k, n]` straight through `cblas_sgemm`.
-pub fn sgemm_gflops(m: usize, k: usize, n: usize, runs: usize) -> Result<f64> {
-    let mut rng = Rng::new(7);
-    let a: Vec<f32> = (0..m * k).map(|_| rng.signed()).collect();
-    let b: Vec<f32> = (0..k * n).map(|_| rng.signed()).collect();
-    let mut c = vec![0f32; m * n];
-    let seconds = timed(runs, || Ok(blas::sgemm(m, n, k, &a, &b, &mut c)?))?;
-    Ok(2.0 * (m * n * k) as f64 / seconds / 1e9)
+/// Host buffers for timing f32 `cblas_sgemm` of `[m, k] · [k, n]`.
+pub struct Sgemm {
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+}
+
+impl Sgemm {
+    pub fn new(m: usize, k: usize, n: usize) -> Sgemm {
+        let mut rng = Rng::new(7);
+        let a = (0..m * k).map(|_| rng.signed()).collect();
+        let b = (0..k * n).map(|_| rng.signed()).collect();
+        Sgemm {
+            m,
+            k,
+            n,
+            a,
+            b,
+            c: vec![0f32; m * n],
+        }
+    }
+
+    /// Seconds of one product.
+    pub fn seconds(&mut self) -> Result<f64> {
+        let start = Instant::now();
+        blas::sgemm(self.m, self.n, self.k, &self.a, &self.b, &mut self.c)?;
+        Ok(start.elapsed().as_secs_f64())
+    }
+
+    pub fn flop(&self) -> f64 {
+        2.0 * (self.m * self.n * self.k) as f64
+    }
+}
+
+/// The 1-minute load average (Linux), to judge how quiet the machine was.
+fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
 }
 
 /// Builds both models, the job's inputs and text conditioning, then times guided steps.
@@ -283,8 +319,17 @@ pub fn run(setup: &BenchSetup) -> Result<BenchReport> {
     x_c.eval()?;
     let t = [0.37f32];
     let guidance = 7.0;
+    // sgemm is timed right before every step so that both medians see the same machine
+    // load (the figures are meant for shared machines too).
+    let sgemm_shape = [seq_c.len(), cfg.emb_dim, cfg.intermediate_size];
+    let mut sgemm = Sgemm::new(sgemm_shape[0], sgemm_shape[1], sgemm_shape[2]);
+    sgemm.seconds()?;
+    let mut sgemm_s = Vec::new();
     let (mut cond_s, mut uncond_s) = (Vec::new(), Vec::new());
     let step_seconds = timed(runs, || {
+        for _ in 0..2 {
+            sgemm_s.push(sgemm.seconds()?);
+        }
         let start = Instant::now();
         let v_pos = cond.velocity(&x_c, &t, &seq_c, Some(&text))?;
         v_pos.eval()?;
@@ -312,14 +357,13 @@ pub fn run(setup: &BenchSetup) -> Result<BenchReport> {
     let step_flop =
         2.0 * (cond.forward_macs(1, seq_c.len()) + uncond.forward_macs(1, seq_u.len())) as f64;
     let text_flop = 2.0 * cond.text_conditioning_macs(1, t_len) as f64;
-    let sgemm_shape = [seq_c.len(), cfg.emb_dim, cfg.intermediate_size];
-    let sgemm = sgemm_gflops(sgemm_shape[0], sgemm_shape[1], sgemm_shape[2], runs.max(3))?;
+    let sgemm_gflops = sgemm.flop() / median(sgemm_s[2..].to_vec()) / 1e9;
     let achieved = step_flop / step_seconds / 1e9;
     Ok(BenchReport {
         seconds_per_step: step_seconds,
         achieved_gflops: achieved,
-        sgemm_gflops: sgemm,
-        efficiency: achieved / sgemm,
+        sgemm_gflops,
+        efficiency: achieved / sgemm_gflops,
         step_gflop: step_flop / 1e9,
         cond_seconds,
         uncond_seconds,
@@ -333,5 +377,6 @@ pub fn run(setup: &BenchSetup) -> Result<BenchReport> {
         runs,
         config: cfg.clone(),
         blas: blas::sgemm_provider(),
+        load_average: load_average(),
     })
 }
