@@ -8,6 +8,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod bench;
 mod completions;
 mod doctor;
+mod generate;
 mod models;
 mod tui;
 mod verify;
@@ -18,6 +19,7 @@ Examples:
   ideogram4-tui bench matmul --json          measure matmul speed through the binding
   ideogram4-tui completions bash > ~/.local/share/bash-completion/completions/ideogram4-tui
   ideogram4-tui verify examples/captions/*.json  check captions like the official verifier
+  ideogram4-tui generate --model demo --caption-file examples/captions/photo.json
 
 Captions are JSON objects with high_level_description, style_description and
 compositional_deconstruction; see examples/captions/ for starters.";
@@ -46,6 +48,8 @@ enum Command {
     Verify(verify::Args),
     /// List, download and inspect Ideogram 4 checkpoints (Hugging Face cache).
     Models(models::Args),
+    /// Generate images from a caption (`--model demo` runs anywhere in seconds).
+    Generate(generate::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -56,6 +60,7 @@ pub fn run() -> ExitCode {
         Some(Command::Completions(args)) => completions::run(args, Cli::command()),
         Some(Command::Verify(args)) => verify::run(args),
         Some(Command::Models(args)) => models::run(args),
+        Some(Command::Generate(args)) => generate::run(args),
         None => tui::run(cli.tui),
     };
     match result {

@@ -13,6 +13,7 @@
 //! dequantised weights exactly; uint8 images within 1 level.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -918,6 +919,67 @@ impl Runner<'_> {
         }
         Ok(())
     }
+}
+
+const USAGE: &str = "usage: parity --fixtures DIR [--skip-missing] SIDECAR.json...\n  \
+    e.g. parity --fixtures ../shared/fixtures ../shared/fixtures/golden/*.json";
+
+/// The harness's command line (`examples/parity.rs`): JSON lines on `out`, diagnostics on
+/// `err`; returns the exit status: 0 when everything passed, 1 when a comparison failed or a
+/// sidecar could not be run, 2 for bad arguments.
+pub fn command_line(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> u8 {
+    let mut fixtures: Option<PathBuf> = None;
+    let mut sidecars = Vec::new();
+    let mut options = ParityOptions::default();
+    let mut args = args.into_iter();
+    // Write failures on stdout/stderr cannot be reported anywhere; they are ignored.
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--fixtures") => fixtures = args.next().map(PathBuf::from),
+            Some("--skip-missing") => options.skip_missing = true,
+            Some("-h" | "--help") => {
+                let _ = writeln!(out, "{USAGE}");
+                return 0;
+            }
+            Some(s) if s.starts_with("--") => {
+                let _ = writeln!(err, "unknown option {s}\n{USAGE}");
+                return 2;
+            }
+            _ => sidecars.push(PathBuf::from(arg)),
+        }
+    }
+    let Some(fixtures) = fixtures else {
+        let _ = writeln!(err, "--fixtures DIR is required\n{USAGE}");
+        return 2;
+    };
+    if sidecars.is_empty() {
+        let _ = writeln!(err, "no sidecar given\n{USAGE}");
+        return 2;
+    }
+    let (mut passed, mut failed, mut broken) = (0usize, 0usize, 0usize);
+    for sidecar in &sidecars {
+        let result = run_sidecar(&fixtures, sidecar, &options, &mut |c| {
+            let _ = writeln!(out, "{}", c.to_json_line());
+            if c.pass {
+                passed += 1;
+            } else {
+                failed += 1;
+            }
+        });
+        if let Err(e) = result {
+            let _ = writeln!(err, "{}: {e}", sidecar.display());
+            broken += 1;
+        }
+    }
+    let _ = writeln!(
+        err,
+        "parity: {passed} passed, {failed} failed, {broken} sidecar(s) could not be run"
+    );
+    u8::from(failed > 0 || broken > 0)
 }
 
 /// NHWC → NCHW host values (the goldens store PyTorch's layout).
