@@ -217,3 +217,40 @@ fn b1_bf16_compute_is_close_to_the_bf16_reference() {
         "bf16 compute is no closer to the bf16 reference ({d}) than fp32 is ({d_fp32})"
     );
 }
+
+/// The unconditional model never needs `llm_cond_*` (no text tokens, zero features): loaded
+/// without them it gives the same velocities, and asking it for text conditioning is an error.
+#[test]
+fn unconditional_model_loads_without_the_text_projection() {
+    use ideogram4::model::dit::{Dit, DitError};
+    use ideogram4::weights::Checkpoint;
+    let g = Golden::open("dit_forward_b2_leftpad");
+    let ckpt = Checkpoint::open(&dit_support::fixtures().join("tiny-ideogram4-nf4")).unwrap();
+    let mut component = ckpt
+        .load_component_filtered(ComponentKind::UnconditionalTransformer, &|n| {
+            !n.starts_with("llm_cond_")
+        })
+        .unwrap();
+    let dit = Dit::from_component(&mut component, options(Compute::CPU)).unwrap();
+    let got = uncond_forward(&dit, &g);
+    let (atol, rtol) = g.fp32_tolerance("nf4", "uncond_out");
+    let (d, ok) = compare(&got, &g.f32s("nf4.uncond_out"), atol, rtol);
+    assert!(ok, "uncond without llm_cond_*: max diff {d}");
+
+    let cond_packed = g.packed("cond");
+    let seq = dit.sequence(&cond_packed).unwrap();
+    let llm = g
+        .get("input.cond.llm_features")
+        .slice_axis(1, 0, cond_packed.text_len())
+        .unwrap();
+    assert!(matches!(
+        dit.text_conditioning(&llm, &seq),
+        Err(DitError::Config(_))
+    ));
+    // A text region without conditioning is refused rather than silently dropped.
+    let x = g.get("input.cond.x");
+    assert!(matches!(
+        dit.forward(x, &g.times("cond"), &seq, None),
+        Err(DitError::Input(_))
+    ));
+}
