@@ -4,7 +4,7 @@
 //! with the kitty protocol) and Primary Device Attributes (`CSI c`, answered by practically
 //! every terminal, tmux included; a `4` among its parameters means sixel). The DA reply ends
 //! the wait, so terminals that ignore the kitty query cost one round trip; one that answers
-//! nothing costs the time limit. Bytes are read straight from stdin with `poll`, so nothing is
+//! nothing costs the time limit. Bytes are read straight from stdin with `select`, so nothing is
 //! left blocked on stdin afterwards (the event reader starts only once this returns).
 
 use std::time::Duration;
@@ -75,20 +75,32 @@ pub fn query(limit: Duration) -> Capabilities {
         if left.is_zero() {
             break;
         }
-        let mut fds = libc::pollfd {
-            fd: libc::STDIN_FILENO,
-            events: libc::POLLIN,
-            revents: 0,
+        // select(), not poll(): macOS's poll() does not work on terminal devices.
+        // SAFETY: an fd_set we own, cleared and holding only stdin.
+        let mut set: libc::fd_set = unsafe { std::mem::zeroed() };
+        unsafe {
+            libc::FD_ZERO(&mut set);
+            libc::FD_SET(libc::STDIN_FILENO, &mut set);
+        }
+        let micros = left.as_micros().max(1);
+        let mut tv = libc::timeval {
+            tv_sec: (micros / 1_000_000) as libc::time_t,
+            tv_usec: (micros % 1_000_000) as libc::suseconds_t,
         };
-        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd for the duration of the call.
-        let ready = unsafe { libc::poll(&mut fds, 1, ms) };
-        if ready <= 0 || fds.revents & libc::POLLIN == 0 {
-            if ready < 0
-                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
-            {
-                continue;
-            }
+        // SAFETY: valid pointers for the duration of the call; nfds covers stdin only.
+        let ready = unsafe {
+            libc::select(
+                libc::STDIN_FILENO + 1,
+                &mut set,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                &mut tv,
+            )
+        };
+        if ready < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        if ready <= 0 {
             break;
         }
         // SAFETY: reading into a buffer we own, at most its length.

@@ -166,6 +166,7 @@ for term in vt100 xterm-256color dumb; do
     sed -i 's/^preview = .*/preview = "auto"/' "$WORK/config/ideogram4-tui/config.toml"
     TERM_OVERRIDE="TERM=$term" start
     check_screen "TERM=$term: draws" "Diagnostics (0)"
+    check_screen "TERM=$term: terminal asked once, half-blocks chosen" "(half-blocks)."
     keys C-q
     code="$(wait_exit)"; [ "$code" = 0 ] && pass "TERM=$term: quits cleanly" || fail "TERM=$term quit (exit: $code)"
 done
@@ -187,6 +188,8 @@ keys C-q
 sed -i 's/^preview = .*/preview = "viuer"/' "$WORK/config/ideogram4-tui/config.toml"
 start
 check_screen "viuer mode starts" "History · 1"
+check_screen "viuer printer chosen (tmux has no graphics protocol)" "half-blocks)."
+check_screen "viuer printer named" "(viuer"
 keys M-5 Enter
 check_screen "image shown from history" "showing $WORK/out" 20
 keys M-1 C-End

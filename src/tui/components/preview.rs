@@ -37,8 +37,12 @@ pub fn draw(
     f.render_widget(block, area);
     let Some(p) = &app.preview else {
         f.render_widget(
-            Paragraph::new("The last finished image shows here.")
-                .style(Style::default().fg(theme.dim)),
+            Paragraph::new(format!(
+                "The last finished image shows here ({}).",
+                backend.label()
+            ))
+            .style(Style::default().fg(theme.dim))
+            .wrap(ratatui::widgets::Wrap { trim: true }),
             inner,
         );
         return None;
