@@ -18,13 +18,16 @@ command -v tmux >/dev/null || { echo "tmux not installed"; exit 1; }
 
 WORK="$(mktemp -d)"
 SESSION="ideogram4-e2e-$$"
+# A private tmux server: nothing of the user's tmux is touched.
+SOCKET="ideogram4-e2e-$$"
+tmux() { command tmux -L "$SOCKET" "$@"; }
 PASSED=0
 FAILED=0
 # Waiting for a finished image: the demo model on a CPU takes seconds per job.
 JOB_TIMEOUT="${JOB_TIMEOUT:-300}"
 
 cleanup() {
-    tmux kill-session -t "$SESSION" 2>/dev/null
+    tmux kill-server 2>/dev/null
     [ -n "${KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -56,6 +59,10 @@ check_screen() {
 }
 
 keys() { tmux send-keys -t "$SESSION" "$@"; sleep 0.15; }
+
+# A session that outlives the app's sessions: killing the last session makes tmux exit, and
+# a new-session racing that exit fails with "server exited unexpectedly".
+tmux new-session -d -s keeper "sleep 100000"
 
 mkdir -p "$WORK/config/ideogram4-tui" "$WORK/data" "$WORK/out" "$WORK/home"
 cat > "$WORK/config/ideogram4-tui/config.toml" <<TOML
