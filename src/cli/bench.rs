@@ -36,13 +36,44 @@ enum What {
         #[arg(long)]
         json: bool,
     },
+    /// Memory of the full-size model with random NF4 weights (writes ~16 GB once into --dir,
+    /// needs ~16 GB of RAM; run it outside CI): load time, MLX memory after load, 1-step jobs
+    /// and an estimate for 1024² in bf16.
+    Memory {
+        /// Folder for the generated checkpoint (reused when complete).
+        #[arg(long, default_value = "/tmp/ideogram4-bench-fullsize")]
+        dir: std::path::PathBuf,
+        /// Square image sides of the measured 1-step jobs.
+        #[arg(long, value_delimiter = ',', default_value = "256,512")]
+        sides: Vec<u32>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
         What::Matmul { size, runs, json } => matmul(size, runs.max(1), json),
         What::Dit { runs, json } => dit(runs, json),
+        What::Memory { dir, sides, json } => memory(dir, sides, json),
     }
+}
+
+fn memory(dir: std::path::PathBuf, sides: Vec<u32>, json: bool) -> anyhow::Result<ExitCode> {
+    use ideogram4::pipeline::bench_memory;
+    let options = bench_memory::MemoryBenchOptions {
+        dir,
+        sides,
+        compute: ideogram4::model::linear::Compute::for_default_device(),
+    };
+    let report = bench_memory::run(&options, &mut |line| eprintln!("{line}"))?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn dit(runs: usize, json: bool) -> anyhow::Result<ExitCode> {

@@ -49,7 +49,7 @@ enum Command {
     /// List, download and inspect Ideogram 4 checkpoints (Hugging Face cache).
     Models(models::Args),
     /// Generate images from a caption (`--model demo` runs anywhere in seconds).
-    Generate(generate::Args),
+    Generate(Box<generate::Args>),
 }
 
 pub fn run() -> ExitCode {
@@ -60,7 +60,7 @@ pub fn run() -> ExitCode {
         Some(Command::Completions(args)) => completions::run(args, Cli::command()),
         Some(Command::Verify(args)) => verify::run(args),
         Some(Command::Models(args)) => models::run(args),
-        Some(Command::Generate(args)) => generate::run(args),
+        Some(Command::Generate(args)) => generate::run(*args),
         None => tui::run(cli.tui),
     };
     match result {

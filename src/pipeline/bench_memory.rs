@@ -156,10 +156,14 @@ pub fn ensure_checkpoint(dir: &Path, log: &mut dyn FnMut(&str)) -> std::io::Resu
     }
     let d = dir.join("text_encoder");
     std::fs::create_dir_all(&d)?;
-    write_json(
-        &d.join("config.json"),
-        &text_encoder_config_json(&FULL_TEXT),
-    )?;
+    let mut config = text_encoder_config_json(&FULL_TEXT);
+    // What transformers writes for a bitsandbytes NF4 model (the published NF4 repo has it).
+    config["quantization_config"] = serde_json::json!({
+        "quant_method": "bitsandbytes", "load_in_4bit": true, "load_in_8bit": false,
+        "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": "bfloat16",
+        "bnb_4bit_quant_storage": "uint8", "bnb_4bit_use_double_quant": false,
+    });
+    write_json(&d.join("config.json"), &config)?;
     log("writing text_encoder (NF4 linears, bf16 embedding)");
     write_safetensors(
         &d.join("model.safetensors"),
@@ -423,13 +427,17 @@ fn stored(specs: &[TensorSpec], nf4: bool) -> Vec<Stored> {
     out
 }
 
-/// Streams a safetensors file (never more than a 1 MiB buffer in memory).
+/// Streams a safetensors file (never more than a 1 MiB buffer in memory), unless it exists.
 fn write_safetensors(
     path: &Path,
     specs: &[TensorSpec],
     nf4: bool,
     rng: &mut Rng,
 ) -> std::io::Result<()> {
+    // Files appear complete (renamed from `.partial`), so one that exists is kept.
+    if path.is_file() {
+        return Ok(());
+    }
     let tensors = stored(specs, nf4);
     let mut header = serde_json::Map::new();
     header.insert("__metadata__".into(), serde_json::json!({"format": "pt"}));

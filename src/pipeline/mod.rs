@@ -110,7 +110,7 @@ pub enum PipelineError {
 pub type Result<T> = std::result::Result<T, PipelineError>;
 
 /// How to load a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LoadOptions {
     /// Activation dtype and dequantisation; `None`: float32 with host dequantisation when
     /// MLX computes on the CPU, bfloat16 like the reference on a GPU.
@@ -119,16 +119,6 @@ pub struct LoadOptions {
     pub keep_text_encoder: bool,
     /// Attention query chunking of the DiTs.
     pub chunking: QueryChunking,
-}
-
-impl Default for LoadOptions {
-    fn default() -> Self {
-        LoadOptions {
-            compute: None,
-            keep_text_encoder: false,
-            chunking: QueryChunking::default(),
-        }
-    }
 }
 
 /// What was loaded.
@@ -423,7 +413,6 @@ impl Pipeline {
             }));
             trace(Trace::Step(report));
         })?;
-        drop(denoiser);
         drop((text, cond_seq, uncond_seq));
         let sampling_seconds = sampling_started.elapsed().as_secs_f64();
 

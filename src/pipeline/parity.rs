@@ -13,7 +13,6 @@
 //! dequantised weights exactly; uint8 images within 1 level.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -118,10 +117,9 @@ pub fn compare(
     }
     for (&g, &w) in got.iter().zip(want) {
         let d = (g - w).abs();
-        // Written so that NaN fails.
-        if !(d <= tolerance.atol + tolerance.rtol * w.abs()) {
-            pass = false;
-        }
+        // A NaN difference compares false: it fails.
+        let within = d <= tolerance.atol + tolerance.rtol * w.abs();
+        pass &= within;
         max = max.max(if d.is_nan() { f64::INFINITY } else { d });
     }
     Comparison {
