@@ -48,7 +48,7 @@ use std::time::Instant;
 
 pub use denoise::{Denoiser, StepReport};
 pub use job::{Event, Finished, JobSpec, Progress, Stage, Timings};
-pub use source::{hf_cache_dirs, hf_snapshot, ModelSource};
+pub use source::{hf_cache_dirs, ModelSource};
 
 use crate::caption;
 use crate::mlx::{self, memory, random, Array, Dtype};

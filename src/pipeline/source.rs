@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::{PipelineError, Result};
+use crate::weights::hub::{self, HubEnv};
 
 /// The model to load.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -33,13 +34,35 @@ impl ModelSource {
         }
     }
 
-    /// The checkpoint folder: the folder itself, the cached snapshot of a repository, or
-    /// `None` for the demo (which is built when loaded).
+    /// The checkpoint folder: the folder itself, the cached snapshot of a repository
+    /// (`owner/name` or `owner/name@revision`, from the Hugging Face cache the environment
+    /// names; never the network), or `None` for the demo (which is built when loaded).
     pub fn resolve(&self) -> Result<Option<PathBuf>> {
+        self.resolve_in(&HubEnv::from_env())
+    }
+
+    /// [`ModelSource::resolve`] with explicit Hugging Face settings.
+    pub fn resolve_in(&self, env: &HubEnv) -> Result<Option<PathBuf>> {
         match self {
             ModelSource::Demo => Ok(None),
             ModelSource::Dir(p) => Ok(Some(p.clone())),
-            ModelSource::Repo(id) => hf_snapshot(id, &hf_cache_dirs()).map(Some),
+            ModelSource::Repo(id) => {
+                let source = match hub::Source::parse(id) {
+                    Some(s @ hub::Source::Hub { .. }) => s,
+                    _ => {
+                        return Err(PipelineError::Source(format!(
+                            "{id:?} is neither `demo`, an existing folder, nor a repository id \
+                             like ideogram-ai/ideogram-4-nf4"
+                        )))
+                    }
+                };
+                hub::resolve(&source, env).map(Some).map_err(|e| {
+                    PipelineError::Source(format!(
+                        "{e}; download it with `ideogram4-tui models download {id}`, or pass \
+                         a checkpoint folder or `demo` to --model"
+                    ))
+                })
+            }
         }
     }
 
@@ -66,83 +89,10 @@ fn expand_home(text: &str) -> PathBuf {
     }
 }
 
-/// Hub cache folders in the order `huggingface_hub` consults them: `$HF_HUB_CACHE`, then
-/// `$HF_HOME/hub`, then `~/.cache/huggingface/hub` (`$XDG_CACHE_HOME` respected).
+/// The Hugging Face hub cache folder the environment names (`HF_HUB_CACHE`, `HF_HOME/hub`,
+/// `~/.cache/huggingface/hub`), as a list for callers that scan caches.
 pub fn hf_cache_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(p) = std::env::var_os("HF_HUB_CACHE").filter(|p| !p.is_empty()) {
-        dirs.push(PathBuf::from(p));
-    }
-    if let Some(p) = std::env::var_os("HF_HOME").filter(|p| !p.is_empty()) {
-        dirs.push(PathBuf::from(p).join("hub"));
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
-    if let Some(c) = cache {
-        dirs.push(c.join("huggingface").join("hub"));
-    }
-    dirs
-}
-
-/// The snapshot folder of `repo_id` in the first cache that has it: the revision `refs/main`
-/// names, else the only snapshot there is.
-pub fn hf_snapshot(repo_id: &str, caches: &[PathBuf]) -> Result<PathBuf> {
-    let not_found = || PipelineError::Source(not_found_message(repo_id, caches));
-    let Some((owner, name)) = repo_id.split_once('/') else {
-        return Err(PipelineError::Source(format!(
-            "{repo_id:?} is neither `demo`, an existing folder, nor a repository id like \
-             ideogram-ai/ideogram-4-nf4"
-        )));
-    };
-    let folder = format!("models--{owner}--{name}");
-    for cache in caches {
-        let repo = cache.join(&folder);
-        if !repo.is_dir() {
-            continue;
-        }
-        let snapshots = repo.join("snapshots");
-        if let Ok(rev) = std::fs::read_to_string(repo.join("refs").join("main")) {
-            let dir = snapshots.join(rev.trim());
-            if dir.is_dir() {
-                return Ok(dir);
-            }
-        }
-        let found: Vec<PathBuf> = std::fs::read_dir(&snapshots)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok())
-                    .map(|e| e.path())
-                    .filter(|p| p.is_dir())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let [only] = found.as_slice() {
-            return Ok(only.clone());
-        }
-        if found.len() > 1 {
-            return Err(PipelineError::Source(format!(
-                "{} has {} snapshots and no refs/main; pass the snapshot folder you want \
-                 with --model",
-                snapshots.display(),
-                found.len()
-            )));
-        }
-    }
-    Err(not_found())
-}
-
-fn not_found_message(repo_id: &str, caches: &[PathBuf]) -> String {
-    let looked: Vec<String> = caches.iter().map(|c| c.display().to_string()).collect();
-    format!(
-        "{repo_id} is not in the Hugging Face cache (looked in {}). Download it first, e.g. \
-         `huggingface-cli download {repo_id}`, or pass a checkpoint folder or `demo` to --model",
-        if looked.is_empty() {
-            "no cache folder: neither HF_HUB_CACHE, HF_HOME nor HOME is set".to_string()
-        } else {
-            looked.join(", ")
-        }
-    )
+    vec![HubEnv::from_env().hub_cache]
 }
 
 #[cfg(test)]
@@ -163,30 +113,25 @@ mod tests {
     }
 
     #[test]
-    fn finds_snapshots_by_ref_or_alone() {
+    fn repositories_resolve_through_the_hub_cache() {
         let base = std::env::temp_dir().join(format!("ideogram4-hf-test-{}", std::process::id()));
+        let commit = "0123456789abcdef0123456789abcdef01234567";
         let repo = base.join("models--org--model");
-        let snap = repo.join("snapshots").join("abc123");
+        let snap = repo.join("snapshots").join(commit);
         std::fs::create_dir_all(&snap).unwrap();
-        let caches = vec![base.join("missing"), base.clone()];
-        assert_eq!(hf_snapshot("org/model", &caches).unwrap(), snap);
-        std::fs::create_dir_all(repo.join("snapshots").join("def456")).unwrap();
-        assert!(
-            hf_snapshot("org/model", &caches).is_err(),
-            "two snapshots, no ref"
-        );
         std::fs::create_dir_all(repo.join("refs")).unwrap();
-        std::fs::write(repo.join("refs").join("main"), "def456\n").unwrap();
-        assert_eq!(
-            hf_snapshot("org/model", &caches).unwrap(),
-            repo.join("snapshots").join("def456")
-        );
-        let e = hf_snapshot("org/other", &caches).unwrap_err().to_string();
+        std::fs::write(repo.join("refs").join("main"), format!("{commit}\n")).unwrap();
+        let env = HubEnv::from_lookup(|_| None, None).with_hub_cache(base.clone());
+        let resolve = |s: &str| ModelSource::parse(s).resolve_in(&env);
+        assert_eq!(resolve("org/model").unwrap(), Some(snap.clone()));
+        assert_eq!(resolve(&format!("org/model@{commit}")).unwrap(), Some(snap));
+        let e = resolve("org/other").unwrap_err().to_string();
         assert!(
-            e.contains("org/other is not in the Hugging Face cache"),
+            e.contains("org/other") && e.contains("models download org/other"),
             "{e}"
         );
-        assert!(hf_snapshot("noslash", &caches).is_err());
+        assert!(resolve("noslash").is_err());
+        assert_eq!(resolve("demo").unwrap(), None);
         std::fs::remove_dir_all(&base).unwrap();
     }
 }
