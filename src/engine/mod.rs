@@ -350,11 +350,17 @@ impl Worker {
     fn run_job(&mut self, id: JobId, spec: &JobSpec, flag: &AtomicBool) {
         let t0 = Instant::now();
         let result = self.generate(id, spec, flag);
+        // Encoding and writing the file happen outside the lock: the UI edits the queue
+        // meanwhile and must not wait for a PNG encoder.
+        let result = result.map(|(generated, job)| {
+            let written = self.output.write(&job, &generated);
+            (generated, written)
+        });
         let seconds = t0.elapsed().as_secs_f64();
         let mut s = self.shared.lock();
         s.cancel = None;
         let event = match result {
-            Ok((generated, job)) => match self.output.write(&job, &generated) {
+            Ok((generated, written)) => match written {
                 Ok(output) => {
                     if let Some(j) = s.queue.get_mut(id) {
                         j.status = JobStatus::Done {
