@@ -505,3 +505,42 @@ fn help_teaches_with_examples() {
         assert!(text.contains(needle), "--help lacks {needle}");
     }
 }
+
+#[test]
+fn checkpoint_folders_are_checked_against_available_memory() {
+    let s = Scratch::new("memory");
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-ideogram4-nf4");
+    let run = |extra: &[&str], available: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ideogram4-tui"))
+            .current_dir(&s.0)
+            .env("IDEOGRAM4_AVAILABLE_MEMORY_BYTES", available)
+            .args(["generate", "--model"])
+            .arg(&repo)
+            .args([
+                "--caption-file",
+                "caption.json",
+                "--width",
+                "64",
+                "--height",
+                "48",
+            ])
+            .args(["--steps", "1", "--seed", "3"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let err = failed(&run(&["--out", "m.png"], "1048576"));
+    assert!(
+        err.contains("GiB of weights") && err.contains("is available"),
+        "{err}"
+    );
+    assert!(err.contains("--force"), "{err}");
+    assert!(!s.path("m.png").exists());
+    let out = run(&["--out", "m.png", "--force"], "1048576");
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("going on because of --force"));
+    let rec = read_parameters(&s.path("m.png")).unwrap();
+    assert_eq!(rec["weight_format"], "nf4");
+    assert_eq!(rec["model"], repo.display().to_string());
+    ok(&run(&["--out", "n.png"], "100000000000"));
+}
