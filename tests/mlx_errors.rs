@@ -69,7 +69,7 @@ fn metal_kernels_build_but_need_metal_to_run() {
     if mlx::device::gpu_available() {
         assert_eq!(res.unwrap()[0].to_vec::<f32>().unwrap(), vec![2.0; 4]);
     } else {
-        let err = res.err().expect("no Metal back-end here");
+        let err = res.expect_err("no Metal back-end here");
         assert!(err.message.contains("Metal"), "{err}");
     }
 }
