@@ -57,14 +57,23 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    let caption = big_caption();
-    let warnings = ideogram4::caption::verify(&caption);
-    assert!(warnings.is_empty(), "{warnings:?}");
-    println!(
-        "caption: {} bytes, {} lines, verifier clean",
-        caption.len(),
-        caption.lines().count()
-    );
+    let pretty = big_caption();
+    // Minified, the whole caption is one soft-wrapped line: the editor's worst case.
+    let minified = ideogram4::caption::format::minify(&pretty).expect("valid JSON");
+    for (label, caption) in [("pretty", pretty), ("minified", minified)] {
+        let warnings = ideogram4::caption::verify(&caption);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        println!(
+            "{label} caption: {} bytes, {} lines, verifier clean",
+            caption.len(),
+            caption.lines().count()
+        );
+        measure(&caption);
+    }
+}
+
+fn measure(caption: &str) {
+    let caption = caption.to_string();
     for (w, h) in [(160u16, 48u16), (100, 30)] {
         let mut init = AppInit::new(Theme::default());
         init.saved = Some(SavedState {
