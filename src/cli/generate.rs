@@ -62,7 +62,8 @@ Examples:
 Captions are JSON objects checked by the official verifier first; warnings stop the run
 unless --warn-on-caption-issues. Every output embeds a `parameters` record (PNG iTXt,
 JPEG/WebP XMP) with the caption exactly as tokenized, sampler settings, seed, size and model.
-Output names may use {date} {time} {seed} {preset} {n}; existing files are never replaced.";
+Output names may use {date} {time} {seed} {preset}, and a counter written as the letter n in
+braces (0001, 0002, …); existing files are never replaced.";
 
 /// Compute dtype choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,8 +121,8 @@ pub struct Args {
     /// Number of images, with seeds seed, seed+1, …
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10000))]
     count: u32,
-    /// Output file or name pattern ({date} {time} {seed} {preset} {n})
-    /// [default: ideogram4-{date}-{time}-{seed}.png in the current folder].
+    /// Output file or name pattern with {date} {time} {seed} {preset} (and a counter, see
+    /// below) [default: ideogram4-{date}-{time}-{seed}.png in the current folder].
     #[arg(long, short, value_name = "PATH")]
     out: Option<String>,
     /// Image format; the output name's extension decides when it has one, and a different
@@ -144,7 +145,7 @@ pub struct Args {
     /// Load even when the model looks too big for the available memory.
     #[arg(long)]
     force: bool,
-    /// Compute dtype.
+    /// Compute dtype (the goldens' tight parity is float32).
     #[arg(long, value_enum, default_value_t = DtypeArg::Auto)]
     dtype: DtypeArg,
 }
