@@ -372,3 +372,42 @@ fn examples_and_model_pickers() {
         app.params.problems()
     );
 }
+
+#[test]
+fn save_as_and_open_a_caption_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mine.json");
+    let mut app = app_with(&fixture("fox.json"));
+    type_text(&mut app, " ");
+    assert!(app.is_modified());
+    app.handle_key(alt('s'));
+    for _ in 0..40 {
+        app.handle_key(key(KeyCode::Backspace));
+    }
+    type_text(&mut app, path.to_str().unwrap());
+    app.handle_key(key(KeyCode::Enter));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), app.editor.text());
+    assert!(!app.is_modified());
+    assert_eq!(app.caption_file.as_deref(), Some(path.as_path()));
+    // Ctrl-S now saves to the same file without asking.
+    type_text(&mut app, "x");
+    app.handle_key(ctrl('s'));
+    assert!(app.editor.text().starts_with(" x{"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), app.editor.text());
+    // Ctrl-O opens another file; a missing one is an error message, not a crash.
+    std::fs::write(dir.path().join("other.json"), "{}").unwrap();
+    app.handle_key(ctrl('o'));
+    for _ in 0..200 {
+        app.handle_key(key(KeyCode::Backspace));
+    }
+    type_text(&mut app, dir.path().join("other.json").to_str().unwrap());
+    app.handle_key(key(KeyCode::Enter));
+    assert_eq!(app.editor.text(), "{}");
+    app.handle_key(ctrl('o'));
+    type_text(&mut app, "-missing");
+    app.handle_key(key(KeyCode::Enter));
+    let (msg, sev) = app.status.clone().unwrap();
+    assert_eq!(sev, Severity::Error);
+    assert!(msg.starts_with("cannot open"), "{msg}");
+    assert_eq!(app.editor.text(), "{}");
+}
