@@ -3,10 +3,10 @@
 //! A checkpoint with the real shapes (two NF4 DiTs of 9.3 B parameters, the NF4 Qwen3-VL-8B
 //! language model, the bf16 Flux2 VAE decoder; ≈16 GB) is written once into a folder, then:
 //! load time and MLX active memory after loading; one 1-step job per size (256², 512² by
-//! default) in the configured compute dtype, reporting the peak during the text phase (text
-//! encoder resident) and during sampling + decoding (text encoder released), and whether the
-//! encoder really was evicted; and an estimate for a 1024² bf16 job: the activation part
-//! (peak − memory at the start of sampling) fitted as `a + b·image tokens` through the two
+//! default) in the configured compute dtype, reporting the peak of each phase (text encoder
+//! resident; denoising after the encoder was released; VAE decoding) and whether the encoder
+//! really was evicted; and an estimate for a 1024² bf16 job: per phase, the activation part
+//! (peak − memory at the phase's start) fitted as `a + b·image tokens` through the two
 //! measured sizes, extrapolated to 4096 tokens and halved for bf16.
 //!
 //! Weights are filler (random NF4 codes, plausible scales): memory and time do not depend on
@@ -92,24 +92,35 @@ pub struct JobMemory {
     pub peak_text_phase: usize,
     /// MLX active bytes when sampling started (after the encoder was released).
     pub active_at_sampling: usize,
-    /// Peak MLX active bytes during sampling and decoding.
-    pub peak_sampling_phase: usize,
-    /// `peak_sampling_phase − active_at_sampling`.
-    pub activation_bytes: usize,
+    /// Peak MLX active bytes during the denoising steps.
+    pub peak_denoise_phase: usize,
+    /// MLX active bytes when decoding started.
+    pub active_at_decode: usize,
+    /// Peak MLX active bytes during the VAE decode.
+    pub peak_decode_phase: usize,
     /// The text encoder's weights were released (they are freed before sampling starts).
     pub text_encoder_evicted: bool,
     pub seconds: f64,
+}
+
+/// A phase's peak at 1024², fitted as `base + fixed + per_token·tokens` through the two
+/// largest measured jobs, the activation part halved when measured in float32.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseEstimate {
+    pub per_token_bytes: f64,
+    pub fixed_bytes: f64,
+    pub peak_gib: f64,
 }
 
 /// The 1024² bf16 estimate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Estimate {
     pub image_tokens: usize,
-    /// Fitted activation bytes per image token and fixed part (in the measured dtype).
-    pub per_token_bytes: f64,
-    pub fixed_bytes: f64,
-    /// Resident bytes at the start of sampling + fitted activations halved for bf16.
-    pub peak_bytes: f64,
+    pub denoise: PhaseEstimate,
+    pub decode: PhaseEstimate,
+    /// Measured (the text phase does not depend on the image size).
+    pub text_phase_gib: f64,
+    /// The largest of the three phases.
     pub peak_gib: f64,
     pub target_gib: f64,
     pub meets_target: bool,
@@ -225,20 +236,27 @@ pub fn run(
         let text_tokens = pipeline.count_tokens(CAPTION)?;
         let mut peak_text_phase = 0;
         let mut active_at_sampling = 0;
+        let mut peak_denoise_phase = 0;
+        let mut active_at_decode = 0;
         let started = Instant::now();
         log(&format!("1-step job at {side}x{side}"));
-        let mut events = |e: &Event| {
-            if let Event::Stage(Stage::Sampling) = e {
+        let mut events = |e: &Event| match e {
+            Event::Stage(Stage::Sampling) => {
                 peak_text_phase = memory::peak();
                 active_at_sampling = memory::active();
                 memory::reset_peak();
             }
+            Event::Stage(Stage::Decoding) => {
+                peak_denoise_phase = memory::peak();
+                active_at_decode = memory::active();
+                memory::reset_peak();
+            }
+            _ => {}
         };
         let finished = pipeline.run(&job, &mut events, &AtomicBool::new(false))?;
         // The encoder is released right after encoding, before sampling starts: not resident
         // now, and `active_at_sampling` is back near `active_after_load`.
         let evicted = !pipeline.text_encoder_resident();
-        let peak_sampling_phase = finished.peak_memory;
         let report = JobMemory {
             width: side,
             height: side,
@@ -246,17 +264,19 @@ pub fn run(
             text_tokens,
             peak_text_phase,
             active_at_sampling,
-            peak_sampling_phase,
-            activation_bytes: peak_sampling_phase.saturating_sub(active_at_sampling),
+            peak_denoise_phase,
+            active_at_decode,
+            peak_decode_phase: finished.peak_memory,
             text_encoder_evicted: evicted,
             seconds: started.elapsed().as_secs_f64(),
         };
         log(&format!(
-            "  {:.0} s; peak text phase {:.2} GiB, sampling starts at {:.2} GiB, peak sampling {:.2} GiB",
+            "  {:.0} s; peak GiB: text phase {:.2}, denoising {:.2} (from {:.2}), decoding {:.2}",
             report.seconds,
             gib(report.peak_text_phase),
+            gib(report.peak_denoise_phase),
             gib(report.active_at_sampling),
-            gib(report.peak_sampling_phase)
+            gib(report.peak_decode_phase)
         ));
         jobs.push(report);
     }
@@ -272,9 +292,9 @@ pub fn run(
     })
 }
 
-/// Fits `activation = fixed + per_token·image_tokens` through the two largest jobs and
-/// extrapolates to 1024² (4096 tokens), halving the activation part when it was measured in
-/// float32.
+/// Extrapolates the two largest jobs to 1024² (4096 image tokens) in bf16: per phase, the
+/// activation part (peak − memory at the phase's start) is fitted as
+/// `fixed + per_token·image_tokens` and halved when it was measured in float32.
 pub fn estimate(jobs: &[JobMemory], measured_f32: bool) -> Option<Estimate> {
     let mut sorted: Vec<&JobMemory> = jobs.iter().collect();
     sorted.sort_by_key(|j| j.image_tokens);
@@ -284,24 +304,36 @@ pub fn estimate(jobs: &[JobMemory], measured_f32: bool) -> Option<Estimate> {
     if large.image_tokens == small.image_tokens {
         return None;
     }
-    let dx = (large.image_tokens - small.image_tokens) as f64;
-    let per_token = (large.activation_bytes as f64 - small.activation_bytes as f64) / dx;
-    let fixed = large.activation_bytes as f64 - per_token * large.image_tokens as f64;
     let tokens = ImageSize::new(1024, 1024).tokens();
-    let activation = fixed.max(0.0) + per_token.max(0.0) * tokens as f64;
     let scale = if measured_f32 { 0.5 } else { 1.0 };
-    let peak = large.active_at_sampling as f64 + activation * scale;
-    let peak_gib = peak / f64::from(1u32 << 30);
+    let phase = |base: &dyn Fn(&JobMemory) -> usize, peak: &dyn Fn(&JobMemory) -> usize| {
+        let act = |j: &JobMemory| peak(j).saturating_sub(base(j)) as f64;
+        let dx = (large.image_tokens - small.image_tokens) as f64;
+        let per_token = (act(large) - act(small)) / dx;
+        let fixed = act(large) - per_token * large.image_tokens as f64;
+        let activation = fixed.max(0.0) + per_token.max(0.0) * tokens as f64;
+        PhaseEstimate {
+            per_token_bytes: per_token,
+            fixed_bytes: fixed,
+            peak_gib: (base(large) as f64 + activation * scale) / GIB,
+        }
+    };
+    let denoise = phase(&|j| j.active_at_sampling, &|j| j.peak_denoise_phase);
+    let decode = phase(&|j| j.active_at_decode, &|j| j.peak_decode_phase);
+    let text_phase_gib = large.peak_text_phase as f64 / GIB;
+    let peak_gib = denoise.peak_gib.max(decode.peak_gib).max(text_phase_gib);
     Some(Estimate {
         image_tokens: tokens,
-        per_token_bytes: per_token,
-        fixed_bytes: fixed,
-        peak_bytes: peak,
+        denoise,
+        decode,
+        text_phase_gib,
         peak_gib,
         target_gib: TARGET_GIB,
         meets_target: peak_gib <= TARGET_GIB,
     })
 }
+
+const GIB: f64 = (1u64 << 30) as f64;
 
 fn gib(bytes: usize) -> f64 {
     bytes as f64 / f64::from(1u32 << 30)
@@ -495,34 +527,46 @@ fn write_safetensors(
 mod tests {
     use super::*;
 
-    fn job(tokens: usize, at_sampling: usize, activation: usize) -> JobMemory {
+    fn job(tokens: usize, base: usize, denoise: usize, decode: usize) -> JobMemory {
         JobMemory {
             width: 0,
             height: 0,
             image_tokens: tokens,
             text_tokens: 50,
-            peak_text_phase: 0,
-            active_at_sampling: at_sampling,
-            peak_sampling_phase: at_sampling + activation,
-            activation_bytes: activation,
+            peak_text_phase: base + (1 << 30),
+            active_at_sampling: base,
+            peak_denoise_phase: base + denoise,
+            active_at_decode: base,
+            peak_decode_phase: base + decode,
             text_encoder_evicted: true,
             seconds: 0.0,
         }
     }
 
     #[test]
-    fn estimate_fits_a_line_and_halves_f32() {
-        let gib = 1usize << 30;
-        // 0.5 GiB fixed + 1 MiB per token.
+    fn estimate_fits_a_line_per_phase_and_halves_f32() {
+        let (gib, mib) = (1usize << 30, 1usize << 20);
+        // Denoising: 0.5 GiB fixed + 1 MiB per token; decoding: 2 MiB per token.
         let jobs = [
-            job(256, 10 * gib, gib / 2 + 256 * (1 << 20)),
-            job(1024, 10 * gib, gib / 2 + 1024 * (1 << 20)),
+            job(256, 10 * gib, gib / 2 + 256 * mib, 512 * mib),
+            job(1024, 10 * gib, gib / 2 + 1024 * mib, 2048 * mib),
         ];
         let e = estimate(&jobs, true).unwrap();
-        assert!((e.per_token_bytes - f64::from(1u32 << 20)).abs() < 1.0);
-        assert!((e.fixed_bytes - (gib / 2) as f64).abs() < 1.0);
-        // 10 + (0.5 + 4) / 2 = 12.25 GiB.
-        assert!((e.peak_gib - 12.25).abs() < 1e-9, "{}", e.peak_gib);
+        assert!((e.denoise.per_token_bytes - mib as f64).abs() < 1.0);
+        assert!((e.denoise.fixed_bytes - (gib / 2) as f64).abs() < 1.0);
+        // 10 + (0.5 + 4) / 2 = 12.25 GiB; decode 10 + 8 / 2 = 14 GiB; text 11 GiB.
+        assert!(
+            (e.denoise.peak_gib - 12.25).abs() < 1e-9,
+            "{}",
+            e.denoise.peak_gib
+        );
+        assert!(
+            (e.decode.peak_gib - 14.0).abs() < 1e-9,
+            "{}",
+            e.decode.peak_gib
+        );
+        assert!((e.text_phase_gib - 11.0).abs() < 1e-9);
+        assert!((e.peak_gib - 14.0).abs() < 1e-9);
         assert!(!e.meets_target);
         assert!(estimate(&jobs[..1], true).is_none());
     }
