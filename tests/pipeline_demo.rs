@@ -15,9 +15,15 @@ fn demo() -> Pipeline {
     Pipeline::load(&ModelSource::Demo, LoadOptions::default()).expect("demo model")
 }
 
+const OTHER_CAPTION: &str = r##"{"high_level_description": "A blue boat on a lake.", "style_description": {"aesthetics": "calm", "lighting": "overcast", "photo": "50mm lens", "medium": "photograph", "color_palette": ["#2E86C1", "#FFFFFF"]}, "compositional_deconstruction": {"background": "a misty lake", "elements": [{"type": "obj", "bbox": [300, 150, 900, 550], "desc": "a blue boat"}]}}"##;
+
 fn job(seed: u64) -> JobSpec {
+    job_with_caption(seed, CAPTION)
+}
+
+fn job_with_caption(seed: u64, caption: &str) -> JobSpec {
     let sampler = SamplerParams::custom(3, 0.5, 1.0, Guidance::Constant(5.0)).unwrap();
-    JobSpec::new(CAPTION, sampler, ImageSize::new(64, 48), seed)
+    JobSpec::new(caption, sampler, ImageSize::new(64, 48), seed)
 }
 
 fn run(
@@ -65,7 +71,9 @@ fn demo_job_makes_an_image_with_its_record_and_reports_every_step() {
         .all(|s| s.total == 3 && s.seconds_per_step > 0.0));
     assert_eq!(steps[2].eta_seconds, 0.0);
     assert!(steps[0].memory.active > 0);
-    assert!(events.contains(&Event::Stage(Stage::LoadingTextEncoder)));
+    // By default the encoder is streamed while encoding, not loaded as a whole first.
+    assert!(events.contains(&Event::Stage(Stage::EncodingText { cached: false })));
+    assert!(!events.contains(&Event::Stage(Stage::LoadingTextEncoder)));
     assert!(events.contains(&Event::Stage(Stage::Decoding)));
 
     let rec = done.record.to_value();
@@ -115,8 +123,16 @@ fn keeping_the_text_encoder_keeps_it_resident() {
         },
     )
     .unwrap();
-    run(&mut p, &job(1)).0.unwrap();
+    let (first, events) = run(&mut p, &job(1));
+    assert!(events.contains(&Event::Stage(Stage::LoadingTextEncoder)));
     assert!(p.text_encoder_resident());
+    // A new caption reuses the resident encoder: no second load, same image as streaming.
+    let (second, events) = run(&mut p, &job_with_caption(1, OTHER_CAPTION));
+    assert!(!events.contains(&Event::Stage(Stage::LoadingTextEncoder)));
+    let mut streaming = demo();
+    let (streamed, _) = run(&mut streaming, &job_with_caption(1, OTHER_CAPTION));
+    assert_eq!(second.unwrap().pixels, streamed.unwrap().pixels);
+    drop(first);
 }
 
 #[test]

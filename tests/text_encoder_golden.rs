@@ -286,3 +286,46 @@ fn packed_batch_entry_matches_reference() {
         .to_string();
     assert!(err.contains("outside the vocabulary"), "{err}");
 }
+
+/// The streamed encoder (embedding rows and one layer at a time read from disk) gives the
+/// resident encoder's features bit for bit, for every weight format, and holds no weights.
+#[test]
+fn streamed_encoder_equals_resident_encoder() {
+    let g = golden();
+    for flavour in ["bf16", "nf4", "fp8"] {
+        let ckpt = checkpoint(flavour);
+        let resident = TextEncoder::from_checkpoint(&ckpt, Compute::CPU).unwrap();
+        let streamed = TextEncoder::streamed(&ckpt, &QWEN3_VL_TAPS, Compute::CPU).unwrap();
+        assert!(resident.is_resident() && resident.resident_bytes() > 0);
+        assert!(!streamed.is_resident());
+        assert_eq!(streamed.resident_bytes(), 0);
+        let a = encode(&resident, &g).to_f32_vec().unwrap();
+        drop(resident);
+        mlx::memory::clear_cache();
+        let before = mlx::memory::active();
+        let b = encode(&streamed, &g);
+        b.eval().unwrap();
+        // Only the features stay behind: no layer weights are kept after the encode.
+        let kept = mlx::memory::active().saturating_sub(before);
+        assert!(
+            kept <= b.nbytes() + (64 << 10),
+            "{flavour}: {kept} bytes kept for {} bytes of features",
+            b.nbytes()
+        );
+        let b = b.to_f32_vec().unwrap();
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{flavour}: streamed features differ"
+        );
+    }
+}
+
+/// A streamed encoder checks every layer's shapes when it is made, naming the tensor.
+#[test]
+fn streamed_encoder_rejects_wrong_taps_up_front() {
+    let ckpt = checkpoint("bf16");
+    let err = TextEncoder::streamed(&ckpt, &[0, 99], Compute::CPU)
+        .err()
+        .expect("taps beyond the model must be refused");
+    assert!(err.to_string().contains("taps"), "{err}");
+}

@@ -314,6 +314,41 @@ fn take_and_take_dense_explain_failures() {
     assert_eq!((emb.shape(), emb.dtype()), (vec![1152, 32], Dtype::Bf16));
 }
 
+/// Reading chosen rows of the embedding table gives those rows of the whole table (order and
+/// repeats kept); bad requests name the tensor and file.
+#[test]
+fn read_rows_returns_exactly_the_requested_rows() {
+    let ckpt = Checkpoint::open(&repo("nf4")).unwrap();
+    let plan = ckpt.plan(ComponentKind::TextEncoder);
+    let name = "language_model.embed_tokens.weight";
+    let whole = ckpt
+        .load_component(ComponentKind::TextEncoder)
+        .unwrap()
+        .take_dense(name)
+        .unwrap();
+    let rows = [5usize, 0, 1151, 5, 17];
+    let ours = plan.read_rows(name, &rows).unwrap();
+    assert_eq!((ours.shape(), ours.dtype()), (vec![5, 32], Dtype::Bf16));
+    let idx = Array::from_slice(&rows.map(|r| r as i32), &[5]).unwrap();
+    let want = whole.take(&idx, Some(0)).unwrap();
+    let f32s = |a: &Array| bits(&a.astype(Dtype::F32).unwrap());
+    assert_eq!(f32s(&ours), f32s(&want));
+    assert_eq!(plan.shape_of(name), Some(vec![1152, 32]));
+
+    let err = plan.read_rows(name, &[1152]).unwrap_err().to_string();
+    assert!(err.contains("row 1152") && err.contains(name), "{err}");
+    let err = plan
+        .read_rows("language_model.layers.0.mlp.up_proj.weight", &[0])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("dense") && err.contains("nf4"), "{err}");
+    let err = plan
+        .read_rows("no.such.tensor", &[0])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no.such.tensor"), "{err}");
+}
+
 #[test]
 fn resident_estimate_matches_what_loading_allocates() {
     for flavour in ["bf16", "nf4", "fp8"] {

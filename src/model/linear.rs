@@ -16,8 +16,8 @@ pub enum Dequant {
     /// MLX ops, lazily, on MLX's default device (GPU-friendly).
     Graph,
     /// A rayon loop on the host into a fresh MLX buffer, run eagerly when the layer is
-    /// called (CPU-friendly). Callers evaluate per block so that only one block's expanded
-    /// weights are alive at a time.
+    /// called (CPU-friendly). The layer evaluates its product right away, so only one
+    /// expanded weight is alive at a time.
     Host,
 }
 
@@ -167,10 +167,17 @@ impl Linear {
         };
         let w = self.dense_weight()?;
         let y = x.matmul(&w.t()?)?;
-        match &self.bias {
-            Some(b) => y.add(b),
-            None => Ok(y),
+        let y = match &self.bias {
+            Some(b) => y.add(b)?,
+            None => y,
+        };
+        if self.compute.dequant == Dequant::Host {
+            // A host expansion is materialised as soon as it is asked for: computing the
+            // product now lets the expanded weight go when `w` drops, so a block holds one
+            // expanded weight at a time instead of all of them until its graph is evaluated.
+            y.eval()?;
         }
+        Ok(y)
     }
 
     /// Multiply-adds of one call on `rows` input rows (for FLOP accounting: 2 per MAC).

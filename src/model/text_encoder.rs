@@ -24,7 +24,7 @@ use crate::mlx::fast::Mask;
 use crate::mlx::{self, Array, Dtype};
 use crate::model::linear::{Compute, LinearError};
 use crate::model::packing::{PackedBatch, PackingError};
-use crate::weights::{Checkpoint, Component, ComponentKind, WeightsError};
+use crate::weights::{Checkpoint, Component, ComponentKind, ComponentPlan, WeightsError};
 
 pub use config::TextEncoderConfig;
 use layer::DecoderLayer;
@@ -60,16 +60,29 @@ pub enum TextEncoderError {
 
 pub type Result<T> = std::result::Result<T, TextEncoderError>;
 
-/// The Qwen3-VL text model with its tap list. Owns its weights: dropping it (or calling
-/// [`TextEncoder::release`]) frees them.
+/// The Qwen3-VL text model with its tap list: resident (every weight in memory, owned, freed
+/// on drop or [`TextEncoder::release`]) or streamed (each layer read from disk when it runs).
 pub struct TextEncoder {
     config: TextEncoderConfig,
     taps: Vec<usize>,
     compute: Compute,
-    /// `[vocab, hidden]` in its stored dtype; rows are cast after the lookup.
-    embed_tokens: Array,
-    /// Layers `0..=last tap` only: later layers never influence the features.
-    layers: Vec<DecoderLayer>,
+    weights: Weights,
+}
+
+/// Name of the token embedding table.
+const EMBED_TOKENS: &str = "language_model.embed_tokens.weight";
+
+enum Weights {
+    Resident {
+        /// `[vocab, hidden]` in its stored dtype; rows are cast after the lookup.
+        embed_tokens: Array,
+        /// Layers `0..=last tap` only: later layers never influence the features.
+        layers: Vec<DecoderLayer>,
+    },
+    /// Nothing held between encodes: the prompt's embedding rows and one layer at a time are
+    /// read from the checkpoint (the OS page cache keeps repeated reads cheap). The peak is
+    /// then one layer's weights instead of the whole encoder, so it can run beside the DiTs.
+    Streamed(Box<ComponentPlan>),
 }
 
 impl TextEncoder {
@@ -88,27 +101,61 @@ impl TextEncoder {
         let config = TextEncoderConfig::from_json(json)?;
         let taps = checked_taps(taps, config.num_layers)?;
         let mut source = layer::Source::new(component, compute);
-        let embed_tokens = source.raw("language_model.embed_tokens.weight")?;
-        if embed_tokens.shape() != [config.vocab_size, config.hidden_size] {
-            return Err(TextEncoderError::Layout(format!(
-                "embed_tokens has shape {:?}, config says [{}, {}]",
-                embed_tokens.shape(),
-                config.vocab_size,
-                config.hidden_size
-            )));
-        }
+        let embed_tokens = source.raw(EMBED_TOKENS)?;
+        check_embedding(&embed_tokens.shape(), &config)?;
         let last = taps[taps.len() - 1];
         let layers = (0..=last)
-            .map(|i| {
-                DecoderLayer::load(&mut source, &format!("language_model.layers.{i}"), &config)
-            })
+            .map(|i| DecoderLayer::load(&mut source, &layer_prefix(i), &config))
             .collect::<Result<Vec<_>>>()?;
         Ok(TextEncoder {
             config,
             taps,
             compute,
-            embed_tokens,
-            layers,
+            weights: Weights::Resident {
+                embed_tokens,
+                layers,
+            },
+        })
+    }
+
+    /// A streamed encoder over `checkpoint`'s `text_encoder/`: holds no weights; every encode
+    /// reads the prompt's embedding rows and then layers `0..=last tap` one at a time, each
+    /// freed before the next is read. Shapes are checked now, so a bad checkpoint fails here
+    /// rather than mid-encode.
+    pub fn streamed(
+        checkpoint: &Checkpoint,
+        taps: &[usize],
+        compute: Compute,
+    ) -> Result<TextEncoder> {
+        let dir = &checkpoint.plan(ComponentKind::TextEncoder).dir;
+        let plan = ComponentPlan::open(dir, ComponentKind::TextEncoder)?;
+        let json = plan.config.as_ref().ok_or_else(|| {
+            TextEncoderError::Config("text_encoder/config.json is missing".into())
+        })?;
+        let config = TextEncoderConfig::from_json(json)?;
+        let taps = checked_taps(taps, config.num_layers)?;
+        let shape = plan
+            .shape_of(EMBED_TOKENS)
+            .ok_or_else(|| TextEncoderError::Layout(format!("{EMBED_TOKENS} is missing")))?;
+        check_embedding(&shape, &config)?;
+        for i in 0..=taps[taps.len() - 1] {
+            for (name, want) in DecoderLayer::expected_shapes(&layer_prefix(i), &config) {
+                match plan.shape_of(&name) {
+                    Some(found) if found == want => {}
+                    Some(found) => {
+                        return Err(TextEncoderError::Layout(format!(
+                            "{name} has shape {found:?}, expected {want:?}"
+                        )))
+                    }
+                    None => return Err(TextEncoderError::Layout(format!("{name} is missing"))),
+                }
+            }
+        }
+        Ok(TextEncoder {
+            config,
+            taps,
+            compute,
+            weights: Weights::Streamed(Box::new(plan)),
         })
     }
 
@@ -118,14 +165,27 @@ impl TextEncoder {
         TextEncoder::load(&mut component, &QWEN3_VL_TAPS, compute)
     }
 
-    /// Bytes of MLX memory held by the weights (quantised weights count packed).
+    /// Bytes of MLX memory held by the weights (quantised weights count packed; 0 when
+    /// streamed).
     pub fn resident_bytes(&self) -> usize {
-        self.embed_tokens.nbytes()
-            + self
-                .layers
-                .iter()
-                .map(DecoderLayer::resident_bytes)
-                .sum::<usize>()
+        match &self.weights {
+            Weights::Resident {
+                embed_tokens,
+                layers,
+            } => {
+                embed_tokens.nbytes()
+                    + layers
+                        .iter()
+                        .map(DecoderLayer::resident_bytes)
+                        .sum::<usize>()
+            }
+            Weights::Streamed(_) => 0,
+        }
+    }
+
+    /// Whether the weights are held in memory (not streamed from disk).
+    pub fn is_resident(&self) -> bool {
+        matches!(self.weights, Weights::Resident { .. })
     }
 
     pub fn config(&self) -> &TextEncoderConfig {
@@ -205,14 +265,33 @@ impl TextEncoder {
         let rope = MropeTables::new(&self.config, &batch.positions, b, len, self.compute.dtype)?;
         let attention = batch.attention_mask(self.compute.dtype)?;
 
-        let mut x = self
-            .embed_tokens
-            .take(&ids, Some(0))?
-            .astype(self.compute.dtype)?;
+        let mut x = match &self.weights {
+            Weights::Resident { embed_tokens, .. } => embed_tokens.take(&ids, Some(0))?,
+            Weights::Streamed(plan) => {
+                let rows: Vec<usize> = batch.ids.iter().map(|&id| id as usize).collect();
+                plan.read_rows(EMBED_TOKENS, &rows)?
+                    .reshape(&[b, len, self.config.hidden_size])?
+            }
+        }
+        .astype(self.compute.dtype)?;
         let mut taps = Vec::with_capacity(self.taps.len());
-        for (i, layer) in self.layers.iter().enumerate() {
+        let last = self.taps[self.taps.len() - 1];
+        for i in 0..=last {
+            let streamed;
+            let layer = match &self.weights {
+                Weights::Resident { layers, .. } => &layers[i],
+                Weights::Streamed(plan) => {
+                    let prefix = layer_prefix(i);
+                    let dotted = format!("{prefix}.");
+                    let mut component = plan.load_filtered(&|n| n.starts_with(&dotted))?;
+                    let mut source = layer::Source::new(&mut component, self.compute);
+                    streamed = DecoderLayer::load(&mut source, &prefix, &self.config)?;
+                    &streamed
+                }
+            };
             x = layer.forward(&x, &rope, &attention)?;
-            // One layer per graph keeps dequantised weights and activations short-lived.
+            // One layer per graph keeps dequantised weights and activations short-lived (and
+            // a streamed layer's weights are dropped at the end of this iteration).
             x.eval()?;
             if self.taps.contains(&i) {
                 taps.push(x.clone());
@@ -225,6 +304,20 @@ impl TextEncoder {
             .astype(Dtype::F32)?;
         Ok(features.pad(&[(1, 0, s - len)], 0.0)?)
     }
+}
+
+fn layer_prefix(i: usize) -> String {
+    format!("language_model.layers.{i}")
+}
+
+fn check_embedding(shape: &[usize], config: &TextEncoderConfig) -> Result<()> {
+    if shape != [config.vocab_size, config.hidden_size] {
+        return Err(TextEncoderError::Layout(format!(
+            "embed_tokens has shape {shape:?}, config says [{}, {}]",
+            config.vocab_size, config.hidden_size
+        )));
+    }
+    Ok(())
 }
 
 fn checked_taps(taps: &[usize], num_layers: usize) -> Result<Vec<usize>> {

@@ -8,7 +8,8 @@
 //! ```text
 //! verify caption (warnings abort unless allowed)  → tokenize with the chat template (≤ 2048)
 //! → text encoder → features  ┐ cached per caption text: a new seed of the same caption
-//! → llm_cond projection once ┘ skips both; the encoder's weights are freed before sampling
+//! → llm_cond projection once ┘ skips both; the encoder is streamed from disk layer by layer
+//!                               (or kept resident when asked), never whole beside the DiTs
 //! → z₀ = normal(key(seed)) or the injected latent, (1, tokens, channels) f32
 //! → for each step: conditional + unconditional DiT, asymmetric CFG, Euler (denoise.rs)
 //! → latent de-normalisation + unpatchify → VAE decoder → uint8 RGB
@@ -57,7 +58,7 @@ use crate::model::dit::{Dit, DitConfig, DitError, DitOptions, QueryChunking};
 use crate::model::latent::{tokens_to_latent, LatentError, LatentNorm};
 use crate::model::linear::Compute;
 use crate::model::packing::{PackedBatch, PackingError};
-use crate::model::text_encoder::{TextEncoder, TextEncoderError};
+use crate::model::text_encoder::{TextEncoder, TextEncoderError, QWEN3_VL_TAPS};
 use crate::model::tokenizer::{PromptTokenizer, TokenizerError};
 use crate::model::vae::{to_uint8, VaeDecoder, VaeError};
 use crate::output::GenerationRecord;
@@ -116,6 +117,8 @@ pub struct LoadOptions {
     /// MLX computes on the CPU, bfloat16 like the reference on a GPU.
     pub compute: Option<Compute>,
     /// Keep the text encoder's weights between jobs (faster new captions, several GB more).
+    /// Otherwise each new caption streams the encoder from disk one layer at a time, so its
+    /// weights are never resident beside the DiTs.
     pub keep_text_encoder: bool,
     /// Attention query chunking of the DiTs.
     pub chunking: QueryChunking,
@@ -508,10 +511,12 @@ impl Pipeline {
     fn encode_text(&mut self, ids: &[u32], events: &mut dyn FnMut(&Event)) -> Result<Array> {
         let encoder = match self.text_encoder.take() {
             Some(e) => e,
-            None => {
+            None if self.options.keep_text_encoder => {
                 events(&Event::Stage(Stage::LoadingTextEncoder));
                 TextEncoder::from_checkpoint(&self.checkpoint, self.info.compute)?
             }
+            // Read layer by layer while encoding: never resident beside the DiTs as a whole.
+            None => TextEncoder::streamed(&self.checkpoint, &QWEN3_VL_TAPS, self.info.compute)?,
         };
         events(&Event::Stage(Stage::EncodingText { cached: false }));
         let t = ids.len();

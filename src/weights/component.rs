@@ -234,6 +234,45 @@ impl ComponentPlan {
         })
     }
 
+    /// Rows `rows` of the dense 2-D tensor `name`, `[rows.len(), cols]` in its stored dtype,
+    /// reading only those rows (e.g. the embeddings of a prompt's tokens).
+    pub fn read_rows(&self, name: &str, rows: &[usize]) -> Result<Array> {
+        let Some(planned) = self.entries.get(name) else {
+            return Err(WeightsError::MissingTensor {
+                path: self
+                    .shards
+                    .first()
+                    .map_or_else(|| self.dir.clone(), |s| s.path.clone()),
+                tensor: name.to_string(),
+                expected: "a dense 2-D tensor to read rows from".into(),
+            });
+        };
+        let path = &self.shards[planned.main_source().file].path;
+        let Planned::Dense(src) = planned else {
+            return Err(WeightsError::tensor(
+                path,
+                name,
+                "a dense tensor",
+                format!("{} weights", planned.format()),
+            ));
+        };
+        let dtype = src
+            .info
+            .dtype
+            .mlx()
+            .ok_or_else(|| WeightsError::UnsupportedFormat {
+                path: path.clone(),
+                tensor: Some(name.to_string()),
+                detail: format!("dtype {}", src.info.dtype),
+            })?;
+        self.shards[src.file].read_rows(&src.name, &src.info, rows, dtype)
+    }
+
+    /// Shape of tensor `name` (the logical shape of a quantised weight), if present.
+    pub fn shape_of(&self, name: &str) -> Option<Vec<usize>> {
+        self.entries.get(name).map(Planned::shape)
+    }
+
     fn array(&self, src: &Source, shape: &[usize], dtype: Dtype) -> Result<Array> {
         self.shards[src.file].read_array(&src.name, &src.info, shape, dtype)
     }

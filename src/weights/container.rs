@@ -142,6 +142,59 @@ impl SafetensorsFile {
         }
     }
 
+    /// Reads rows `rows` (in that order, repeats allowed) of a 2-D tensor into a new MLX
+    /// buffer `[rows.len(), cols]` of `dtype`: an embedding lookup that touches only the
+    /// rows it needs instead of the whole table.
+    pub fn read_rows(
+        &self,
+        name: &str,
+        info: &TensorInfo,
+        rows: &[usize],
+        dtype: Dtype,
+    ) -> Result<Array> {
+        let &[height, cols] = info.shape.as_slice() else {
+            return Err(WeightsError::tensor(
+                &self.path,
+                name,
+                "a 2-D tensor",
+                info.describe(),
+            ));
+        };
+        if let Some(&bad) = rows.iter().find(|&&r| r >= height) {
+            return Err(WeightsError::tensor(
+                &self.path,
+                name,
+                format!("row indices below {height}"),
+                format!("row {bad}"),
+            ));
+        }
+        let row_bytes = cols * info.dtype.size();
+        let mut failure = None;
+        let array = Array::from_fn_bytes(&[rows.len(), cols], dtype, |dst| {
+            if dst.len() != rows.len() * row_bytes {
+                failure = Some(WeightsError::tensor(
+                    &self.path,
+                    name,
+                    format!("{} bytes for {dtype} rows", dst.len()),
+                    format!("{row_bytes} bytes per row on disk"),
+                ));
+                return;
+            }
+            for (chunk, &row) in dst.chunks_exact_mut(row_bytes.max(1)).zip(rows) {
+                let offset = info.begin + (row * row_bytes) as u64;
+                if let Err(e) = self.read_at(name, offset, chunk) {
+                    failure = Some(e);
+                    return;
+                }
+            }
+        })
+        .map_err(|e| WeightsError::mlx(&self.path, Some(name), e))?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(array),
+        }
+    }
+
     fn read_at(&self, name: &str, offset_in_data: u64, buf: &mut [u8]) -> Result<()> {
         let offset = self.header.data_start + offset_in_data;
         read_parallel(&self.file, buf, offset).map_err(|e| {

@@ -154,6 +154,31 @@ impl DecoderLayer {
         })
     }
 
+    /// Every tensor [`DecoderLayer::load`] takes under `prefix`, with its (logical) shape.
+    pub(super) fn expected_shapes(
+        prefix: &str,
+        c: &TextEncoderConfig,
+    ) -> Vec<(String, Vec<usize>)> {
+        let (hidden, d, inter) = (c.hidden_size, c.head_dim, c.intermediate_size);
+        let (q_out, kv_out) = (c.num_heads * d, c.num_kv_heads * d);
+        [
+            ("input_layernorm.weight", vec![hidden]),
+            ("post_attention_layernorm.weight", vec![hidden]),
+            ("self_attn.q_proj.weight", vec![q_out, hidden]),
+            ("self_attn.k_proj.weight", vec![kv_out, hidden]),
+            ("self_attn.v_proj.weight", vec![kv_out, hidden]),
+            ("self_attn.o_proj.weight", vec![hidden, q_out]),
+            ("self_attn.q_norm.weight", vec![d]),
+            ("self_attn.k_norm.weight", vec![d]),
+            ("mlp.gate_proj.weight", vec![inter, hidden]),
+            ("mlp.up_proj.weight", vec![inter, hidden]),
+            ("mlp.down_proj.weight", vec![hidden, inter]),
+        ]
+        .into_iter()
+        .map(|(name, shape)| (format!("{prefix}.{name}"), shape))
+        .collect()
+    }
+
     /// Bytes of MLX memory held by this layer's weights.
     pub(super) fn resident_bytes(&self) -> usize {
         let a = &self.self_attn;
