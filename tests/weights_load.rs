@@ -361,6 +361,45 @@ fn resident_estimate_matches_what_loading_allocates() {
     }
 }
 
+/// The generation working set counts what the pipeline really holds: the text encoder whole
+/// only when kept, else its largest layer (what a streamed encode loads at once), and not the
+/// unconditional DiT's unread text projection.
+#[test]
+fn working_set_estimate_matches_what_the_pipeline_loads() {
+    for flavour in ["bf16", "nf4", "fp8"] {
+        let ckpt = Checkpoint::open(&repo(flavour)).unwrap();
+        let load = |kind| ckpt.load_component(kind).unwrap().resident_bytes() as u64;
+        let uncond = ckpt
+            .load_component_filtered(ComponentKind::UnconditionalTransformer, &|n| {
+                !n.starts_with("llm_cond_")
+            })
+            .unwrap()
+            .resident_bytes() as u64;
+        let base = load(ComponentKind::Transformer) + uncond + load(ComponentKind::Vae);
+        let plan = ckpt.plan(ComponentKind::TextEncoder);
+        let largest_layer = (0..36)
+            .map(|i| {
+                let prefix = format!("language_model.layers.{i}.");
+                plan.load_filtered(&|n| n.starts_with(&prefix))
+                    .unwrap()
+                    .resident_bytes() as u64
+            })
+            .max()
+            .unwrap();
+        assert!(largest_layer > 0, "{flavour}");
+        assert_eq!(
+            ckpt.working_set_estimate(true),
+            base + load(ComponentKind::TextEncoder),
+            "{flavour}"
+        );
+        assert_eq!(
+            ckpt.working_set_estimate(false),
+            base + largest_layer,
+            "{flavour}"
+        );
+    }
+}
+
 /// Moves tensor `name` (header entry and data) from one safetensors file to another.
 fn move_tensor(from: &Path, to: &Path, name: &str) {
     fn split(bytes: &[u8]) -> (serde_json::Map<String, serde_json::Value>, Vec<u8>) {

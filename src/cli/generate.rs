@@ -581,7 +581,8 @@ fn check_checkpoint(
         SizeLimits::TinyModel
     };
     validate_size(size, limits)?;
-    let weights = checkpoint.resident_bytes_estimate();
+    // The text encoder is streamed a layer at a time, so it adds one layer, not itself.
+    let weights = checkpoint.working_set_estimate(false);
     let needed = weights + WORKING_MEMORY;
     let available = match std::env::var(AVAILABLE_OVERRIDE)
         .ok()

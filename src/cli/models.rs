@@ -242,9 +242,11 @@ fn download(env: HubEnv, a: DownloadArgs) -> anyhow::Result<ExitCode> {
         reused
     );
     println!(
-        "format {}, estimated resident memory {}",
+        "format {}, weights held while generating about {} (text encoder streamed; {} with it \
+         kept resident)",
         ckpt.format().name(),
-        human_bytes(ckpt.resident_bytes_estimate())
+        human_bytes(ckpt.working_set_estimate(false)),
+        human_bytes(ckpt.working_set_estimate(true))
     );
     Ok(ExitCode::SUCCESS)
 }

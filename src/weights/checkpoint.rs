@@ -135,6 +135,34 @@ impl Checkpoint {
         }
     }
 
+    /// Bytes of weights held at once while generating (stored sizes; a bf16 tensor computed
+    /// in float32 is cast per use): both DiTs (the unconditional one without the text
+    /// projection it never reads) and the VAE decoder, plus the text encoder whole when
+    /// `keep_text_encoder`, else its largest decoder layer (it is streamed a layer at a time).
+    pub fn working_set_estimate(&self, keep_text_encoder: bool) -> u64 {
+        let kept = |kind: ComponentKind| self.plans[&kind].tensors().into_iter().filter(|t| t.kept);
+        let sum = |it: &mut dyn Iterator<Item = super::TensorSummary>| -> u64 {
+            it.map(|t| t.stored_bytes).sum()
+        };
+        let dits = sum(&mut kept(ComponentKind::Transformer))
+            + sum(&mut kept(ComponentKind::UnconditionalTransformer)
+                .filter(|t| !t.name.starts_with("llm_cond_")));
+        let vae = sum(&mut kept(ComponentKind::Vae));
+        let text = if keep_text_encoder {
+            sum(&mut kept(ComponentKind::TextEncoder))
+        } else {
+            let mut layers: BTreeMap<String, u64> = BTreeMap::new();
+            for t in kept(ComponentKind::TextEncoder) {
+                if let Some(rest) = t.name.strip_prefix("language_model.layers.") {
+                    let index = rest.split('.').next().unwrap_or_default().to_string();
+                    *layers.entry(index).or_default() += t.stored_bytes;
+                }
+            }
+            layers.into_values().max().unwrap_or(0)
+        };
+        dits + vae + text
+    }
+
     /// Bytes the default loaders would hold in memory for all four components.
     pub fn resident_bytes_estimate(&self) -> u64 {
         self.plans
