@@ -14,6 +14,12 @@
 //! GroupNorm statistics are computed in float32 whatever the compute dtype; everything else
 //! runs in the compute dtype (float32 on CPU, bfloat16 like the reference on Apple GPUs).
 
+mod lean;
+mod synthetic;
+
+pub use lean::{Chunking, DecodeStrategy, LeanDecode};
+pub use synthetic::random_diffusers_tensors;
+
 use std::collections::HashMap;
 
 use crate::mlx::fast::{scaled_dot_product_attention, Mask};
@@ -194,8 +200,13 @@ struct Conv2d {
 
 impl Conv2d {
     fn forward(&self, x: &Array) -> Result<Array> {
-        let p = self.padding;
-        Ok(x.conv2d(&self.weight, (1, 1), (p, p), (1, 1), 1)?
+        self.forward_padded(x, (self.padding, self.padding))
+    }
+
+    /// The convolution with explicit `(rows, columns)` zero padding: a band of rows that
+    /// carries its own halo (or explicit edge rows) is padded on the columns only.
+    fn forward_padded(&self, x: &Array, padding: (usize, usize)) -> Result<Array> {
+        Ok(x.conv2d(&self.weight, (1, 1), padding, (1, 1), 1)?
             .add(&self.bias)?)
     }
 
@@ -210,20 +221,48 @@ struct GroupNorm {
     bias: Array,
 }
 
+/// Per-sample, per-group statistics of a GroupNorm input, float32 `[B, 1, GROUPS, 1]`.
+struct GroupStats {
+    mean: Array,
+    /// `1/√(var + eps)`.
+    inv_std: Array,
+}
+
+/// `x` `[B, H, W, C]` as float32 `[B, H·W, GROUPS, C/GROUPS]`.
+fn grouped_f32(x: &Array) -> Result<Array> {
+    let shape = x.shape();
+    Ok(x.astype(Dtype::F32)?.reshape(&[
+        shape[0],
+        shape[1] * shape[2],
+        GROUPS,
+        shape[3] / GROUPS,
+    ])?)
+}
+
 impl GroupNorm {
     fn forward(&self, x: &Array) -> Result<Array> {
-        let shape = x.shape();
-        let (b, c) = (shape[0], shape[3]);
-        let grouped =
-            x.astype(Dtype::F32)?
-                .reshape(&[b, shape[1] * shape[2], GROUPS, c / GROUPS])?;
-        let mean = grouped.mean(&[1, 3], true)?;
-        let var = grouped.var(&[1, 3], true)?;
-        let normed = grouped
-            .sub(&mean)?
-            .mul(&var.add_scalar(GROUP_NORM_EPS)?.rsqrt()?)?;
+        let grouped = grouped_f32(x)?;
+        let stats = GroupStats {
+            mean: grouped.mean(&[1, 3], true)?,
+            inv_std: grouped
+                .var(&[1, 3], true)?
+                .add_scalar(GROUP_NORM_EPS)?
+                .rsqrt()?,
+        };
+        self.apply_grouped(&grouped, x, &stats)
+    }
+
+    /// Normalises `x` (the whole input or any band of its rows) with statistics of the whole
+    /// input, then applies the affine parameters.
+    fn apply(&self, x: &Array, stats: &GroupStats) -> Result<Array> {
+        self.apply_grouped(&grouped_f32(x)?, x, stats)
+    }
+
+    /// [`GroupNorm::apply`] given `x` already grouped in float32.
+    fn apply_grouped(&self, grouped: &Array, x: &Array, stats: &GroupStats) -> Result<Array> {
+        let normed = grouped.sub(&stats.mean)?.mul(&stats.inv_std)?;
         Ok(normed
-            .reshape(&shape)?
+            .reshape(&x.shape())?
             .mul(&self.weight)?
             .add(&self.bias)?
             .astype(x.dtype())?)
@@ -313,16 +352,31 @@ pub struct VaeDecoderConfig {
 }
 
 impl VaeDecoderConfig {
+    /// The shipped Flux2 decoder (architecture §7.2): 32 latent channels, levels
+    /// `[128, 256, 512, 512]`, 3 res blocks per level, RGB out.
+    pub fn flux2() -> VaeDecoderConfig {
+        VaeDecoderConfig {
+            z_channels: 32,
+            level_channels: vec![128, 256, 512, 512],
+            blocks_per_level: 3,
+            out_channels: 3,
+        }
+    }
+
     /// Pixels per latent pixel along each side: `2^(levels − 1)` (8 in Ideogram 4).
     pub fn scale_factor(&self) -> usize {
         1 << (self.level_channels.len() - 1)
     }
 }
 
+/// A caller's `observe(module name, module output)`.
+type Observer<'a> = &'a mut dyn FnMut(&str, &Array);
+
 /// The VAE decoder. Built once, used for every decode; holds its weights in the compute dtype.
 pub struct VaeDecoder {
     config: VaeDecoderConfig,
     compute: Dtype,
+    strategy: DecodeStrategy,
     resident_bytes: usize,
     post_quant_conv: Conv2d,
     conv_in: Conv2d,
@@ -398,6 +452,7 @@ impl VaeDecoder {
         Ok(VaeDecoder {
             config,
             compute,
+            strategy: DecodeStrategy::default(),
             resident_bytes: t.taken_bytes,
             post_quant_conv,
             conv_in,
@@ -439,28 +494,77 @@ impl VaeDecoder {
         self.compute
     }
 
+    /// How [`VaeDecoder::decode`] and [`VaeDecoder::decode_observed`] run; the default is the
+    /// memory-lean [`DecodeStrategy::default`].
+    pub fn strategy(&self) -> DecodeStrategy {
+        self.strategy
+    }
+
+    pub fn set_strategy(&mut self, strategy: DecodeStrategy) {
+        self.strategy = strategy;
+    }
+
     /// Decodes a latent `[B, h, w, z_channels]` (NHWC, any float dtype) to the image
     /// `[B, h·8, w·8, 3]` in the compute dtype, before clamping (roughly in [−1, 1]).
+    /// With the lean strategy the decoder runs (and evaluates) module by module here and the
+    /// result is already evaluated; with [`DecodeStrategy::WholeGraph`] it is one lazy graph
+    /// that the caller's `eval` runs.
     pub fn decode(&self, latent: &Array) -> Result<Array> {
-        self.decode_observed(latent, |_, _| {})
+        self.run(latent, self.strategy, None)
+    }
+
+    /// [`VaeDecoder::decode`] with an explicit strategy.
+    pub fn decode_with(&self, latent: &Array, strategy: DecodeStrategy) -> Result<Array> {
+        self.run(latent, strategy, None)
     }
 
     /// [`VaeDecoder::decode`], calling `observe(name, output)` after each module with its
     /// native name (`decoder.post_quant_conv`, `decoder.mid.attn_1`, `decoder.up.3.block.0`,
     /// `decoder.up.3.upsample`, `decoder.norm_out`, `decoder.conv_out`, …): for parity checks
-    /// against the reference's per-module outputs.
+    /// against the reference's per-module outputs. The lean strategy joins its bands into a
+    /// whole tensor for each observation, so observing costs memory that plain decoding avoids.
     pub fn decode_observed(
         &self,
         latent: &Array,
         mut observe: impl FnMut(&str, &Array),
     ) -> Result<Array> {
+        self.run(latent, self.strategy, Some(&mut observe))
+    }
+
+    /// [`VaeDecoder::decode_observed`] with an explicit strategy.
+    pub fn decode_observed_with(
+        &self,
+        latent: &Array,
+        strategy: DecodeStrategy,
+        mut observe: impl FnMut(&str, &Array),
+    ) -> Result<Array> {
+        self.run(latent, strategy, Some(&mut observe))
+    }
+
+    fn run(
+        &self,
+        latent: &Array,
+        strategy: DecodeStrategy,
+        observe: Option<Observer>,
+    ) -> Result<Array> {
         let shape = latent.shape();
-        if shape.len() != 4 || shape[3] != self.config.z_channels {
+        if shape.len() != 4 || shape[3] != self.config.z_channels || shape.contains(&0) {
             return Err(VaeError::Input(format!(
                 "latent of shape {shape:?} is not [B, h, w, {}]",
                 self.config.z_channels
             )));
         }
+        match strategy {
+            DecodeStrategy::WholeGraph => {
+                let mut ignore = |_: &str, _: &Array| {};
+                self.whole_graph(latent, observe.unwrap_or(&mut ignore))
+            }
+            DecodeStrategy::Lean(lean) => lean::decode(self, latent, lean, observe),
+        }
+    }
+
+    /// The decoder as one lazy graph.
+    fn whole_graph(&self, latent: &Array, observe: &mut dyn FnMut(&str, &Array)) -> Result<Array> {
         let mut step = |name: &str, x: Array| {
             observe(name, &x);
             x
