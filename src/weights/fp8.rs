@@ -83,6 +83,13 @@ impl Fp8Weight {
         self.codes.nbytes() + self.scale.nbytes()
     }
 
+    /// Rows `r0..r1` as a weight of their own.
+    pub fn rows(&self, r0: usize, r1: usize) -> mlx::Result<Fp8Weight> {
+        let codes = self.codes.slice_axis(0, r0, r1)?.contiguous()?;
+        let scale = self.scale.slice_axis(0, r0, r1)?.contiguous()?;
+        Fp8Weight::new(codes, scale).map_err(|why| mlx::Error::new("fp8 rows", why))
+    }
+
     /// The e4m3 values as float32 (no scale).
     pub fn values_f32(&self) -> mlx::Result<Array> {
         let lut = Array::from_slice(&E4M3_TABLE[..], &[256])?;

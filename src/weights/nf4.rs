@@ -137,6 +137,49 @@ impl Nf4Weight {
             }
     }
 
+    /// Smallest number of rows of the `[out, in]` weight whose elements fill whole blocks
+    /// (and whole packed bytes): row blocks cut at multiples of it are exact sub-weights.
+    pub fn row_alignment(&self) -> usize {
+        let cols = self.state.shape.last().copied().unwrap_or(1).max(1);
+        let unit = num_lcm(self.state.blocksize.max(1), 2);
+        unit / num_gcd(cols, unit)
+    }
+
+    /// Rows `r0..r1` of a 2-D weight as a weight of their own (packed codes and scales sliced;
+    /// nested scales decoded to float32 first). `r0` must be a multiple of
+    /// [`Nf4Weight::row_alignment`], and so must `r1` unless it is the last row.
+    pub fn rows(&self, r0: usize, r1: usize) -> mlx::Result<Nf4Weight> {
+        let bad = |why: String| mlx::Error::new("nf4 rows", why);
+        let &[out, cols] = self.state.shape.as_slice() else {
+            return Err(bad(format!(
+                "weight of shape {:?} is not 2-D",
+                self.state.shape
+            )));
+        };
+        let align = self.row_alignment();
+        if r0 >= r1 || r1 > out || r0 % align != 0 || (r1 != out && r1 % align != 0) {
+            return Err(bad(format!(
+                "rows {r0}..{r1} of {out} do not fall on {align}-row boundaries"
+            )));
+        }
+        let (e0, e1) = (r0 * cols, r1 * cols);
+        let bs = self.state.blocksize;
+        let packed = self
+            .packed
+            .slice_axis(0, e0 / 2, e1.div_ceil(2))?
+            .contiguous()?;
+        let absmax = self
+            .absmax_f32()?
+            .slice_axis(0, e0 / bs, e1.div_ceil(bs))?
+            .contiguous()?;
+        let state = Nf4QuantState {
+            shape: vec![r1 - r0, cols],
+            nested: None,
+            ..self.state.clone()
+        };
+        Nf4Weight::new(packed, Absmax::F32(absmax), state).map_err(bad)
+    }
+
     /// The float32 per-block scales (decoding the nested form), through MLX ops.
     pub fn absmax_f32(&self) -> mlx::Result<Array> {
         match &self.absmax {
@@ -371,4 +414,16 @@ fn dequant_typed<T: HostOut>(packed: &[u8], absmax: &[f32], bs: usize, out: &mut
             }
         }
     });
+}
+
+fn num_gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        num_gcd(b, a % b)
+    }
+}
+
+fn num_lcm(a: usize, b: usize) -> usize {
+    a / num_gcd(a, b) * b
 }

@@ -88,6 +88,25 @@ impl Weight {
         !matches!(self, Weight::Dense(_))
     }
 
+    /// Row granularity of [`Weight::rows`] (1 unless NF4 blocks span rows).
+    pub fn row_alignment(&self) -> usize {
+        match self {
+            Weight::Nf4(w) => w.row_alignment(),
+            _ => 1,
+        }
+    }
+
+    /// Rows `r0..r1` of a 2-D weight, in the same format: expanding them gives exactly those
+    /// rows of the expanded whole. For NF4, `r0` and (unless it is the end) `r1` must be
+    /// multiples of [`Weight::row_alignment`].
+    pub fn rows(&self, r0: usize, r1: usize) -> mlx::Result<Weight> {
+        Ok(match self {
+            Weight::Dense(a) => Weight::Dense(a.slice_axis(0, r0, r1)?),
+            Weight::Nf4(w) => Weight::Nf4(w.rows(r0, r1)?),
+            Weight::Fp8(w) => Weight::Fp8(w.rows(r0, r1)?),
+        })
+    }
+
     /// The full tensor in `dtype`, computed with MLX ops (portable: CPU or GPU), with the
     /// reference's rounding (see [`Nf4Weight::dequantize`], [`Fp8Weight::dequantize`]).
     /// Dense tensors are cast (no copy when already `dtype`).
