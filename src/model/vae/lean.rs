@@ -272,18 +272,11 @@ fn conv3_band(
     conv.forward_padded(&input, (0, 1))
 }
 
-/// `conv3(pre(x))` band by band; the input's bands are released as the output passes them
-/// when `release` is set.
-fn conv3(
-    lean: &LeanDecode,
-    conv: &Conv2d,
-    x: &mut Bands,
-    pre: Option<&NormSwish>,
-    release: bool,
-) -> Result<Bands> {
+/// `conv3(pre(x))` band by band, releasing the input's bands as the output passes them.
+fn conv3(lean: &LeanDecode, conv: &Conv2d, mut x: Bands, pre: Option<&NormSwish>) -> Result<Bands> {
     let rows = conv_rows(
         lean,
-        x,
+        &x,
         x.width(),
         x.height,
         conv.out_channels(),
@@ -291,10 +284,8 @@ fn conv3(
     );
     let mut out = Vec::new();
     for (o0, o1) in ranges(x.height, rows) {
-        out.push((o0, eval(conv3_band(conv, x, pre, (o0, o1))?)?));
-        if release {
-            x.release_above(o1.saturating_sub(1))?;
-        }
+        out.push((o0, eval(conv3_band(conv, &x, pre, (o0, o1))?)?));
+        x.release_above(o1.saturating_sub(1))?;
     }
     Bands::from_parts(out)
 }
@@ -325,7 +316,6 @@ fn resnet(lean: &LeanDecode, block: &ResnetBlock, mut x: Bands) -> Result<Bands>
             x.release_above(o1.saturating_sub(1))?;
         }
     }
-    drop(pre1);
     let mut residual = match block.nin_shortcut {
         Some(_) => {
             drop(x);
@@ -434,12 +424,8 @@ pub(super) fn decode(
         Ok(x)
     };
     let z = eval(vae.post_quant_conv.forward(&latent.astype(vae.compute)?)?)?;
-    let mut z = step("decoder.post_quant_conv", Bands::whole(z)?)?;
-    let mut h = step(
-        "decoder.conv_in",
-        conv3(&lean, &vae.conv_in, &mut z, None, true)?,
-    )?;
-    drop(z);
+    let z = step("decoder.post_quant_conv", Bands::whole(z)?)?;
+    let mut h = step("decoder.conv_in", conv3(&lean, &vae.conv_in, z, None)?)?;
     h = step("decoder.mid.block_1", resnet(&lean, &vae.mid_block_1, h)?)?;
     h = step("decoder.mid.attn_1", attention(&lean, &vae.mid_attn_1, h)?)?;
     h = step("decoder.mid.block_2", resnet(&lean, &vae.mid_block_2, h)?)?;
@@ -468,9 +454,8 @@ pub(super) fn decode(
             &vae.norm_out.apply(&joined, &pre.stats)?,
         );
     }
-    let out = conv3(&lean, &vae.conv_out, &mut h, Some(&pre), true)?;
-    drop((pre, h));
-    let out = eval(out.join()?)?;
+    let out = conv3(&lean, &vae.conv_out, h, Some(&pre))?;
+    let out = eval(out.into_whole()?)?;
     if let Some(observe) = observe.as_mut() {
         observe("decoder.conv_out", &out);
     }
