@@ -6,7 +6,9 @@
 //!     [--dtype f32|bf16] [--band-mib 64] [--score-mib 128]
 //! ```
 //! For each image side and path: seconds for `decode` + `eval`, the peak of MLX active memory
-//! above what was held before (the weights and the latent), and lean/whole ratios. The
+//! above what was held before (the weights and the latent), the freed bytes MLX's allocator
+//! keeps cached afterwards (process memory beyond the peak unless a cache limit is set), and
+//! lean/whole ratios. The
 //! whole graph at 1024² needs many GiB: leave `whole` out of `--paths` when memory is short.
 //! Prints figures only; nothing is asserted.
 
@@ -117,7 +119,11 @@ fn main() -> anyhow::Result<()> {
             let seconds = t.elapsed().as_secs_f64();
             let peak = (memory::peak() - base) as f64 / GIB;
             drop(out);
-            println!("{side}² {path:>5}: {seconds:8.1} s, peak above weights {peak:7.3} GiB");
+            let cached = memory::cache() as f64 / GIB;
+            println!(
+                "{side}² {path:>5}: {seconds:8.1} s, peak above weights {peak:7.3} GiB \
+                 (allocator cache afterwards {cached:.3} GiB)"
+            );
             std::io::stdout().flush()?;
             results.push((path.clone(), seconds, peak));
         }

@@ -13,6 +13,11 @@
 //!
 //! GroupNorm statistics are computed in float32 whatever the compute dtype; everything else
 //! runs in the compute dtype (float32 on CPU, bfloat16 like the reference on Apple GPUs).
+//!
+//! Two ways to run the same arithmetic ([`DecodeStrategy`]): by default the memory-lean path
+//! (`vae/lean.rs`: module by module, row bands, chunked attention: about 1.1 GiB above the
+//! weights at 1024² in float32), or the whole decoder as one lazy graph (over 2 GiB at 256²,
+//! growing with the pixel count), kept for comparison.
 
 mod lean;
 mod synthetic;
