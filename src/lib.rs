@@ -6,6 +6,7 @@
 
 pub mod caption;
 pub mod engine;
+pub mod logging;
 pub mod mlx;
 pub mod model;
 pub mod output;

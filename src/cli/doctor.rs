@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use ideogram4::mlx::{self, blas, device, Array, Dtype};
 
+use super::logs::LogSetup;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Print the report as one JSON object.
@@ -23,7 +25,7 @@ impl Report {
     }
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, log: &LogSetup) -> anyhow::Result<ExitCode> {
     let mut r = Report {
         lines: Vec::new(),
         problems: Vec::new(),
@@ -116,6 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(detail) => r.line("round trip", detail),
         Err(e) => r.problems.push(format!("MLX round trip failed: {e}")),
     }
+    r.line("log file", log.describe());
 
     if args.json {
         let mut obj = serde_json::Map::new();

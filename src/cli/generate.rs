@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
 use clap::ValueEnum;
+use ideogram4::logging;
 use ideogram4::mlx::{self, io as mlx_io, Dtype};
 use ideogram4::model::linear::{Compute, Dequant};
 use ideogram4::output::{
@@ -206,6 +207,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match generate(args, reporter) {
         Ok(code) => Ok(code),
         Err(e) if INTERRUPTED.load(Ordering::SeqCst) => {
+            tracing::info!("generate interrupted: {e:#}");
             eprintln!("{e}");
             Ok(ExitCode::from(130))
         }
@@ -239,6 +241,13 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
     }
     let compute = compute_for(args.dtype);
     let started = Instant::now();
+    tracing::info!(
+        model = %source,
+        mlx = %mlx::device::version(),
+        device = %mlx::default_device(),
+        compute = dtype_name(compute.dtype),
+        "loading model"
+    );
     reporter.note(&format!("loading {source} …"));
     let mut pipeline = Pipeline::load(
         &source,
@@ -249,6 +258,14 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
     )
     .with_context(|| format!("loading model {source}"))?;
     let info = pipeline.info().clone();
+    tracing::info!(
+        model = %info.name,
+        weight_format = %info.weight_format,
+        compute = dtype_name(info.compute.dtype),
+        seconds = started.elapsed().as_secs_f64(),
+        resident_bytes = info.resident_bytes,
+        "model loaded"
+    );
     reporter.emit(json!({
         "event": "loaded", "model": info.name, "weight_format": info.weight_format,
         "compute_dtype": dtype_name(info.compute.dtype), "seconds": started.elapsed().as_secs_f64(),
@@ -284,6 +301,19 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
             init_noise: noise.clone(),
             allow_caption_warnings: args.warn_on_caption_issues,
         };
+        // The caption is private: its length and digest identify it in the log.
+        tracing::info!(
+            image = i + 1,
+            count = args.count,
+            model = %info.name,
+            size = %plan.size,
+            sampler = plan.sampler.label(),
+            steps = plan.sampler.steps(),
+            seed,
+            caption_chars = plan.caption.chars().count(),
+            caption = %logging::caption_digest(&plan.caption),
+            "job started"
+        );
         if !args.json {
             let bar = ProgressBar::new(plan.sampler.steps() as u64);
             bar.set_style(
@@ -310,6 +340,18 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
         }
         let saved = save(&finished, &record, &plan, args.out.as_deref(), format)?;
         let t = finished.timings;
+        tracing::info!(
+            seed,
+            seconds = t.total_seconds,
+            text_seconds = t.text_seconds,
+            text_cached = t.text_cached,
+            sampling_seconds = t.sampling_seconds,
+            decode_seconds = t.decode_seconds,
+            peak_memory = finished.peak_memory,
+            // Absolute: the log outlives the folder the command ran in.
+            output = %std::fs::canonicalize(&saved).unwrap_or_else(|_| saved.clone()).display(),
+            "job finished"
+        );
         reporter.emit(json!({
             "event": "saved", "path": saved, "seed": seed, "width": finished.width,
             "height": finished.height, "steps": plan.sampler.steps(),
@@ -339,13 +381,31 @@ fn run_job(
 ) -> anyhow::Result<Finished> {
     let mut on_event = |e: &Event| match e {
         Event::Stage(stage) => {
+            tracing::debug!(seed = job.seed, stage = stage_name(*stage), "stage");
             reporter.emit(json!({"event": "stage", "stage": stage_name(*stage), "seed": job.seed}));
             if let Some(bar) = &reporter.bar {
                 bar.set_message(stage.label());
             }
         }
-        Event::CaptionWarnings(message) => reporter.warn(message),
+        Event::CaptionWarnings(message) => {
+            tracing::warn!(
+                seed = job.seed,
+                warnings = logging::verifier_warning_count(message),
+                "the caption verifier warned; going on (--warn-on-caption-issues)"
+            );
+            reporter.warn(message);
+        }
         Event::Step(p) => {
+            tracing::debug!(
+                seed = job.seed,
+                step = p.step,
+                total = p.total,
+                seconds_per_step = p.seconds_per_step,
+                eta_seconds = p.eta_seconds,
+                mlx_active = p.memory.active,
+                mlx_peak = p.memory.peak,
+                "step"
+            );
             reporter.emit(json!({
                 "event": "step", "seed": job.seed, "step": p.step, "total": p.total,
                 "seconds_per_step": p.seconds_per_step, "eta_seconds": p.eta_seconds,
@@ -366,6 +426,7 @@ fn run_job(
     match pipeline.run(job, &mut on_event, &INTERRUPTED) {
         Ok(f) => Ok(f),
         Err(PipelineError::Cancelled) => {
+            tracing::info!(seed = job.seed, "job cancelled");
             if let Some(bar) = &reporter.bar {
                 bar.abandon();
             }

@@ -9,6 +9,7 @@ mod bench;
 mod completions;
 mod doctor;
 mod generate;
+mod logs;
 mod models;
 mod tui;
 mod verify;
@@ -22,7 +23,11 @@ Examples:
   ideogram4-tui generate --model demo --caption-file examples/captions/photo.json
 
 Captions are JSON objects with high_level_description, style_description and
-compositional_deconstruction; see examples/captions/ for starters.";
+compositional_deconstruction; see examples/captions/ for starters.
+
+Logs go to ideogram4-tui.log in the logs folder of the data directory (`doctor` prints
+the path), never to the screen. IDEOGRAM4_LOG sets the level: error, warn, info (default),
+debug, trace or off.";
 
 /// Run Ideogram 4 from a terminal.
 #[derive(Debug, Parser)]
@@ -52,20 +57,42 @@ enum Command {
     Generate(Box<generate::Args>),
 }
 
+impl Command {
+    /// The subcommand's name, for the log.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Doctor(_) => "doctor",
+            Command::Bench(_) => "bench",
+            Command::Completions(_) => "completions",
+            Command::Verify(_) => "verify",
+            Command::Models(_) => "models",
+            Command::Generate(_) => "generate",
+        }
+    }
+}
+
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    let name = cli.command.as_ref().map_or("tui", Command::name);
+    let log = logs::start(name, cli.command.is_none());
+    let started = std::time::Instant::now();
     let result = match cli.command {
-        Some(Command::Doctor(args)) => doctor::run(args),
+        Some(Command::Doctor(args)) => doctor::run(args, &log),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Completions(args)) => completions::run(args, Cli::command()),
         Some(Command::Verify(args)) => verify::run(args),
         Some(Command::Models(args)) => models::run(args),
         Some(Command::Generate(args)) => generate::run(*args),
-        None => tui::run(cli.tui),
+        None => tui::run(cli.tui, log.problem),
     };
+    let seconds = started.elapsed().as_secs_f64();
     match result {
-        Ok(code) => code,
+        Ok(code) => {
+            tracing::info!(subcommand = name, seconds, "ideogram4-tui finished");
+            code
+        }
         Err(err) => {
+            tracing::error!(subcommand = name, seconds, "{name} failed: {err:#}");
             eprintln!("error: {err:#}");
             ExitCode::from(2)
         }

@@ -201,6 +201,8 @@ fn download(env: HubEnv, a: DownloadArgs) -> anyhow::Result<ExitCode> {
     }
     let mut reused = 0usize;
     let mut fetched = 0usize;
+    let started = std::time::Instant::now();
+    tracing::info!(repo = %opts.repo_id, revision = %opts.revision, "download starting");
     let snapshot = hub::download(&opts, &mut |e| match e {
         DownloadEvent::Planned {
             commit,
@@ -208,6 +210,7 @@ fn download(env: HubEnv, a: DownloadArgs) -> anyhow::Result<ExitCode> {
             cached,
             bytes_to_fetch,
         } => {
+            tracing::info!(commit = %commit, files, cached, bytes_to_fetch, "download planned");
             bar.set_length(*bytes_to_fetch);
             bar.println(format!(
                 "{}@{} ({}): {files} files, {cached} already cached, {} to fetch",
@@ -221,16 +224,30 @@ fn download(env: HubEnv, a: DownloadArgs) -> anyhow::Result<ExitCode> {
             reused += 1;
             bar.println(format!("  reused {path} (blob already in the cache)"));
         }
-        DownloadEvent::FileStarted { path, .. } => bar.set_message(path.clone()),
+        DownloadEvent::FileStarted { path, size } => {
+            tracing::debug!(path = %path, size, "file download starting");
+            bar.set_message(path.clone());
+        }
         DownloadEvent::Bytes { done, .. } => bar.set_position(*done),
-        DownloadEvent::FileFinished { .. } => fetched += 1,
+        DownloadEvent::FileFinished { path } => {
+            tracing::info!(path = %path, "file downloaded");
+            fetched += 1;
+        }
         DownloadEvent::UsingCache { reason } => {
+            tracing::warn!("the Hub is unreachable ({reason}); using the complete cached copy");
             bar.println(format!(
                 "the Hub is unreachable ({reason}); using the complete cached copy"
             ));
         }
     })?;
     bar.finish_and_clear();
+    tracing::info!(
+        snapshot = %snapshot.display(),
+        fetched,
+        reused,
+        seconds = started.elapsed().as_secs_f64(),
+        "download finished"
+    );
     // What the loader will read must open cleanly; report problems now, not at first use.
     let ckpt =
         Checkpoint::open(&snapshot).with_context(|| format!("checking {}", snapshot.display()))?;

@@ -22,11 +22,13 @@ pub struct Args {
     pub caption_file: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+/// `log_problem`: why this run has no log file, for the app's status line.
+pub fn run(args: Args, log_problem: Option<String>) -> anyhow::Result<ExitCode> {
     let options = RunOptions {
         model: args.model,
         theme: args.theme,
         caption_file: args.caption_file,
+        notices: log_problem.into_iter().collect(),
     };
     runtime::run(options, Box::new(pipeline_loader), cached_models())
         .context("the terminal app stopped")?;

@@ -190,6 +190,7 @@ impl Engine {
     pub fn cancel(&self, id: JobId) -> CancelOutcome {
         self.edit(|s| {
             let outcome = s.queue.cancel(id);
+            tracing::info!(job = id, outcome = ?outcome, "cancel requested");
             if outcome == CancelOutcome::Requested {
                 if let Some((running, flag)) = &s.cancel {
                     if *running == id {
@@ -270,6 +271,13 @@ enum Work {
 
 impl Worker {
     fn run(mut self) {
+        // Field values are only evaluated when a log is listening (no MLX calls otherwise).
+        tracing::info!(
+            mlx = %crate::mlx::device::version(),
+            device = %crate::mlx::device::default_device(),
+            cache_limit = ?self.options.cache_limit,
+            "engine thread started"
+        );
         if let Some(limit) = self.options.cache_limit {
             let _ = crate::mlx::memory::set_cache_limit(limit);
         }
@@ -326,9 +334,17 @@ impl Worker {
         self.shared.emit(EngineEvent::ModelLoading {
             model: model.clone(),
         });
+        tracing::info!(model = %model, "loading model");
         let t0 = Instant::now();
         match self.loader.load(model) {
             Ok(generator) => {
+                tracing::info!(
+                    model = %model,
+                    seconds = t0.elapsed().as_secs_f64(),
+                    resident_bytes = crate::mlx::memory::active(),
+                    description = %generator.describe(),
+                    "model loaded"
+                );
                 self.shared.emit(EngineEvent::ModelReady {
                     model: model.clone(),
                     description: generator.describe(),
@@ -338,6 +354,7 @@ impl Worker {
                 Ok(())
             }
             Err(error) => {
+                tracing::error!(model = %model, "model failed to load: {error}");
                 self.shared.emit(EngineEvent::ModelFailed {
                     model: model.clone(),
                     error: error.clone(),
@@ -348,6 +365,18 @@ impl Worker {
     }
 
     fn run_job(&mut self, id: JobId, spec: &JobSpec, flag: &AtomicBool) {
+        // The caption is private: its length and digest identify it in the log.
+        tracing::info!(
+            job = id,
+            model = %spec.model,
+            size = %spec.size,
+            sampler = spec.params.label(),
+            steps = spec.params.steps(),
+            seed = spec.seed,
+            caption_chars = spec.caption.chars().count(),
+            caption = %crate::logging::caption_digest(&spec.caption),
+            "job started"
+        );
         let t0 = Instant::now();
         let result = self.generate(id, spec, flag);
         // Encoding and writing the file happen outside the lock: the UI edits the queue
@@ -362,6 +391,13 @@ impl Worker {
         let event = match result {
             Ok((generated, written)) => match written {
                 Ok(output) => {
+                    tracing::info!(
+                        job = id,
+                        seconds,
+                        peak_memory = crate::mlx::memory::peak(),
+                        output = %output.display(),
+                        "job finished"
+                    );
                     if let Some(j) = s.queue.get_mut(id) {
                         j.status = JobStatus::Done {
                             output: output.clone(),
@@ -376,6 +412,7 @@ impl Worker {
                 }
                 Err(error) => {
                     let error = format!("could not write the image: {error}");
+                    tracing::error!(job = id, seconds, "job failed: {error}");
                     if let Some(j) = s.queue.get_mut(id) {
                         j.status = JobStatus::Failed {
                             error: error.clone(),
@@ -386,6 +423,7 @@ impl Worker {
             },
             Err(GenerateError::Cancelled) => {
                 let interrupted = s.shutdown;
+                tracing::info!(job = id, seconds, interrupted, "job cancelled");
                 if let Some(j) = s.queue.get_mut(id) {
                     if interrupted {
                         // Stopped by quitting, not by the user: it runs again next time.
@@ -399,6 +437,7 @@ impl Worker {
                 EngineEvent::Cancelled { job: id }
             }
             Err(GenerateError::Failed(error)) => {
+                tracing::error!(job = id, seconds, "job failed: {error}");
                 if let Some(j) = s.queue.get_mut(id) {
                     j.status = JobStatus::Failed {
                         error: error.clone(),
@@ -447,6 +486,16 @@ impl Worker {
         let shared = self.shared.clone();
         let mut progress = |report: Report| match report {
             Report::Step(info) => {
+                tracing::debug!(
+                    job = id,
+                    step = info.step,
+                    total = info.total,
+                    secs_per_step = info.secs_per_step,
+                    eta_secs = info.eta_secs,
+                    mlx_active = info.memory.active,
+                    mlx_peak = info.memory.peak,
+                    "step"
+                );
                 let mut s = shared.lock();
                 if let Some(j) = s.queue.get_mut(id) {
                     j.step = info.step;
@@ -455,7 +504,10 @@ impl Worker {
                 drop(s);
                 shared.emit(EngineEvent::Progress { job: id, info });
             }
-            Report::Stage(stage) => shared.emit(EngineEvent::Stage { job: id, stage }),
+            Report::Stage(stage) => {
+                tracing::debug!(job = id, stage = %stage, "stage");
+                shared.emit(EngineEvent::Stage { job: id, stage });
+            }
         };
         let generated = generator.generate(&request, &mut progress, flag)?;
         let job = self

@@ -29,7 +29,7 @@ impl PipelineGenerator {
 pub fn pipeline_loader(model: &ModelSpec) -> Result<Box<dyn Generator>, String> {
     PipelineGenerator::load(model, LoadOptions::default())
         .map(|g| Box::new(g) as Box<dyn Generator>)
-        .map_err(|e| e.to_string())
+        .map_err(|e| crate::logging::error_chain(&e))
 }
 
 impl Generator for PipelineGenerator {
@@ -69,7 +69,13 @@ impl Generator for PipelineGenerator {
                 eta_secs: p.eta_seconds,
                 memory: p.memory,
             })),
-            Event::CaptionWarnings(text) => progress(Report::Stage(text.clone())),
+            Event::CaptionWarnings(text) => {
+                tracing::warn!(
+                    warnings = crate::logging::verifier_warning_count(text),
+                    "the caption verifier warned; going on as allowed"
+                );
+                progress(Report::Stage(text.clone()));
+            }
         };
         match self.pipeline.run(&job, &mut events, cancel) {
             Ok(done) => Ok(Generated {
@@ -81,7 +87,7 @@ impl Generator for PipelineGenerator {
                 },
             }),
             Err(PipelineError::Cancelled) => Err(GenerateError::Cancelled),
-            Err(e) => Err(GenerateError::Failed(e.to_string())),
+            Err(e) => Err(GenerateError::Failed(crate::logging::error_chain(&e))),
         }
     }
 }

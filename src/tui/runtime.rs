@@ -25,6 +25,7 @@ use crate::engine::persist::{self, SavedState};
 use crate::engine::{
     Engine, EngineEvent, EngineOptions, JobStatus, ModelLoader, ModelSpec, OutputSink,
 };
+use crate::logging::error_chain;
 
 /// What the command line asked for.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +33,8 @@ pub struct RunOptions {
     pub model: Option<String>,
     pub theme: Option<String>,
     pub caption_file: Option<PathBuf>,
+    /// Problems found before the app started (no log file…), shown in its status line.
+    pub notices: Vec<String>,
 }
 
 #[derive(Debug, Error)]
@@ -56,10 +59,11 @@ pub struct Startup {
 /// Reads config, theme, saved state and the caption file. Problems that the app can live with
 /// become messages shown in its status line.
 pub fn prepare(options: &RunOptions, dirs: Dirs) -> Result<Startup, RunError> {
-    let mut messages = Vec::new();
+    let mut messages = options.notices.clone();
     let config = match Config::load(&dirs.config_file()) {
         Ok(c) => c,
         Err(e) => {
+            tracing::warn!("config: {}; using defaults", error_chain(&e));
             messages.push(format!("{e}; using defaults"));
             Config::default()
         }
@@ -70,11 +74,13 @@ pub fn prepare(options: &RunOptions, dirs: Dirs) -> Result<Startup, RunError> {
         .unwrap_or_else(|| config.theme.clone());
     let (theme, theme_error) = Theme::load_or_default(&theme_name, Some(&dirs.themes_dir()));
     if let Some(e) = theme_error {
+        tracing::warn!("theme: {}; using the dark theme", error_chain(&e));
         messages.push(format!("{e}; using the dark theme"));
     }
     let saved = match persist::load(&dirs.state_file()) {
         Ok(s) => s,
         Err(e) => {
+            tracing::warn!("saved state: {}", error_chain(&e));
             messages.push(e.to_string());
             None
         }
@@ -98,6 +104,7 @@ pub fn prepare(options: &RunOptions, dirs: Dirs) -> Result<Startup, RunError> {
     if waiting > 0 && !saved_queue.paused {
         // Do not start heavy work the moment the app opens; the user decides.
         saved_queue.paused = true;
+        tracing::info!(waiting, "restored waiting jobs; the queue starts paused");
         messages.push(format!(
             "restored {waiting} waiting job(s); the queue is paused (p in Queue resumes)"
         ));
@@ -166,6 +173,12 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
         config.filename_pattern.clone(),
         &dirs.data_dir,
     );
+    tracing::info!(
+        model = %config.model,
+        output_dir = %config.output_dir(&dirs).display(),
+        data_dir = %dirs.data_dir.display(),
+        "terminal app starting"
+    );
     let history = sink.history().load();
     let output: Box<dyn OutputSink> = Box::new(sink);
     let guard = TerminalGuard::enter()?;
@@ -189,7 +202,10 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
     app.set_queue(engine.queue());
     match history {
         Ok(h) => app.add_history_entries(&h.entries),
-        Err(e) => app.error(format!("history index: {e}")),
+        Err(e) => {
+            tracing::warn!("history index: {}", error_chain(&e));
+            app.error(format!("history index: {e}"));
+        }
     }
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
@@ -238,9 +254,17 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
 
     // Quitting: stop the engine (a running job is put back to waiting), save, restore.
     let queue = engine.shutdown();
+    let waiting = queue
+        .jobs
+        .iter()
+        .filter(|j| j.status == JobStatus::Waiting)
+        .count();
+    tracing::info!(waiting, "terminal app quitting; waiting jobs are saved");
     let mut state: SavedState = app.saved_state();
     state.queue = queue;
-    let _ = persist::save(&state_file, &state);
+    if let Err(e) = persist::save(&state_file, &state) {
+        tracing::error!("saving the app state: {}", error_chain(&e));
+    }
     drop(input);
     drop(terminal);
     drop(guard);
@@ -359,6 +383,7 @@ fn render(
         match result {
             Ok(()) => graphics.shown = Some((generation, area)),
             Err(e) => {
+                tracing::warn!("{} failed ({e}); using half-blocks", backend.label());
                 app.error(format!(
                     "{} failed ({e}); using half-blocks",
                     backend.label()
@@ -421,6 +446,16 @@ mod tests {
         assert!(joined.contains("restored 1 waiting job(s)"), "{joined}");
         assert!(startup.saved_queue.paused);
         assert_eq!(startup.init.theme.name, "dark");
+
+        let noticed = RunOptions {
+            notices: vec!["no log file this run: cannot create the log folder".into()],
+            ..RunOptions::default()
+        };
+        let startup = prepare(&noticed, dirs.clone()).unwrap();
+        assert_eq!(
+            startup.init.messages.first().map(String::as_str),
+            Some("no log file this run: cannot create the log folder")
+        );
 
         let missing = RunOptions {
             caption_file: Some(dir.path().join("nope.json")),
