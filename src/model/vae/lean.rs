@@ -151,7 +151,8 @@ impl Bands {
         }
     }
 
-    /// Drops the bands that end at or above row `row` (none of their rows is read again).
+    /// Drops the bands lying wholly above row `row` (every row of theirs `< row`), which the
+    /// caller will not read again; the last band stays, for the shape.
     fn release_above(&mut self, row: usize) -> Result<()> {
         while let Some((start, part)) = self.parts.front() {
             if self.parts.len() == 1 || start + part.dim(1)? > row {
