@@ -15,6 +15,8 @@ fn corpus(name: &str) -> PathBuf {
 
 fn verify_cmd(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ideogram4-tui"))
+        // Keep test runs out of the user's real log file.
+        .env("IDEOGRAM4_LOG", "off")
         .arg("verify")
         .args(args)
         .stdin(Stdio::piped())

@@ -37,6 +37,8 @@ impl Drop for Scratch {
 /// Runs `generate` on the demo model, 64×48, 2 steps, in `dir`.
 fn generate(dir: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ideogram4-tui"))
+        // Keep test runs out of the user's real log file.
+        .env("IDEOGRAM4_LOG", "off")
         .current_dir(dir)
         .env_remove("IDEOGRAM4_MODEL")
         .args([
@@ -174,6 +176,8 @@ fn from_image_reruns_the_embedded_parameters() {
     ));
     // No size, steps or caption flags: everything comes from the record.
     let out = Command::new(env!("CARGO_BIN_EXE_ideogram4-tui"))
+        // Keep test runs out of the user's real log file.
+        .env("IDEOGRAM4_LOG", "off")
         .current_dir(&s.0)
         .args([
             "generate",
@@ -193,6 +197,8 @@ fn from_image_reruns_the_embedded_parameters() {
     assert_eq!(b["sampler"]["guidance"], serde_json::json!([3.0, 6.0]));
     assert_eq!(png_pixels(&s.path("a.png")), png_pixels(&s.path("b.png")));
     let out = Command::new(env!("CARGO_BIN_EXE_ideogram4-tui"))
+        // Keep test runs out of the user's real log file.
+        .env("IDEOGRAM4_LOG", "off")
         .current_dir(&s.0)
         .args([
             "generate",
@@ -461,6 +467,8 @@ fn sampler_and_size_mistakes_are_refused_with_reasons() {
     );
     let raw = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_ideogram4-tui"))
+            // Keep test runs out of the user's real log file.
+            .env("IDEOGRAM4_LOG", "off")
             .current_dir(&s.0)
             .args([
                 "generate",
@@ -478,6 +486,8 @@ fn sampler_and_size_mistakes_are_refused_with_reasons() {
     let err = failed(&raw(&["--steps", "0"]));
     assert!(err.contains("steps must be at least 1"), "{err}");
     let out = Command::new(env!("CARGO_BIN_EXE_ideogram4-tui"))
+        // Keep test runs out of the user's real log file.
+        .env("IDEOGRAM4_LOG", "off")
         .current_dir(&s.0)
         .args(["generate", "--model", "demo"])
         .output()
@@ -489,6 +499,8 @@ fn sampler_and_size_mistakes_are_refused_with_reasons() {
 #[test]
 fn help_teaches_with_examples() {
     let out = Command::new(env!("CARGO_BIN_EXE_ideogram4-tui"))
+        // Keep test runs out of the user's real log file.
+        .env("IDEOGRAM4_LOG", "off")
         .args(["generate", "--help"])
         .output()
         .unwrap();
@@ -512,6 +524,8 @@ fn checkpoint_folders_are_checked_against_available_memory() {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-ideogram4-nf4");
     let run = |extra: &[&str], available: &str| {
         Command::new(env!("CARGO_BIN_EXE_ideogram4-tui"))
+            // Keep test runs out of the user's real log file.
+            .env("IDEOGRAM4_LOG", "off")
             .current_dir(&s.0)
             .env("IDEOGRAM4_AVAILABLE_MEMORY_BYTES", available)
             .args(["generate", "--model"])

@@ -641,6 +641,8 @@ fn cli_models_download_then_list_and_inspect() {
     let home = tempfile::tempdir().unwrap();
     let cli = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_ideogram4-tui"))
+            // Keep test runs out of the user's real log file.
+            .env("IDEOGRAM4_LOG", "off")
             .args(args)
             .env("HF_HOME", home.path())
             .env("HF_ENDPOINT", &server.url)
