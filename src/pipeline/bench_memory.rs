@@ -106,6 +106,10 @@ pub struct JobMemory {
     /// The text encoder's weights were not resident when sampling started.
     pub text_encoder_evicted: bool,
     pub seconds: f64,
+    /// Streaming and running the text encoder plus the text projection.
+    pub text_seconds: f64,
+    pub sampling_seconds: f64,
+    pub decode_seconds: f64,
 }
 
 /// A phase's peak at 1024², fitted as `base + fixed + per_token·tokens` through the two
@@ -278,10 +282,17 @@ pub fn run(
             peak_decode_phase: finished.peak_memory,
             text_encoder_evicted: evicted,
             seconds: started.elapsed().as_secs_f64(),
+            text_seconds: finished.timings.text_seconds,
+            sampling_seconds: finished.timings.sampling_seconds,
+            decode_seconds: finished.timings.decode_seconds,
         };
         log(&format!(
-            "  {:.0} s; peak GiB: text phase {:.2}, denoising {:.2} (from {:.2}), decoding {:.2}",
+            "  {:.0} s (text {:.0} s, sampling {:.0} s, decoding {:.0} s); peak GiB: text phase \
+             {:.2}, denoising {:.2} (from {:.2}), decoding {:.2}",
             report.seconds,
+            report.text_seconds,
+            report.sampling_seconds,
+            report.decode_seconds,
             gib(report.peak_text_phase),
             gib(report.peak_denoise_phase),
             gib(report.active_at_sampling),
@@ -551,6 +562,9 @@ mod tests {
             peak_decode_phase: base + decode,
             text_encoder_evicted: true,
             seconds: 0.0,
+            text_seconds: 0.0,
+            sampling_seconds: 0.0,
+            decode_seconds: 0.0,
         }
     }
 
