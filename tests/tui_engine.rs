@@ -196,3 +196,30 @@ fn quitting_mid_job_puts_it_back_to_waiting() {
     let queue = engine.shutdown();
     assert_eq!(queue.get(id).unwrap().status, JobStatus::Waiting);
 }
+
+/// The app's `keep_text_encoder` setting reaches the pipeline through the loader, and the
+/// model description says which memory policy is in force.
+#[test]
+fn loader_options_choose_the_text_encoder_policy() {
+    use ideogram4::engine::{pipeline_loader_with, ModelLoader};
+    use ideogram4::pipeline::LoadOptions;
+    let kept = pipeline_loader_with(LoadOptions {
+        keep_text_encoder: true,
+        ..LoadOptions::default()
+    })
+    .load(&ModelSpec::Demo)
+    .unwrap();
+    assert!(
+        kept.describe().contains("text encoder kept"),
+        "{}",
+        kept.describe()
+    );
+    let streamed = pipeline_loader_with(LoadOptions::default())
+        .load(&ModelSpec::Demo)
+        .unwrap();
+    assert!(
+        streamed.describe().contains("text encoder streamed"),
+        "{}",
+        streamed.describe()
+    );
+}

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ideogram4::engine::{cached_models, pipeline_loader};
+use ideogram4::engine::{cached_models, pipeline_loader_with};
+use ideogram4::pipeline::LoadOptions;
 use ideogram4::tui::runtime::{self, RunOptions};
 
 /// Options of the interactive app (given without a subcommand).
@@ -30,7 +31,12 @@ pub fn run(args: Args, log_problem: Option<String>) -> anyhow::Result<ExitCode> 
         caption_file: args.caption_file,
         notices: log_problem.into_iter().collect(),
     };
-    runtime::run(options, Box::new(pipeline_loader), cached_models())
-        .context("the terminal app stopped")?;
+    let make_loader: runtime::LoaderFactory = Box::new(|config| {
+        Box::new(pipeline_loader_with(LoadOptions {
+            keep_text_encoder: config.keep_text_encoder,
+            ..LoadOptions::default()
+        }))
+    });
+    runtime::run(options, make_loader, cached_models()).context("the terminal app stopped")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -37,7 +37,9 @@ pub use generator::{
     SharedImage, StepInfo,
 };
 pub use job::{CancelOutcome, Job, JobId, JobSpec, JobStatus, ModelSpec, Queue};
-pub use pipeline_adapter::{cached_models, pipeline_loader, PipelineGenerator};
+pub use pipeline_adapter::{
+    cached_models, pipeline_loader, pipeline_loader_with, PipelineGenerator,
+};
 
 /// What the engine tells its owner. Sent from the engine thread (or from the caller's thread
 /// for queue edits), in order.

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use super::generator::{GenerateError, Generated, Generator, Report, Request, RgbImage, StepInfo};
+use super::generator::{
+    GenerateError, Generated, Generator, ModelLoader, Report, Request, RgbImage, StepInfo,
+};
 use super::job::ModelSpec;
 use crate::pipeline::{self, Event, LoadOptions, ModelSource, Pipeline, PipelineError};
 use crate::sampler::SizeLimits;
@@ -27,7 +29,16 @@ impl PipelineGenerator {
 
 /// The engine's default loader: the real pipeline with default options.
 pub fn pipeline_loader(model: &ModelSpec) -> Result<Box<dyn Generator>, String> {
-    PipelineGenerator::load(model, LoadOptions::default())
+    load_generator(model, LoadOptions::default())
+}
+
+/// A loader for the real pipeline with `options` (e.g. the text encoder kept resident).
+pub fn pipeline_loader_with(options: LoadOptions) -> impl ModelLoader {
+    move |model: &ModelSpec| load_generator(model, options)
+}
+
+fn load_generator(model: &ModelSpec, options: LoadOptions) -> Result<Box<dyn Generator>, String> {
+    PipelineGenerator::load(model, options)
         .map(|g| Box::new(g) as Box<dyn Generator>)
         .map_err(|e| crate::logging::error_chain(&e))
 }
@@ -35,8 +46,13 @@ pub fn pipeline_loader(model: &ModelSpec) -> Result<Box<dyn Generator>, String> 
 impl Generator for PipelineGenerator {
     fn describe(&self) -> String {
         let info = self.pipeline.info();
+        let text_encoder = if self.pipeline.keeps_text_encoder() {
+            "text encoder kept"
+        } else {
+            "text encoder streamed"
+        };
         format!(
-            "{} · {} weights · {:.1}s to load · {} MiB resident",
+            "{} · {} weights · {:.1}s to load · {} MiB resident · {text_encoder}",
             info.name,
             info.weight_format,
             info.load_seconds,

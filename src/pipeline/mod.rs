@@ -284,6 +284,12 @@ impl Pipeline {
         Ok(self.tokenizer.count_prompt_tokens(caption)?)
     }
 
+    /// Whether this pipeline keeps the text encoder resident between jobs (else it streams
+    /// it from disk for each new caption).
+    pub fn keeps_text_encoder(&self) -> bool {
+        self.options.keep_text_encoder
+    }
+
     /// Whether the text encoder's weights are in memory now.
     pub fn text_encoder_resident(&self) -> bool {
         self.text_encoder.is_some()

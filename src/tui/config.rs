@@ -8,6 +8,8 @@
 //! theme = "dark"                      # a built-in name, themes/NAME.toml here, or a path
 //! mlx_cache_limit_mb = 4096
 //! preview = "auto"                    # auto | blocks | viuer | off
+//! keep_text_encoder = false           # true: keep it in memory between captions (~5 GB
+//!                                     # more for the real model; faster caption changes)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -79,6 +81,8 @@ pub struct Config {
     pub theme: String,
     pub mlx_cache_limit_mb: Option<u64>,
     pub preview: PreviewMode,
+    /// Keep the text encoder resident between captions instead of streaming it from disk.
+    pub keep_text_encoder: bool,
 }
 
 impl Default for Config {
@@ -90,6 +94,7 @@ impl Default for Config {
             theme: super::theme::DEFAULT_THEME.into(),
             mlx_cache_limit_mb: None,
             preview: PreviewMode::Auto,
+            keep_text_encoder: false,
         }
     }
 }
@@ -173,12 +178,14 @@ mod tests {
         assert_eq!(Config::load(&path).unwrap(), Config::default());
         std::fs::write(
             &path,
-            "model = \"/m\"\ntheme = \"light\"\nmlx_cache_limit_mb = 512\npreview = \"blocks\"\nfilename_pattern = \"{n}-{seed}.png\"\n",
+            "model = \"/m\"\ntheme = \"light\"\nmlx_cache_limit_mb = 512\npreview = \"blocks\"\nfilename_pattern = \"{n}-{seed}.png\"\nkeep_text_encoder = true\n",
         )
         .unwrap();
         let c = Config::load(&path).unwrap();
         assert_eq!(c.model, "/m");
         assert_eq!(c.mlx_cache_limit_mb, Some(512));
+        assert!(c.keep_text_encoder);
+        assert!(!Config::default().keep_text_encoder);
         assert_eq!(c.preview, PreviewMode::Blocks);
     }
 

@@ -145,16 +145,20 @@ pub fn example_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// Makes the engine's model loader once the config is read (it may set load options).
+pub type LoaderFactory = Box<dyn FnOnce(&Config) -> Box<dyn ModelLoader>>;
+
 /// Runs the app until the user quits. The loader comes from the caller (it knows the
 /// pipeline); images are written by a [`PatternSink`] as the config says.
 pub fn run(
     options: RunOptions,
-    loader: Box<dyn ModelLoader>,
+    make_loader: LoaderFactory,
     cached_models: Vec<ModelSpec>,
 ) -> Result<(), RunError> {
     let dirs = Dirs::standard().ok_or(RunError::NoDirs)?;
     let mut startup = prepare(&options, dirs)?;
     startup.init.cached_models = cached_models;
+    let loader = make_loader(&startup.config);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
