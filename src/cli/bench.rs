@@ -37,8 +37,9 @@ enum What {
         json: bool,
     },
     /// Memory of the full-size model with random NF4 weights (writes ~16 GB once into --dir,
-    /// needs ~16 GB of RAM; run it outside CI): load time, MLX memory after load, 1-step jobs
-    /// and an estimate for 1024² in bf16.
+    /// needs ~11 GB of RAM and ~25 minutes on a 2-core CPU; run it outside CI): load time,
+    /// MLX memory after load, per-phase peaks of 1-step jobs (text encoder streamed, denoising,
+    /// VAE decode) and an estimate for 1024² in bf16 against the 11 GiB target.
     Memory {
         /// Folder for the generated checkpoint (reused when complete).
         #[arg(long, default_value = "/tmp/ideogram4-bench-fullsize")]
