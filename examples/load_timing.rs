@@ -1,8 +1,10 @@
 //! Load time and MLX memory of checkpoints or single component folders.
 //!
 //! ```text
-//! cargo run --release --example load_timing -- tests/fixtures/tiny-ideogram4-nf4 /tmp/fullsize-nf4/transformer
+//! cargo run --release --example load_timing -- tests/fixtures/tiny-ideogram4-nf4 \
+//!     /tmp/ideogram4-bench-fullsize/transformer
 //! ```
+//! (`ideogram4-tui bench memory` writes that full-size random NF4 checkpoint once.)
 //! For a checkpoint root every component is loaded; for a folder holding
 //! `diffusion_pytorch_model*.safetensors` that folder is loaded as a DiT. Prints the time to
 //! read headers (open), to read tensor data (load), MLX active memory before/after, the
