@@ -158,10 +158,10 @@ fn scan_repo(dir: &Path, repo_id: String) -> CachedRepo {
     }
 }
 
-/// `(ref name, commit)` for every file under `refs/` (names may nest: `pr/1`).
-fn read_refs(refs: &Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut stack = vec![refs.to_path_buf()];
+/// Every non-directory entry below `root` (unreadable folders are skipped), depth first.
+fn files_below(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let Ok(rd) = std::fs::read_dir(&dir) else {
             continue;
@@ -170,15 +170,27 @@ fn read_refs(refs: &Path) -> Vec<(String, String)> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if let (Ok(text), Ok(rel)) = (std::fs::read_to_string(&p), p.strip_prefix(refs))
-            {
-                out.push((
-                    rel.to_string_lossy().replace('\\', "/"),
-                    text.trim().to_string(),
-                ));
+            } else {
+                files.push(p);
             }
         }
     }
+    files
+}
+
+/// `(ref name, commit)` for every file under `refs/` (names may nest: `pr/1`).
+fn read_refs(refs: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = files_below(refs)
+        .into_iter()
+        .filter_map(|p| {
+            let text = std::fs::read_to_string(&p).ok()?;
+            let rel = p.strip_prefix(refs).ok()?;
+            Some((
+                rel.to_string_lossy().replace('\\', "/"),
+                text.trim().to_string(),
+            ))
+        })
+        .collect();
     out.sort();
     out
 }
@@ -186,24 +198,12 @@ fn read_refs(refs: &Path) -> Vec<(String, String)> {
 /// Sum of the sizes of the distinct files a snapshot's links resolve to.
 fn linked_size(snapshot: &Path) -> u64 {
     let mut seen = BTreeSet::new();
-    let mut total = 0;
-    let mut stack = vec![snapshot.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(real) = std::fs::canonicalize(&p) {
-                if seen.insert(real.clone()) {
-                    total += std::fs::metadata(&real).map(|m| m.len()).unwrap_or(0);
-                }
-            }
-        }
-    }
-    total
+    files_below(snapshot)
+        .into_iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .filter(|real| seen.insert(real.clone()))
+        .map(|real| std::fs::metadata(&real).map(|m| m.len()).unwrap_or(0))
+        .sum()
 }
 
 /// Whether a cached repo is an Ideogram 4 checkpoint (by name, or by its folder layout).
