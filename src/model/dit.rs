@@ -324,6 +324,25 @@ impl Dit {
         &self.config
     }
 
+    /// The first block's NF4 weights of distinct shapes (attention and feed-forward), named
+    /// by module path: the layers the load-time check of the fused NF4 kernels runs on.
+    pub fn nf4_check_layers(&self) -> Vec<(String, &crate::weights::Nf4Weight)> {
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        let Some(block) = self.layers.first() else {
+            return out;
+        };
+        for (name, linear) in block::Block::LINEAR_NAMES.iter().zip(block.linears()) {
+            if let crate::weights::Weight::Nf4(w) = linear.stored_weight() {
+                if !seen.contains(&w.shape().to_vec()) {
+                    seen.push(w.shape().to_vec());
+                    out.push((format!("layers.0.{name}"), w));
+                }
+            }
+        }
+        out
+    }
+
     pub fn options(&self) -> DitOptions {
         self.options
     }

@@ -179,6 +179,17 @@ impl Linear {
         } else {
             x.astype(self.compute.dtype)?
         };
+        if self.compute.dequant == Dequant::Graph {
+            if let Weight::Nf4(w) = &self.weight {
+                // Fused NF4 kernels, when the load-time check activated them on this thread.
+                if let Some(y) = super::nf4_fused::forward_active(&x, w) {
+                    return match &self.bias {
+                        Some(b) => y.add(b),
+                        None => Ok(y),
+                    };
+                }
+            }
+        }
         let expanded = self.out_features * self.in_features * self.compute.dtype.size();
         if self.weight.is_quantized() && expanded > self.block_bytes {
             return self.forward_in_row_blocks(&x);

@@ -4,6 +4,7 @@ pub mod demo;
 pub mod dit;
 pub mod latent;
 pub mod linear;
+pub mod nf4_fused;
 pub mod packing;
 pub mod text_encoder;
 pub mod tokenizer;

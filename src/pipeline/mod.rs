@@ -229,6 +229,7 @@ impl Pipeline {
         let mut component = checkpoint.load_component(ComponentKind::Transformer)?;
         let cond = Dit::from_component(&mut component, dit_options)?;
         drop(component);
+        crate::model::nf4_fused::check_at_load(&cond.nf4_check_layers(), compute.dtype);
         // The unconditional branch never has text: its text projection is never read.
         let mut component = checkpoint
             .load_component_filtered(ComponentKind::UnconditionalTransformer, &|n| {

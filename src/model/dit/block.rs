@@ -143,6 +143,16 @@ pub(crate) struct BlockWeights {
 }
 
 impl Block {
+    /// Module paths (relative to the block) of [`Block::linears`], in the same order.
+    pub(crate) const LINEAR_NAMES: [&'static str; 6] = [
+        "attention.qkv",
+        "attention.o",
+        "feed_forward.w1",
+        "feed_forward.w2",
+        "feed_forward.w3",
+        "adaln_modulation",
+    ];
+
     pub(crate) fn new(w: BlockWeights, heads: usize, norm_eps: f32) -> Result<Block, DitError> {
         let [nq, nk, a1, a2, f1, f2] = &w.norms;
         let emb = w.qkv.in_features();
