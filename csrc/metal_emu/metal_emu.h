@@ -135,6 +135,20 @@ inline void fiber_entry() {
   _longjmp(w.sched_jb, 1);
 }
 
+// Runs fiber `f` until it waits at a barrier or finishes. Kept out of line so that the frame
+// _setjmp saves holds no variable that changes before the fiber jumps back.
+[[gnu::noinline]] inline void resume(Worker& w, Fiber& f) {
+  w.current = &f;
+  if (_setjmp(w.sched_jb) == 0) {
+    if (!f.started) {
+      f.started = true;
+      swapcontext(&w.sched, &f.ctx);
+    } else {
+      _longjmp(f.jb, 1);
+    }
+  }
+}
+
 // Runs threadgroup `g` (its threads all inside `grid`) of a launch to completion.
 inline void run_group(Worker& w, uint3 grid, uint3 tg, uint3 g) {
   w.fibers.clear();
@@ -172,15 +186,7 @@ inline void run_group(Worker& w, uint3 grid, uint3 tg, uint3 g) {
         ++finished;
         continue;
       }
-      w.current = &f;
-      if (_setjmp(w.sched_jb) == 0) {
-        if (!f.started) {
-          f.started = true;
-          swapcontext(&w.sched, &f.ctx);
-        } else {
-          _longjmp(f.jb, 1);
-        }
-      }
+      resume(w, f);
     }
     if (!w.error.empty()) throw std::runtime_error(w.error);
     if (finished == n) return;

@@ -11,6 +11,10 @@ pub struct Args {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Run the NF4 kernels' load-time check with a stand-in runner instead of the GPU's
+    /// (shows the check and its fallback on any machine).
+    #[arg(long, value_enum, hide = true)]
+    nf4_check_with: Option<super::nf4::CheckWith>,
 }
 
 struct Report {
@@ -117,6 +121,15 @@ pub fn run(args: Args, log: &LogSetup) -> anyhow::Result<ExitCode> {
     match round_trip() {
         Ok(detail) => r.line("round trip", detail),
         Err(e) => r.problems.push(format!("MLX round trip failed: {e}")),
+    }
+    match super::nf4::doctor_lines(args.nf4_check_with) {
+        Ok(d) => {
+            for (k, v) in d.lines {
+                r.line(&k, v);
+            }
+            r.notes.extend(d.notes);
+        }
+        Err(e) => r.problems.push(format!("NF4 kernel check failed: {e:#}")),
     }
     r.line("log file", log.describe());
 

@@ -11,6 +11,7 @@ mod doctor;
 mod generate;
 mod logs;
 mod models;
+mod nf4;
 mod tui;
 mod verify;
 
@@ -76,6 +77,7 @@ pub fn run() -> ExitCode {
     let name = cli.command.as_ref().map_or("tui", Command::name);
     let log = logs::start(name, cli.command.is_none());
     let started = std::time::Instant::now();
+    nf4::apply_config();
     let result = match cli.command {
         Some(Command::Doctor(args)) => doctor::run(args, &log),
         Some(Command::Bench(args)) => bench::run(args),

@@ -10,6 +10,9 @@
 //! preview = "auto"                    # auto | blocks | viuer | off
 //! keep_text_encoder = false           # true: keep it in memory between captions (~5 GB
 //!                                     # more for the real model; faster caption changes)
+//! nf4_kernels = "auto"                # auto | fused | portable: fused NF4 Metal kernels on
+//!                                     # Apple GPUs after a load-time check (doctor shows it);
+//!                                     # IDEOGRAM4_NF4_KERNELS overrides it for one run
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -83,6 +86,8 @@ pub struct Config {
     pub preview: PreviewMode,
     /// Keep the text encoder resident between captions instead of streaming it from disk.
     pub keep_text_encoder: bool,
+    /// Fused NF4 kernels or the portable path (applied by the CLI at start).
+    pub nf4_kernels: crate::model::nf4_fused::KernelMode,
 }
 
 impl Default for Config {
@@ -95,6 +100,7 @@ impl Default for Config {
             mlx_cache_limit_mb: None,
             preview: PreviewMode::Auto,
             keep_text_encoder: false,
+            nf4_kernels: crate::model::nf4_fused::KernelMode::Auto,
         }
     }
 }
