@@ -27,7 +27,7 @@
 mod escapes;
 pub mod fix;
 pub mod format;
-mod json;
+pub(crate) mod json;
 mod printable;
 mod pyrepr;
 mod schema;

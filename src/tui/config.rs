@@ -10,6 +10,11 @@
 //! preview = "auto"                    # auto | blocks | viuer | off
 //! keep_text_encoder = false           # true: keep it in memory between captions (~5 GB
 //!                                     # more for the real model; faster caption changes)
+//!
+//! [magic_prompt]                      # idea -> caption (see `crate::magic::config`)
+//! backend = "openai"                  # ideogram | openrouter | openai (any compatible server)
+//! model = "qwen2.5:14b"
+//! base_url = "http://127.0.0.1:11434/v1"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -83,6 +88,8 @@ pub struct Config {
     pub preview: PreviewMode,
     /// Keep the text encoder resident between captions instead of streaming it from disk.
     pub keep_text_encoder: bool,
+    /// The idea expander (backend, model, URL, timeout; keys come from the environment).
+    pub magic_prompt: crate::magic::MagicConfig,
 }
 
 impl Default for Config {
@@ -95,6 +102,7 @@ impl Default for Config {
             mlx_cache_limit_mb: None,
             preview: PreviewMode::Auto,
             keep_text_encoder: false,
+            magic_prompt: crate::magic::MagicConfig::default(),
         }
     }
 }
