@@ -18,17 +18,21 @@ pub fn extract_json_object(reply: &str) -> Option<String> {
     }
     let first_open = text.find('{')?;
     let mut first_balanced = None;
-    let opens = text
-        .char_indices()
-        .filter(|&(_, c)| c == '{')
-        .map(|(i, _)| i);
-    for start in opens.take(MAX_CANDIDATES) {
-        if let Some(end) = balanced_end(text, start) {
-            let candidate = &text[start..end];
-            if json::parse(candidate).is_ok() {
-                return Some(candidate.to_string());
-            }
-            first_balanced.get_or_insert(candidate);
+    // Only objects at the top level of the prose: an object inside a broken one is a part of
+    // the caption, not the caption.
+    let mut at = first_open;
+    for _ in 0..MAX_CANDIDATES {
+        let Some(end) = balanced_end(text, at) else {
+            break;
+        };
+        let candidate = &text[at..end];
+        if json::parse(candidate).is_ok() {
+            return Some(candidate.to_string());
+        }
+        first_balanced.get_or_insert(candidate);
+        match text[end..].find('{') {
+            Some(next) => at = end + next,
+            None => break,
         }
     }
     Some(first_balanced.unwrap_or(&text[first_open..]).to_string())
@@ -107,10 +111,10 @@ mod tests {
         );
         // Nothing parses: the first balanced candidate, for the verifier to explain.
         assert_eq!(extract_json_object("x {a: 1} y").as_deref(), Some("{a: 1}"));
-        // Cut short.
+        // Cut short: the whole rest, not an inner object that happens to be complete.
         assert_eq!(
-            extract_json_object("here {\"a\": [1, 2").as_deref(),
-            Some("{\"a\": [1, 2")
+            extract_json_object("here {\"a\": {\"b\": 1}, \"c\": [1, 2").as_deref(),
+            Some("{\"a\": {\"b\": 1}, \"c\": [1, 2")
         );
         assert_eq!(extract_json_object("I cannot help with that."), None);
         assert_eq!(strip_code_fence("```\nabc"), "abc");
