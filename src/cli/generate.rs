@@ -89,6 +89,12 @@ pub struct Args {
     /// The caption text itself.
     #[arg(long, value_name = "TEXT")]
     caption: Option<String>,
+    /// A plain idea instead of a caption: expanded by the magic prompt backend first (see
+    /// `ideogram4-tui caption --help`); the idea and the backend are recorded in the image.
+    #[arg(long, value_name = "IDEA", conflicts_with_all = ["caption", "caption_file"])]
+    idea: Option<String>,
+    #[command(flatten)]
+    magic: super::caption::BackendArgs,
     /// An official preset: V4_QUALITY_48 (default), V4_DEFAULT_20, V4_TURBO_12.
     #[arg(long, value_name = "NAME", conflicts_with_all = ["steps", "mu", "std", "guidance", "guidance_schedule"])]
     preset: Option<String>,
@@ -216,7 +222,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
-    let plan = Plan::resolve(&args)?;
+    let mut plan = Plan::resolve(&args)?;
     let source = ModelSource::parse(&plan.model);
     let format = args
         .format
@@ -239,6 +245,20 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
         let root = source.resolve()?.unwrap_or_default();
         check_checkpoint(&root, plan.size, args.force, &reporter)?;
     }
+    let idea = match &args.idea {
+        Some(idea) => {
+            let config = args.magic.config(None)?;
+            let (w, h) = (plan.size.width, plan.size.height);
+            let expansion = super::caption::expand_idea(&config, idea, w, h, args.json)?;
+            reporter.emit(json!({
+                "event": "caption", "caption": expansion.caption, "backend": expansion.backend,
+                "retried": expansion.retried,
+            }));
+            plan.caption = expansion.caption;
+            Some((idea.clone(), expansion.backend))
+        }
+        None => None,
+    };
     let compute = compute_for(args.dtype);
     let started = Instant::now();
     tracing::info!(
@@ -337,6 +357,9 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
                 "init_noise".into(),
                 json!(path.file_name().map(|n| n.to_string_lossy().into_owned())),
             );
+        }
+        if let Some((idea, backend)) = &idea {
+            record.set_idea(idea, backend);
         }
         let saved = save(&finished, &record, &plan, args.out.as_deref(), format)?;
         let t = finished.timings;
@@ -484,6 +507,8 @@ impl Plan {
             })
             .transpose()?;
         let caption = match (&args.caption, &args.caption_file, &record) {
+            // Filled in by the magic prompt once the cheap checks have passed.
+            _ if args.idea.is_some() => String::new(),
             (Some(text), _, _) => text.clone(),
             (None, Some(path), _) => read_caption(path)?,
             (None, None, Some(r)) => r.caption.clone(),

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod bench;
+mod caption;
 mod completions;
 mod doctor;
 mod generate;
@@ -22,6 +23,7 @@ Examples:
   ideogram4-tui completions bash > ~/.local/share/bash-completion/completions/ideogram4-tui
   ideogram4-tui verify examples/captions/*.json  check captions like the official verifier
   ideogram4-tui generate --model demo --caption-file examples/captions/photo.json
+  ideogram4-tui caption \"a red fox in the snow\"    expand an idea into a JSON caption
 
 Captions are JSON objects with high_level_description, style_description and
 compositional_deconstruction; see examples/captions/ for starters.
@@ -56,6 +58,8 @@ enum Command {
     Models(models::Args),
     /// Generate images from a caption (`--model demo` runs anywhere in seconds).
     Generate(Box<generate::Args>),
+    /// Expand a plain idea into a verified JSON caption (magic prompt).
+    Caption(caption::Args),
 }
 
 impl Command {
@@ -68,6 +72,7 @@ impl Command {
             Command::Verify(_) => "verify",
             Command::Models(_) => "models",
             Command::Generate(_) => "generate",
+            Command::Caption(_) => "caption",
         }
     }
 }
@@ -85,6 +90,7 @@ pub fn run() -> ExitCode {
         Some(Command::Verify(args)) => verify::run(args),
         Some(Command::Models(args)) => models::run(args),
         Some(Command::Generate(args)) => generate::run(*args),
+        Some(Command::Caption(args)) => caption::run(args),
         None => tui::run(cli.tui, log.problem),
     };
     let seconds = started.elapsed().as_secs_f64();

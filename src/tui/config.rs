@@ -13,6 +13,11 @@
 //! nf4_kernels = "auto"                # auto | fused | portable: fused NF4 Metal kernels on
 //!                                     # Apple GPUs after a load-time check (doctor shows it);
 //!                                     # IDEOGRAM4_NF4_KERNELS overrides it for one run
+//!
+//! [magic_prompt]                      # idea -> caption (see `crate::magic::config`)
+//! backend = "openai"                  # ideogram | openrouter | openai (any compatible server)
+//! model = "qwen2.5:14b"
+//! base_url = "http://127.0.0.1:11434/v1"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -88,6 +93,8 @@ pub struct Config {
     pub keep_text_encoder: bool,
     /// Fused NF4 kernels or the portable path (applied by the CLI at start).
     pub nf4_kernels: crate::model::nf4_fused::KernelMode,
+    /// The idea expander (backend, model, URL, timeout; keys come from the environment).
+    pub magic_prompt: crate::magic::MagicConfig,
 }
 
 impl Default for Config {
@@ -101,6 +108,7 @@ impl Default for Config {
             preview: PreviewMode::Auto,
             keep_text_encoder: false,
             nf4_kernels: crate::model::nf4_fused::KernelMode::Auto,
+            magic_prompt: crate::magic::MagicConfig::default(),
         }
     }
 }

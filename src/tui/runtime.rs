@@ -217,6 +217,8 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
     app.system_memory = Some(probe.sample());
     let mut graphics = GraphicsState::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // Spinner frames and the result check while an idea is being expanded.
+    let mut spin = tokio::time::interval(Duration::from_millis(100));
     let state_file = dirs.state_file();
     let mut last_saved = String::new();
 
@@ -238,7 +240,9 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
                 app.system_memory = Some(probe.sample());
                 save_if_changed(&app, &engine, &state_file, &mut last_saved);
             }
+            _ = spin.tick(), if app.idea.is_running() => {}
         }
+        app.poll_idea();
         // Take everything already waiting, then draw once.
         drain(&mut key_rx, &mut eng_rx, &mut app, &mut graphics);
         for effect in app.take_effects() {
