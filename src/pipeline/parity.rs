@@ -12,6 +12,8 @@
 //! reference's own noise floor for that output, `rtol = 1e-4`; token ids, schedules and
 //! dequantised weights exactly; uint8 images within 1 level.
 
+mod lora;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -359,6 +361,7 @@ pub fn run_sidecar(
         "pipeline_e2e" => runner.pipeline_e2e(emit),
         "tokenizer" => runner.tokenizer(emit),
         "quant_formats" => runner.quant_formats(emit),
+        "lora_dit_forward" => runner.lora_dit_forward(emit),
         other => Err(ParityError::UnknownKind(other.to_string())),
     }
 }
