@@ -10,6 +10,7 @@ mod completions;
 mod doctor;
 mod generate;
 mod logs;
+mod lora;
 mod models;
 mod tui;
 mod verify;

@@ -701,6 +701,7 @@ impl Runner<'_> {
                     compute: Some(self.options.compute),
                     keep_text_encoder: false,
                     chunking: QueryChunking::Whole,
+                    defer_unconditional: false,
                 },
             )?;
             let job = JobSpec {
@@ -710,6 +711,8 @@ impl Runner<'_> {
                 seed: 0,
                 init_noise: Some(g.f32s("z0")?),
                 allow_caption_warnings: false,
+                cfg_end: None,
+                adapters: Vec::new(),
             };
             let mut ids = Vec::new();
             let mut features = Vec::new();
@@ -737,7 +740,9 @@ impl Runner<'_> {
                     Trace::Step(r) => {
                         keep(r.z_in, &mut z_in, &mut failure);
                         keep(r.v_cond, &mut v_cond, &mut failure);
-                        keep(r.v_uncond, &mut v_uncond, &mut failure);
+                        if let Some(v) = r.v_uncond {
+                            keep(v, &mut v_uncond, &mut failure);
+                        }
                         z_last.clear();
                         keep(r.z_out, &mut z_last, &mut failure);
                     }
