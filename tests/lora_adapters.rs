@@ -129,16 +129,31 @@ fn loader_errors_name_the_problem() {
     );
     let e = Adapter::load(&p, &targets).unwrap_err();
     assert!(matches!(e, AdapterError::NoMatch { .. }), "{e}");
-    assert!(e.to_string().contains("text_model.foo.lora_A.weight"), "{e}");
+    assert!(
+        e.to_string().contains("text_model.foo.lora_A.weight"),
+        "{e}"
+    );
 
     // Partial match: the rest is listed.
     let p = tmp("partial.safetensors");
     write_safetensors(
         &p,
         &[
-            ("transformer.layers.0.attention.o.lora_A.weight", vec![2, 4], vec![0.1; 8]),
-            ("transformer.layers.0.attention.o.lora_B.weight", vec![8, 2], vec![0.1; 16]),
-            ("transformer.layers.9.attention.o.lora_A.weight", vec![2, 4], vec![0.1; 8]),
+            (
+                "transformer.layers.0.attention.o.lora_A.weight",
+                vec![2, 4],
+                vec![0.1; 8],
+            ),
+            (
+                "transformer.layers.0.attention.o.lora_B.weight",
+                vec![8, 2],
+                vec![0.1; 16],
+            ),
+            (
+                "transformer.layers.9.attention.o.lora_A.weight",
+                vec![2, 4],
+                vec![0.1; 8],
+            ),
             ("te.something", vec![1], vec![0.0]),
         ],
     );
@@ -157,8 +172,16 @@ fn loader_errors_name_the_problem() {
     write_safetensors(
         &p,
         &[
-            ("lora_unet_layers_0_attention_o.lora_down.weight", vec![2, 5], vec![0.1; 10]),
-            ("lora_unet_layers_0_attention_o.lora_up.weight", vec![8, 2], vec![0.1; 16]),
+            (
+                "lora_unet_layers_0_attention_o.lora_down.weight",
+                vec![2, 5],
+                vec![0.1; 10],
+            ),
+            (
+                "lora_unet_layers_0_attention_o.lora_up.weight",
+                vec![8, 2],
+                vec![0.1; 16],
+            ),
         ],
     );
     let e = Adapter::load(&p, &targets).unwrap_err().to_string();
@@ -221,7 +244,10 @@ fn forward(dit: &Dit) -> Vec<f32> {
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -236,8 +262,15 @@ fn stacking_is_additive_and_detach_restores_the_base() {
     dit.attach_adapter(2, &a, 0.5, false).unwrap();
     dit.attach_adapter(3, &a, 0.5, false).unwrap();
     let halves = forward(&dit);
-    assert!(max_diff(&full, &base) > 0.1, "the adapter changes the output");
-    assert!(max_diff(&full, &halves) < 1e-5, "{}", max_diff(&full, &halves));
+    assert!(
+        max_diff(&full, &base) > 0.1,
+        "the adapter changes the output"
+    );
+    assert!(
+        max_diff(&full, &halves) < 1e-5,
+        "{}",
+        max_diff(&full, &halves)
+    );
     dit.detach_adapter(2);
     dit.detach_adapter(3);
     assert_eq!(forward(&dit), base);
@@ -250,7 +283,11 @@ fn stacking_is_additive_and_detach_restores_the_base() {
 #[test]
 fn factored_lokr_matches_the_built_delta() {
     let (a, b, p, q, r) = (2usize, 3usize, 4usize, 5usize, 2usize);
-    let vals = |n: usize, k: f32| (0..n).map(|i| ((i as f32 + k) * 0.37).sin()).collect::<Vec<_>>();
+    let vals = |n: usize, k: f32| {
+        (0..n)
+            .map(|i| ((i as f32 + k) * 0.37).sin())
+            .collect::<Vec<_>>()
+    };
     let w1 = vals(a * b, 1.0);
     let w2a = vals(p * r, 2.0);
     let w2b = vals(r * q, 3.0);

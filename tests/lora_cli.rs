@@ -97,10 +97,7 @@ fn turbotime_runs_eight_passes_on_one_transformer_and_round_trips() {
     );
 
     // --from-image finds the adapter beside the image and makes the same picture.
-    let out = run(
-        &dir,
-        &["--from-image", "a.png", "--json", "--out", "b.png"],
-    );
+    let out = run(&dir, &["--from-image", "a.png", "--json", "--out", "b.png"]);
     let s = saved(&ok(&out));
     assert_eq!(s["dit_passes"], 8);
     assert_eq!(
@@ -121,7 +118,12 @@ fn turbotime_without_its_lora_names_the_download() {
     let dir = scratch("missing");
     let out = run(
         &dir,
-        &["--caption-file", "caption.json", "--preset", "V4_TURBOTIME_4"],
+        &[
+            "--caption-file",
+            "caption.json",
+            "--preset",
+            "V4_TURBOTIME_4",
+        ],
     );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -130,10 +132,21 @@ fn turbotime_without_its_lora_names_the_download() {
         "{err}"
     );
     // A LoRA file that matches nothing is refused with its keys.
-    std::fs::write(dir.join("bad.safetensors"), b"not a safetensors file at all").unwrap();
+    std::fs::write(
+        dir.join("bad.safetensors"),
+        b"not a safetensors file at all",
+    )
+    .unwrap();
     let out = run(
         &dir,
-        &["--caption-file", "caption.json", "--steps", "1", "--lora", "bad.safetensors"],
+        &[
+            "--caption-file",
+            "caption.json",
+            "--steps",
+            "1",
+            "--lora",
+            "bad.safetensors",
+        ],
     );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

@@ -136,7 +136,11 @@ fn unconditional_pass_lora_never_loads_the_unconditional_dit() {
     )];
     let (c0, _) = p.forward_counts();
     let with = run(&mut p, &j).unwrap();
-    assert_eq!(p.forward_counts().0 - c0, 4, "both passes on the conditional DiT");
+    assert_eq!(
+        p.forward_counts().0 - c0,
+        4,
+        "both passes on the conditional DiT"
+    );
     assert_eq!((with.dit_passes, with.transformers_loaded), (4, 1));
     assert_eq!(p.transformer_loads(), [ComponentKind::Transformer]);
     // The same job with the adapter on the conditional pass differs: the gate matters.
@@ -157,8 +161,15 @@ fn adapters_change_between_jobs_without_reloading_and_round_trip_in_the_record()
     let styled = run(&mut p, &j).unwrap();
     assert_ne!(styled.pixels, base.pixels);
     let again = run(&mut p, &job(custom(vec![3.0, 7.0]))).unwrap();
-    assert_eq!(again.pixels, base.pixels, "detaching restores the base exactly");
-    assert_eq!(p.transformer_loads().len(), 2, "no transformer was read again");
+    assert_eq!(
+        again.pixels, base.pixels,
+        "detaching restores the base exactly"
+    );
+    assert_eq!(
+        p.transformer_loads().len(),
+        2,
+        "no transformer was read again"
+    );
 
     let (recorded, _) = recorded_adapters(&styled.record).unwrap();
     assert_eq!(recorded.len(), 2);

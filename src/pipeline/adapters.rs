@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -113,7 +112,7 @@ pub fn preset_adapter(preset: Preset, env: &HubEnv) -> Result<Option<AdapterUse>
 }
 
 struct Cached {
-    adapter: Arc<Adapter>,
+    adapter: Adapter,
     sha256: String,
     repo: Option<String>,
 }
@@ -150,7 +149,7 @@ impl AdapterState {
         self.cache.insert(
             path.to_path_buf(),
             Cached {
-                adapter: Arc::new(adapter),
+                adapter,
                 sha256,
                 repo,
             },

@@ -68,8 +68,8 @@ use crate::model::tokenizer::{PromptTokenizer, TokenizerError};
 use crate::model::vae::{to_uint8, VaeDecoder, VaeError};
 use crate::output::GenerationRecord;
 use crate::sampler::{
-    apply_cfg_end, is_guidance_one, validate_cfg_end, validate_size, ImageSize, SamplerError, Schedule, SizeError, SizeLimits, MAX_SIDE,
-    PIXELS_PER_TOKEN,
+    apply_cfg_end, is_guidance_one, validate_cfg_end, validate_size, ImageSize, SamplerError,
+    Schedule, SizeError, SizeLimits, MAX_SIDE, PIXELS_PER_TOKEN,
 };
 use crate::weights::{Checkpoint, ComponentKind, WeightsError};
 use adapters::AdapterState;
@@ -517,8 +517,7 @@ impl Pipeline {
         drop((text, cond_seq, uncond_seq));
         let sampling_seconds = sampling_started.elapsed().as_secs_f64();
         let forwards_after = self.forward_counts();
-        let dit_passes = forwards_after.0 - forwards_before.0
-            + forwards_after.1.unwrap_or(0)
+        let dit_passes = forwards_after.0 - forwards_before.0 + forwards_after.1.unwrap_or(0)
             - forwards_before.1.unwrap_or(0);
 
         if cancel.load(Ordering::Relaxed) {

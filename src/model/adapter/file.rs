@@ -11,12 +11,9 @@ use crate::weights::WeightsError;
 #[derive(Debug, thiserror::Error)]
 pub enum AdapterError {
     /// The container itself (missing, truncated, bad header).
-    #[error("adapter {}: {source}", path.display())]
-    File {
-        path: PathBuf,
-        #[source]
-        source: WeightsError,
-    },
+    /// The container itself (the error names the file).
+    #[error("adapter {0}")]
+    File(#[source] Box<WeightsError>),
     #[error(
         "adapter {}: no key matches a module of this DiT (keys like {}); expected \
          `transformer.<module>.lora_A.weight`, `diffusion_model.<module>…`, kohya \
@@ -121,10 +118,7 @@ const KOHYA_PREFIXES: [&str; 2] = ["lora_unet_", "lora_transformer_"];
 impl Adapter {
     /// Reads `path` and maps its keys onto `targets` (the linears of a DiT).
     pub fn load(path: &Path, targets: &[TargetModule]) -> Result<Adapter, AdapterError> {
-        let file = SafetensorsFile::open(path).map_err(|source| AdapterError::File {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let file = SafetensorsFile::open(path).map_err(|e| AdapterError::File(Box::new(e)))?;
         let by_path: BTreeMap<&str, &TargetModule> =
             targets.iter().map(|t| (t.path.as_str(), t)).collect();
         let kohya: BTreeMap<String, &str> = targets
@@ -245,17 +239,9 @@ impl Reader<'_> {
 
     /// A float tensor as stored (bf16, f16 or f32).
     fn tensor(&self, name: &str) -> Result<Array, AdapterError> {
-        let file_err = |source| AdapterError::File {
-            path: self.path.to_path_buf(),
-            source,
-        };
+        let file_err = |e| AdapterError::File(Box::new(e));
         let info = self.file.info(name).ok_or_else(|| {
-            file_err(WeightsError::tensor(
-                self.path,
-                name,
-                "a tensor",
-                "nothing",
-            ))
+            file_err(WeightsError::tensor(self.path, name, "a tensor", "nothing"))
         })?;
         let dtype = match info.dtype {
             StDtype::Bf16 => Dtype::Bf16,

@@ -21,6 +21,6 @@ mod spec;
 pub use file::{Adapter, AdapterError, ModuleDelta, ModuleFactors, TargetModule};
 pub use runtime::{LinearDelta, PassGate};
 pub use spec::{
-    resolve_spec, root_safetensors, AdapterSpec, AdapterTarget, AdapterUse, ResolvedSpec, TURBOTIME_FILE,
-    TURBOTIME_REPO, UNCONDITIONAL_FILE, UNCONDITIONAL_REPO,
+    resolve_spec, root_safetensors, AdapterSpec, AdapterTarget, AdapterUse, ResolvedSpec,
+    TURBOTIME_FILE, TURBOTIME_REPO, UNCONDITIONAL_FILE, UNCONDITIONAL_REPO,
 };

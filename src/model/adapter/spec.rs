@@ -207,7 +207,10 @@ mod tests {
         let s: AdapterSpec = "a/b.safetensors@0.6".parse().unwrap();
         assert_eq!((s.source.as_str(), s.strength), ("a/b.safetensors", 0.6));
         let s: AdapterSpec = "ostris/x:f.safetensors".parse().unwrap();
-        assert_eq!((s.source.as_str(), s.strength), ("ostris/x:f.safetensors", 1.0));
+        assert_eq!(
+            (s.source.as_str(), s.strength),
+            ("ostris/x:f.safetensors", 1.0)
+        );
         let s: AdapterSpec = "weird@name.safetensors".parse().unwrap();
         assert_eq!(s.source, "weird@name.safetensors");
         assert!("x@inf".parse::<AdapterSpec>().is_err());

@@ -108,16 +108,19 @@ impl Runner<'_> {
             };
             for (id, case) in cases.iter().enumerate() {
                 let id = id as u64 + 1;
-                let name = format!(
-                    "{}/{flavour}/{}@{}",
-                    g.stem, case.adapter, case.strength
-                );
+                let name = format!("{}/{flavour}/{}@{}", g.stem, case.adapter, case.strength);
                 let adapter = Adapter::load(&beside.join(&case.adapter), &targets)
                     .map_err(|e| g.err(e.to_string()))?;
                 cond.attach_adapter(id, &adapter, case.strength, false)?;
                 uncond.attach_adapter(id, &adapter, case.strength, false)?;
                 let (c, u) = run(&cond, &uncond)?;
-                emit(compare_f32(&name, "cond_out", &c, &g.f32s(&case.cond_out)?, TOLERANCE));
+                emit(compare_f32(
+                    &name,
+                    "cond_out",
+                    &c,
+                    &g.f32s(&case.cond_out)?,
+                    TOLERANCE,
+                ));
                 emit(compare_f32(
                     &name,
                     "uncond_out",
