@@ -153,3 +153,54 @@ fn turbotime_without_its_lora_names_the_download() {
     assert!(err.contains("bad.safetensors"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A TurboTime-named adapter in the Hugging Face cache is listed by `models` and picked up
+/// by the preset without `--lora`.
+#[test]
+fn turbotime_lora_from_the_cache_is_listed_and_used() {
+    let dir = scratch("cache");
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let repo = dir.join("hf/models--ostris--ideogram_4_turbotime_lora");
+    let snap = repo.join("snapshots").join(commit);
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+    std::fs::copy(
+        fixtures().join("lora/lora_peft_r4_alpha8.safetensors"),
+        snap.join("ideogram_4_turbotime_v1.safetensors"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ideogram4-tui"))
+        .env("IDEOGRAM4_LOG", "off")
+        .env("HF_HUB_CACHE", dir.join("hf"))
+        .args(["models", "--json"])
+        .output()
+        .unwrap();
+    let listed: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(listed[0]["repo"], "ostris/ideogram_4_turbotime_lora");
+    assert_eq!(listed[0]["format"], "lora");
+
+    let out = run(
+        &dir,
+        &[
+            "--caption-file",
+            "caption.json",
+            "--preset",
+            "V4_TURBOTIME_2",
+            "--json",
+            "--out",
+            "t.png",
+        ],
+    );
+    let s = saved(&ok(&out));
+    assert_eq!(
+        (s["dit_passes"].as_u64(), s["transformers_loaded"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(s["adapters"][0]["repo"], "ostris/ideogram_4_turbotime_lora");
+    assert_eq!(
+        s["adapters"][0]["file"],
+        "ideogram_4_turbotime_v1.safetensors"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -426,9 +426,7 @@ pub fn parse_repo_info(body: &str) -> std::result::Result<(String, Vec<RemoteFil
         });
     }
     if files.is_empty() {
-        return Err(
-            "the repo has none of the files of an Ideogram 4 checkpoint or adapter".into(),
-        );
+        return Err("the repo has none of the files of an Ideogram 4 checkpoint or adapter".into());
     }
     Ok((commit.to_string(), files))
 }
