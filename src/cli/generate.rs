@@ -56,6 +56,9 @@ Examples:
   ideogram4-tui generate --caption-file cap.json --steps 30 --mu 0.5 --std 1.5 --guidance 5
   ideogram4-tui generate --caption-file cap.json --steps 3 --guidance-schedule 3,7,7
       guidance in the official loop-index order: the FIRST entry is the LAST step
+  ideogram4-tui generate --caption-file cap.json --preset V4_TURBOTIME_8
+      8 steps, one DiT pass each (needs `models download ostris/ideogram_4_turbotime_lora`)
+  ideogram4-tui generate --caption-file cap.json --lora style.safetensors@0.8 --cfg-end 0.6
   ideogram4-tui generate --from-image fox.png --seed 8
       re-run the parameters embedded in an earlier output, with a new seed
   ideogram4-tui generate --model demo --caption-file cap.json --json | jq .
@@ -95,7 +98,8 @@ pub struct Args {
     idea: Option<String>,
     #[command(flatten)]
     magic: super::caption::BackendArgs,
-    /// An official preset: V4_QUALITY_48 (default), V4_DEFAULT_20, V4_TURBO_12.
+    /// A preset: V4_QUALITY_48 (default), V4_DEFAULT_20, V4_TURBO_12, or V4_TURBOTIME_8 / _4 /
+    /// _2 (TurboTime LoRA, guidance 1, one DiT).
     #[arg(long, value_name = "NAME", conflicts_with_all = ["steps", "mu", "std", "guidance", "guidance_schedule"])]
     preset: Option<String>,
     /// Custom sampler: number of steps [default 48, or the guidance schedule's length].
@@ -155,6 +159,18 @@ pub struct Args {
     /// Compute dtype (the goldens' tight parity is float32).
     #[arg(long, value_enum, default_value_t = DtypeArg::Auto)]
     dtype: DtypeArg,
+    /// A LoRA/LoKr adapter: a .safetensors file or a cached repo `owner/name[:file]`, with
+    /// an optional strength (`style.safetensors@0.8`); repeatable, applied in order.
+    #[arg(long = "lora", value_name = "SPEC[@STRENGTH]")]
+    loras: Vec<String>,
+    /// Which transformer the --lora adapters patch: cond (default: style LoRAs), both, or
+    /// uncond-pass (the unconditional LoRA, picked automatically by its file name).
+    #[arg(long, value_name = "cond|both|uncond-pass", default_value = "cond")]
+    lora_target: String,
+    /// Guidance truncation: only the first round(F·steps) steps use guidance, the rest run
+    /// the conditional DiT alone (mflux --cfg-end).
+    #[arg(long, value_name = "F")]
+    cfg_end: Option<f64>,
 }
 
 /// Set by SIGINT: the running job stops before its next step.
@@ -273,6 +289,8 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
         &source,
         LoadOptions {
             compute: Some(compute),
+            // Read only when a job has a guided step (TurboTime never does).
+            defer_unconditional: true,
             ..LoadOptions::default()
         },
     )
@@ -320,6 +338,8 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
             seed,
             init_noise: noise.clone(),
             allow_caption_warnings: args.warn_on_caption_issues,
+            cfg_end: plan.cfg_end,
+            adapters: plan.adapters.clone(),
         };
         // The caption is private: its length and digest identify it in the log.
         tracing::info!(
@@ -348,6 +368,9 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
             reporter.bar = Some(bar);
         }
         let finished = run_job(&mut pipeline, &job, &reporter)?;
+        for warning in pipeline.take_adapter_warnings() {
+            reporter.warn(&warning);
+        }
         if let Some(bar) = reporter.bar.take() {
             bar.finish_and_clear();
         }
@@ -381,6 +404,11 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
             "seconds": t.total_seconds, "text_seconds": t.text_seconds,
             "sampling_seconds": t.sampling_seconds, "decode_seconds": t.decode_seconds,
             "text_cached": t.text_cached, "peak_memory": finished.peak_memory,
+            "dit_passes": finished.dit_passes,
+            "transformers_loaded": finished.transformers_loaded,
+            "seconds_per_step": t.sampling_seconds / plan.sampler.steps().max(1) as f64,
+            "adapters": record.extra.get(ideogram4::pipeline::RECORD_ADAPTERS),
+            "cfg_end": plan.cfg_end,
         }));
         if !args.json {
             eprintln!(
@@ -495,6 +523,8 @@ struct Plan {
     size: ImageSize,
     seed: u64,
     seed_was_random: bool,
+    cfg_end: Option<f64>,
+    adapters: Vec<ideogram4::model::adapter::AdapterUse>,
 }
 
 impl Plan {
@@ -547,6 +577,18 @@ impl Plan {
             (None, Some(r)) => (r.seed, false),
             (None, None) => (random_seed(), true),
         };
+        let recorded = match &record {
+            Some(r) => ideogram4::pipeline::recorded_adapters(r).map_err(|e| anyhow!(e))?,
+            None => (Vec::new(), None),
+        };
+        let cfg_end = args.cfg_end.or(recorded.1);
+        let adapters = crate::cli::lora::plan_adapters(
+            &args.loras,
+            &args.lora_target,
+            &recorded.0,
+            args.from_image.as_deref(),
+            &sampler,
+        )?;
         Ok(Plan {
             model,
             caption,
@@ -554,6 +596,8 @@ impl Plan {
             size,
             seed,
             seed_was_random,
+            cfg_end,
+            adapters,
         })
     }
 }

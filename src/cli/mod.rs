@@ -11,6 +11,7 @@ mod completions;
 mod doctor;
 mod generate;
 mod logs;
+mod lora;
 mod models;
 mod nf4;
 mod tui;

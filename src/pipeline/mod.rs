@@ -36,6 +36,7 @@
 //! a cancelled job drops its arrays, clears MLX's buffer cache and returns
 //! [`PipelineError::Cancelled`].
 
+pub mod adapters;
 pub mod bench_memory;
 pub mod denoise;
 mod job;
@@ -47,7 +48,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-pub use denoise::{Denoiser, StepReport};
+pub use adapters::{
+    locate_recorded, preset_adapter, recorded_adapters, RecordedAdapter, RECORD_ADAPTERS,
+    RECORD_CFG_END,
+};
+pub use denoise::{Denoiser, StepReport, Uncond};
 pub use job::{Event, Finished, JobSpec, Progress, Stage, Timings};
 pub use source::{hf_cache_dirs, ModelSource};
 
@@ -63,10 +68,11 @@ use crate::model::tokenizer::{PromptTokenizer, TokenizerError};
 use crate::model::vae::{to_uint8, VaeDecoder, VaeError};
 use crate::output::GenerationRecord;
 use crate::sampler::{
-    validate_size, ImageSize, SamplerError, Schedule, SizeError, SizeLimits, MAX_SIDE,
-    PIXELS_PER_TOKEN,
+    apply_cfg_end, is_guidance_one, validate_cfg_end, validate_size, ImageSize, SamplerError,
+    Schedule, SizeError, SizeLimits, MAX_SIDE, PIXELS_PER_TOKEN,
 };
 use crate::weights::{Checkpoint, ComponentKind, WeightsError};
+use adapters::AdapterState;
 use text_cache::TextCache;
 
 /// Everything that can stop a job or a load.
@@ -106,6 +112,9 @@ pub enum PipelineError {
     Demo(#[from] DemoError),
     #[error(transparent)]
     Mlx(#[from] mlx::Error),
+    /// An adapter that cannot be used (file, keys, shapes, a preset's missing LoRA).
+    #[error("{0}")]
+    Adapter(String),
 }
 
 pub type Result<T> = std::result::Result<T, PipelineError>;
@@ -122,6 +131,9 @@ pub struct LoadOptions {
     pub keep_text_encoder: bool,
     /// Attention query chunking of the DiTs.
     pub chunking: QueryChunking,
+    /// Do not load the unconditional DiT up front: the first job with a guided step loads
+    /// it (jobs whose every step has guidance 1 never do).
+    pub defer_unconditional: bool,
 }
 
 /// What was loaded.
@@ -178,7 +190,12 @@ pub struct Pipeline {
     checkpoint: Checkpoint,
     tokenizer: PromptTokenizer,
     cond: Dit,
-    uncond: Dit,
+    /// `None` until a job needs it, and again after a job that did not.
+    uncond: Option<Dit>,
+    dit_options: DitOptions,
+    adapters: AdapterState,
+    /// Every transformer component read from disk, in order (what the loader read).
+    transformer_loads: Vec<ComponentKind>,
     vae: VaeDecoder,
     latent_norm: LatentNorm,
     text_encoder: Option<TextEncoder>,
@@ -230,13 +247,13 @@ impl Pipeline {
         let cond = Dit::from_component(&mut component, dit_options)?;
         drop(component);
         crate::model::nf4_fused::check_at_load(&cond.nf4_check_layers(), compute.dtype);
-        // The unconditional branch never has text: its text projection is never read.
-        let mut component = checkpoint
-            .load_component_filtered(ComponentKind::UnconditionalTransformer, &|n| {
-                !n.starts_with("llm_cond_")
-            })?;
-        let uncond = Dit::from_component(&mut component, dit_options)?;
-        drop(component);
+        let mut transformer_loads = vec![ComponentKind::Transformer];
+        let uncond = if options.defer_unconditional {
+            None
+        } else {
+            transformer_loads.push(ComponentKind::UnconditionalTransformer);
+            Some(load_unconditional(&checkpoint, dit_options)?)
+        };
         let vae = VaeDecoder::from_checkpoint(&checkpoint, compute)?;
         let in_channels = cond.config().in_channels;
         let latent_norm = LatentNorm::ideogram4()?.truncated(in_channels)?;
@@ -263,6 +280,9 @@ impl Pipeline {
             tokenizer,
             cond,
             uncond,
+            dit_options,
+            adapters: AdapterState::default(),
+            transformer_loads,
             vae,
             latent_norm,
             text_encoder: None,
@@ -294,6 +314,37 @@ impl Pipeline {
     /// Whether the text encoder's weights are in memory now.
     pub fn text_encoder_resident(&self) -> bool {
         self.text_encoder.is_some()
+    }
+
+    /// Whether the unconditional DiT is in memory now.
+    pub fn unconditional_resident(&self) -> bool {
+        self.uncond.is_some()
+    }
+
+    /// Every transformer component read from disk since loading, in order.
+    pub fn transformer_loads(&self) -> &[ComponentKind] {
+        &self.transformer_loads
+    }
+
+    /// Forward passes run by the (conditional, unconditional) DiTs so far; the second is
+    /// `None` when the unconditional DiT is not resident.
+    pub fn forward_counts(&self) -> (u64, Option<u64>) {
+        (
+            self.cond.forward_count(),
+            self.uncond.as_ref().map(Dit::forward_count),
+        )
+    }
+
+    /// Warnings about adapters (keys that matched nothing) since the last call.
+    pub fn take_adapter_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.adapters.warnings)
+    }
+
+    /// Drops the unconditional DiT (the next guided job reads it again).
+    pub fn release_unconditional(&mut self) {
+        if self.uncond.take().is_some() {
+            memory::clear_cache();
+        }
     }
 
     /// Captions whose text features are cached.
@@ -349,10 +400,41 @@ impl Pipeline {
         memory::reset_peak();
         let size = job.size;
         self.check_size(size)?;
-        let schedule = match schedule {
+        let mut schedule = match schedule {
             Some(s) => s,
             None => job.sampler.schedule(size)?,
         };
+        if let Some(f) = job.cfg_end {
+            validate_cfg_end(f)?;
+        }
+        apply_cfg_end(&mut schedule.steps, job.cfg_end);
+        let adapter_uses = match (job.sampler.preset(), job.adapters.is_empty()) {
+            (Some(p), true) => preset_adapter(p, &crate::weights::hub::HubEnv::from_env())
+                .map_err(PipelineError::Adapter)?
+                .into_iter()
+                .collect(),
+            _ => job.adapters.clone(),
+        };
+        let uncond_pass = adapter_uses
+            .iter()
+            .any(|a| a.target == crate::model::adapter::AdapterTarget::UncondPass);
+        let guided = schedule.steps.iter().any(|s| !is_guidance_one(s.guidance));
+        if guided && !uncond_pass {
+            if self.uncond.is_none() {
+                let mut dit = load_unconditional(&self.checkpoint, self.dit_options)?;
+                self.transformer_loads
+                    .push(ComponentKind::UnconditionalTransformer);
+                self.adapters.attach_to_new_uncond(&mut dit)?;
+                self.uncond = Some(dit);
+            }
+        } else {
+            self.release_unconditional();
+        }
+        self.adapters
+            .sync(&adapter_uses, &mut self.cond, self.uncond.as_mut())?;
+        for warning in &self.adapters.warnings {
+            tracing::warn!("{warning}");
+        }
 
         if let Some(message) = caption_issues(&job.caption) {
             if !job.allow_caption_warnings {
@@ -373,7 +455,11 @@ impl Pipeline {
 
         let packed = PackedBatch::new(&[ids.len()], grid_h, grid_w)?;
         let cond_seq = self.cond.sequence(&packed)?;
-        let uncond_seq = self.uncond.sequence(&packed.image_only())?;
+        // Masks and rotary tables depend only on the config, which both DiTs share.
+        let uncond_seq = match &self.uncond {
+            Some(u) => u.sequence(&packed.image_only())?,
+            None => self.cond.sequence(&packed.image_only())?,
+        };
 
         if cancel.load(Ordering::Relaxed) {
             return Err(PipelineError::Cancelled);
@@ -401,9 +487,15 @@ impl Pipeline {
 
         events(&Event::Stage(Stage::Sampling));
         let sampling_started = Instant::now();
+        let forwards_before = self.forward_counts();
+        let transformers_loaded = 1 + usize::from(self.uncond.is_some());
         let denoiser = Denoiser {
             cond: &self.cond,
-            uncond: &self.uncond,
+            uncond: match (&self.uncond, uncond_pass) {
+                (_, true) => Uncond::CondPass,
+                (Some(u), false) => Uncond::Dit(u),
+                (None, false) => Uncond::Skipped,
+            },
             cond_seq: &cond_seq,
             uncond_seq: &uncond_seq,
             text: &text,
@@ -425,6 +517,9 @@ impl Pipeline {
         })?;
         drop((text, cond_seq, uncond_seq));
         let sampling_seconds = sampling_started.elapsed().as_secs_f64();
+        let forwards_after = self.forward_counts();
+        let dit_passes = forwards_after.0 - forwards_before.0 + forwards_after.1.unwrap_or(0)
+            - forwards_before.1.unwrap_or(0);
 
         if cancel.load(Ordering::Relaxed) {
             return Err(PipelineError::Cancelled);
@@ -455,6 +550,17 @@ impl Pipeline {
             "compute_dtype".into(),
             serde_json::json!(dtype_name(self.info.compute.dtype)),
         );
+        let recorded = self.adapters.recorded();
+        if !recorded.is_empty() {
+            record
+                .extra
+                .insert(RECORD_ADAPTERS.into(), serde_json::json!(recorded));
+        }
+        if let Some(f) = job.cfg_end {
+            record
+                .extra
+                .insert(RECORD_CFG_END.into(), serde_json::json!(f));
+        }
         Ok(Finished {
             pixels,
             width: size.width,
@@ -468,6 +574,8 @@ impl Pipeline {
                 total_seconds: started.elapsed().as_secs_f64(),
             },
             peak_memory: memory::peak(),
+            dit_passes,
+            transformers_loaded,
         })
     }
 
@@ -546,6 +654,15 @@ impl Pipeline {
         }
         Ok(features)
     }
+}
+
+/// The unconditional DiT, without the text projection it never uses.
+fn load_unconditional(checkpoint: &Checkpoint, options: DitOptions) -> Result<Dit> {
+    let mut component = checkpoint
+        .load_component_filtered(ComponentKind::UnconditionalTransformer, &|n| {
+            !n.starts_with("llm_cond_")
+        })?;
+    Ok(Dit::from_component(&mut component, options)?)
 }
 
 /// Whether a DiT has the shipped model's sizes (then the real size rules apply).

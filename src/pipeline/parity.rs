@@ -12,6 +12,8 @@
 //! reference's own noise floor for that output, `rtol = 1e-4`; token ids, schedules and
 //! dequantised weights exactly; uint8 images within 1 level.
 
+mod lora;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -359,6 +361,7 @@ pub fn run_sidecar(
         "pipeline_e2e" => runner.pipeline_e2e(emit),
         "tokenizer" => runner.tokenizer(emit),
         "quant_formats" => runner.quant_formats(emit),
+        "lora_dit_forward" => runner.lora_dit_forward(emit),
         other => Err(ParityError::UnknownKind(other.to_string())),
     }
 }
@@ -698,6 +701,7 @@ impl Runner<'_> {
                     compute: Some(self.options.compute),
                     keep_text_encoder: false,
                     chunking: QueryChunking::Whole,
+                    defer_unconditional: false,
                 },
             )?;
             let job = JobSpec {
@@ -707,6 +711,8 @@ impl Runner<'_> {
                 seed: 0,
                 init_noise: Some(g.f32s("z0")?),
                 allow_caption_warnings: false,
+                cfg_end: None,
+                adapters: Vec::new(),
             };
             let mut ids = Vec::new();
             let mut features = Vec::new();
@@ -734,7 +740,9 @@ impl Runner<'_> {
                     Trace::Step(r) => {
                         keep(r.z_in, &mut z_in, &mut failure);
                         keep(r.v_cond, &mut v_cond, &mut failure);
-                        keep(r.v_uncond, &mut v_uncond, &mut failure);
+                        if let Some(v) = r.v_uncond {
+                            keep(v, &mut v_uncond, &mut failure);
+                        }
                         z_last.clear();
                         keep(r.z_out, &mut z_last, &mut failure);
                     }

@@ -898,7 +898,8 @@ impl App {
             Some(crate::sampler::Preset::Quality48) => 0,
             Some(crate::sampler::Preset::Default20) => 1,
             Some(crate::sampler::Preset::Turbo12) => 2,
-            None => 3,
+            // TurboTime presets are switched with their own keys (not in this picker yet).
+            Some(_) | None => 3,
         };
         self.overlay = Some(Overlay::Picker(Picker {
             title: "Sampler preset".into(),

@@ -274,6 +274,19 @@ impl Block {
         [&a.qkv, &a.o, &f.w1, &f.w2, &f.w3, &self.adaln_modulation]
     }
 
+    /// Every linear of the block with its path under `layers.N.`, for adapters.
+    pub(crate) fn linears_mut(&mut self) -> [(&'static str, &mut Linear); 6] {
+        let (a, f) = (&mut self.attention, &mut self.feed_forward);
+        [
+            ("attention.qkv", &mut a.qkv),
+            ("attention.o", &mut a.o),
+            ("feed_forward.w1", &mut f.w1),
+            ("feed_forward.w2", &mut f.w2),
+            ("feed_forward.w3", &mut f.w3),
+            ("adaln_modulation", &mut self.adaln_modulation),
+        ]
+    }
+
     /// Multiply-adds of the block's linears and attention products for `batch` rows of
     /// length `len`.
     pub(crate) fn macs(&self, batch: usize, len: usize) -> u64 {
