@@ -145,11 +145,16 @@ impl AffineWeight {
             bits: self.bits,
             round,
         };
-        fill_host(&self.shape, dtype, self.shape[0] * self.shape[1], |out| match out {
-            HostBuf::F32(o) => expand(&p, &words, &scales, &biases, o),
-            HostBuf::Bf16(o) => expand(&p, &words, &scales, &biases, o),
-            HostBuf::F16(o) => expand(&p, &words, &scales, &biases, o),
-        })
+        fill_host(
+            &self.shape,
+            dtype,
+            self.shape[0] * self.shape[1],
+            |out| match out {
+                HostBuf::F32(o) => expand(&p, &words, &scales, &biases, o),
+                HostBuf::Bf16(o) => expand(&p, &words, &scales, &biases, o),
+                HostBuf::F16(o) => expand(&p, &words, &scales, &biases, o),
+            },
+        )
     }
 }
 
@@ -168,17 +173,15 @@ fn expand<T: HostOut>(p: &Params, words: &[u32], scales: &[f32], biases: &[f32],
     let wpr = p.cols / per_word;
     let groups = p.cols / p.group;
     let mask = (1u32 << p.bits) - 1;
-    out.par_chunks_mut(p.cols)
-        .enumerate()
-        .for_each(|(r, row)| {
-            let w = &words[r * wpr..(r + 1) * wpr];
-            let s = &scales[r * groups..(r + 1) * groups];
-            let b = &biases[r * groups..(r + 1) * groups];
-            for (j, o) in row.iter_mut().enumerate() {
-                let q = (w[j / per_word] >> (p.bits as usize * (j % per_word))) & mask;
-                let g = j / p.group;
-                let v = (p.round)((p.round)(s[g] * q as f32) + b[g]);
-                *o = T::from_f32(v);
-            }
-        });
+    out.par_chunks_mut(p.cols).enumerate().for_each(|(r, row)| {
+        let w = &words[r * wpr..(r + 1) * wpr];
+        let s = &scales[r * groups..(r + 1) * groups];
+        let b = &biases[r * groups..(r + 1) * groups];
+        for (j, o) in row.iter_mut().enumerate() {
+            let q = (w[j / per_word] >> (p.bits as usize * (j % per_word))) & mask;
+            let g = j / p.group;
+            let v = (p.round)((p.round)(s[g] * q as f32) + b[g]);
+            *o = T::from_f32(v);
+        }
+    });
 }

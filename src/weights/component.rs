@@ -15,11 +15,11 @@ use super::container::{SafetensorsFile, StDtype, TensorInfo};
 use super::error::{Result, WeightsError};
 use super::fp8::Fp8Weight;
 use super::ggml::{GgmlType, GgufWeight};
-pub use super::sources::ComponentSource;
 use super::layout::{ComponentFiles, ComponentKind};
 use super::nf4::{Absmax, Nf4Weight};
 use super::quant_state::Nf4QuantState;
 use super::schema::{self, ModelDims};
+pub use super::sources::ComponentSource;
 use super::weight::{Weight, WeightFormat};
 use crate::mlx::{Array, Dtype};
 
@@ -310,8 +310,11 @@ impl ComponentPlan {
         let path = &self.shards[planned.main_source().file].path;
         let Planned::Dense(src) = planned else {
             if let Some(w) = self.read(name, planned)?.expanded_dense() {
-                return take_rows(&w.map_err(|e| WeightsError::mlx(path, Some(name), e))?, rows)
-                    .map_err(|e| WeightsError::mlx(path, Some(name), e));
+                return take_rows(
+                    &w.map_err(|e| WeightsError::mlx(path, Some(name), e))?,
+                    rows,
+                )
+                .map_err(|e| WeightsError::mlx(path, Some(name), e));
             }
             return Err(WeightsError::tensor(
                 path,
@@ -737,7 +740,8 @@ fn resolve(
     for (name, src) in merged {
         let packed_words = name.ends_with(".weight") && src.info.dtype == StDtype::U32;
         if let (Some(base), true) = (
-            name.strip_suffix(".biases").or(name.strip_suffix(".weight")),
+            name.strip_suffix(".biases")
+                .or(name.strip_suffix(".weight")),
             name.ends_with(".biases") || packed_words,
         ) {
             return Err(WeightsError::Tensor {
@@ -834,7 +838,10 @@ fn planned_affine(
         if g != group {
             return Err(bad(
                 scales,
-                format!("group size {g} (as declared), i.e. [{rows}, {}]", cols / g.max(1)),
+                format!(
+                    "group size {g} (as declared), i.e. [{rows}, {}]",
+                    cols / g.max(1)
+                ),
             ));
         }
     }

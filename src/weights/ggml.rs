@@ -247,7 +247,9 @@ pub struct GgufWeight {
 
 impl GgufWeight {
     pub fn new(raw: Array, ty: GgmlType, shape: Vec<usize>) -> Result<GgufWeight, String> {
-        let cols = *shape.last().ok_or("a GGML tensor has at least one dimension")?;
+        let cols = *shape
+            .last()
+            .ok_or("a GGML tensor has at least one dimension")?;
         let (bv, _) = ty.block();
         let rows: usize = shape[..shape.len() - 1].iter().product();
         if cols % bv != 0 {

@@ -347,11 +347,9 @@ impl Header {
             let ggml_type = c.u32(&name).map_err(|p| p.at(&name))?;
             let offset = c.u64(&name).map_err(|p| p.at(&name))?;
             let Some((type_name, block, block_bytes)) = ggml_type_info(ggml_type) else {
-                return Err(Problem::new(
-                    "a known GGML type id",
-                    format!("type {ggml_type}"),
-                )
-                .at(&name));
+                return Err(
+                    Problem::new("a known GGML type id", format!("type {ggml_type}")).at(&name),
+                );
             };
             if dims[0] % block != 0 {
                 return Err(Problem::new(

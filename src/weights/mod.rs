@@ -31,15 +31,15 @@ pub mod schema;
 pub mod sources;
 mod weight;
 
+pub use affine::AffineWeight;
 pub use checkpoint::{Checkpoint, CheckpointFormat, DitOverrides};
 pub use component::{Component, ComponentPlan, DeclaredQuant, TensorSummary};
-pub use sources::ComponentSource;
 pub use error::{Result, WeightsError};
-pub use affine::AffineWeight;
 pub use fp8::Fp8Weight;
 pub use ggml::{GgmlType, GgufWeight};
 pub use layout::ComponentKind;
 pub use nf4::{Absmax, Nf4Weight, NF4_CODEBOOK};
 pub use quant_state::Nf4QuantState;
 pub use schema::{DitDims, ModelDims, TextEncoderDims, VaeDims};
+pub use sources::ComponentSource;
 pub use weight::{Weight, WeightFormat};

@@ -206,11 +206,15 @@ fn mflux_bits(files: &ComponentFiles, shards: &[SafetensorsFile]) -> Result<Opti
     match level {
         None => Ok(None),
         Some((l, _)) if l == "None" || l == "null" => Ok(None),
-        Some((l, path)) => l.trim().parse().map(Some).map_err(|_| WeightsError::Config {
-            path,
-            expected: "`quantization_level` a bit width (4, 8, ...)".into(),
-            found: l,
-        }),
+        Some((l, path)) => l
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| WeightsError::Config {
+                path,
+                expected: "`quantization_level` a bit width (4, 8, ...)".into(),
+                found: l,
+            }),
     }
 }
 
@@ -232,7 +236,10 @@ pub fn open_gguf(path: &Path) -> Result<(SafetensorsFile, Vec<gguf::TensorInfo>)
             WeightsError::io(path, e)
         }
     })?;
-    let file_len = file.metadata().map_err(|e| WeightsError::io(path, e))?.len();
+    let file_len = file
+        .metadata()
+        .map_err(|e| WeightsError::io(path, e))?
+        .len();
     let mut want = file_len.min(1 << 20);
     let mut bytes = Vec::new();
     let header = loop {
@@ -249,7 +256,7 @@ pub fn open_gguf(path: &Path) -> Result<(SafetensorsFile, Vec<gguf::TensorInfo>)
                 want = (want * 4).min(file_len).min(MAX_GGUF_HEADER);
             }
             Err(p) => {
-                return Err(WeightsError::Header {
+                return Err(WeightsError::GgufHeader {
                     path: path.to_path_buf(),
                     tensor: p.tensor,
                     expected: p.expected,
@@ -434,7 +441,13 @@ fn plan_gguf(
     }
     let layers = mine
         .keys()
-        .filter_map(|n| n.strip_prefix("layers.")?.split('.').next()?.parse::<usize>().ok())
+        .filter_map(|n| {
+            n.strip_prefix("layers.")?
+                .split('.')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
         .map(|n| n + 1)
         .max()
         .unwrap_or(0);
@@ -533,7 +546,10 @@ pub fn split_sources(root: &Path) -> Result<Option<BTreeMap<ComponentKind, Compo
             }),
         }
     };
-    let quantized = meta.get("quantized").and_then(Value::as_bool).unwrap_or(true);
+    let quantized = meta
+        .get("quantized")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     let bits = num(Some(&meta), "quantization_bits", &split)?
         .or(num(q, "bits", &qc_path)?)
         .filter(|_| quantized)
@@ -542,7 +558,10 @@ pub fn split_sources(root: &Path) -> Result<Option<BTreeMap<ComponentKind, Compo
     let mut out = BTreeMap::new();
     for (kind, name) in [
         (ComponentKind::Transformer, "conditional_transformer"),
-        (ComponentKind::UnconditionalTransformer, "unconditional_transformer"),
+        (
+            ComponentKind::UnconditionalTransformer,
+            "unconditional_transformer",
+        ),
         (ComponentKind::TextEncoder, "text_encoder"),
         (ComponentKind::Vae, "vae"),
     ] {
@@ -550,7 +569,10 @@ pub fn split_sources(root: &Path) -> Result<Option<BTreeMap<ComponentKind, Compo
         if !file.is_file() {
             return Err(WeightsError::MissingFile {
                 path: file,
-                expected: format!("the {kind} of the split MLX checkpoint ({})", split.display()),
+                expected: format!(
+                    "the {kind} of the split MLX checkpoint ({})",
+                    split.display()
+                ),
             });
         }
         out.insert(
@@ -659,7 +681,10 @@ pub fn gguf_files(dir: &Path) -> Vec<PathBuf> {
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("gguf")))
+                .filter(|p| {
+                    p.extension()
+                        .is_some_and(|x| x.eq_ignore_ascii_case("gguf"))
+                })
                 .collect()
         })
         .unwrap_or_default();
