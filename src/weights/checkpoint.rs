@@ -175,6 +175,15 @@ impl Checkpoint {
         }
         if seen.iter().all(|f| *f == seen[0]) {
             seen[0]
+        } else if seen[0] == seen[1]
+            && matches!(
+                seen[0],
+                CheckpointFormat::Gguf | CheckpointFormat::MlxAffine
+            )
+            && seen[2] == CheckpointFormat::Dense
+        {
+            // GGUF DiTs always come with a dense official text encoder beside them.
+            seen[0]
         } else {
             CheckpointFormat::Mixed
         }
