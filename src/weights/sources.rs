@@ -141,9 +141,13 @@ pub(crate) fn open_files(source: &ComponentSource, kind: ComponentKind) -> Resul
         ComponentSource::Gguf { path, config } => {
             let (shard, tensors) = open_gguf(path)?;
             let entries = plan_gguf(path, &tensors, kind)?;
-            let (config, config_path) = match config {
-                Some(c) => read_config_file(c)?,
-                None => (None, path.with_extension("config.json")),
+            // Without a config from the checkpoint, a `config.json` beside the file (some
+            // GGUF repos ship the transformer's); else the official defaults apply.
+            let beside = path.parent().map(|d| d.join("config.json"));
+            let (config, config_path) = match (config, beside) {
+                (Some(c), _) => read_config_file(c)?,
+                (None, Some(b)) if b.is_file() => read_config_file(&b)?,
+                (None, _) => (None, path.clone()),
             };
             Ok(Opened {
                 dir: path.clone(),
