@@ -432,3 +432,47 @@ fn damaged_and_foreign_gguf_files_fail_naming_file_and_tensor() {
     )
     .unwrap();
 }
+
+/// The parser on every fixture header with deterministic byte flips and truncations: never a
+/// panic, and whatever it accepts keeps its tensors inside the file (the fuzz target's
+/// invariants, cheaply).
+#[test]
+fn mutated_headers_are_refused_or_stay_in_bounds() {
+    use ideogram4::weights::gguf::Header;
+    let bytes = std::fs::read(quant().join("tiny-gguf/ideogram4-both-Q8_0.gguf")).unwrap();
+    let head = &bytes[..8192.min(bytes.len())];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut accepted = 0;
+    for i in 0..3000 {
+        let mut m = head.to_vec();
+        for _ in 0..1 + i % 4 {
+            let at = (next() as usize) % m.len();
+            m[at] = next() as u8;
+        }
+        let len = if i % 5 == 0 {
+            (next() as usize) % m.len()
+        } else {
+            m.len()
+        };
+        let file_len = if i % 2 == 0 {
+            len as u64
+        } else {
+            bytes.len() as u64
+        };
+        if let Ok(h) = Header::parse(&m[..len], file_len) {
+            accepted += 1;
+            for t in &h.tensors {
+                assert!(h.data_start + t.offset + t.nbytes <= file_len, "{t:?}");
+            }
+        }
+    }
+    // Flips in tensor data offsets or padding keep some files valid; most are refused.
+    assert!(accepted < 3000);
+    assert!(Header::parse(&bytes, bytes.len() as u64).is_ok());
+}
