@@ -171,6 +171,14 @@ pub struct Args {
     /// the conditional DiT alone (mflux --cfg-end).
     #[arg(long, value_name = "F")]
     cfg_end: Option<f64>,
+    /// Conditional DiT from a GGUF file, a folder of GGUF files or another checkpoint (folder
+    /// or cached repo); --model supplies the rest [default: `dit` of config.toml].
+    #[arg(long, value_name = "FILE_OR_REPO")]
+    dit: Option<String>,
+    /// Unconditional DiT, likewise [default: the GGUF sibling of --dit named the community
+    /// way (`*_uncond-*`, `*-unconditional_transformer-*`), else from --model].
+    #[arg(long, value_name = "FILE_OR_REPO")]
+    uncond_dit: Option<String>,
 }
 
 /// Set by SIGINT: the running job stops before its next step.
@@ -240,6 +248,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
     let mut plan = Plan::resolve(&args)?;
     let source = ModelSource::parse(&plan.model);
+    let dits = ideogram4::pipeline::dits::resolve_dits(
+        args.dit.clone().or_else(|| configured("dit")).as_deref(),
+        args.uncond_dit
+            .clone()
+            .or_else(|| configured("uncond_dit"))
+            .as_deref(),
+    )?;
     let format = args
         .format
         .as_deref()
@@ -259,7 +274,7 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
     resolve_format(probe.extension(), format)?;
     if source != ModelSource::Demo {
         let root = source.resolve()?.unwrap_or_default();
-        check_checkpoint(&root, plan.size, args.force, &reporter)?;
+        check_checkpoint(&root, &dits.overrides, plan.size, args.force, &reporter)?;
     }
     let idea = match &args.idea {
         Some(idea) => {
@@ -285,8 +300,9 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
         "loading model"
     );
     reporter.note(&format!("loading {source} …"));
-    let mut pipeline = Pipeline::load(
+    let mut pipeline = Pipeline::load_with(
         &source,
+        &dits.overrides,
         LoadOptions {
             compute: Some(compute),
             // Read only when a job has a guided step (TurboTime never does).
@@ -375,6 +391,11 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
             bar.finish_and_clear();
         }
         let mut record = finished.record.clone();
+        for (key, value) in [("dit", &dits.recorded.0), ("uncond_dit", &dits.recorded.1)] {
+            if let Some(v) = value {
+                record.extra.insert(key.into(), json!(v));
+            }
+        }
         if let Some(path) = &args.init_noise {
             record.extra.insert(
                 "init_noise".into(),
@@ -652,6 +673,14 @@ fn read_caption(path: &Path) -> anyhow::Result<String> {
     String::from_utf8(bytes).map_err(|e| anyhow!("{} is not UTF-8 text: {e}", path.display()))
 }
 
+/// A string setting of config.toml (`dit`, `uncond_dit`), if the file sets it.
+fn configured(key: &str) -> Option<String> {
+    let dirs = ideogram4::tui::config::Dirs::standard()?;
+    let text = std::fs::read_to_string(dirs.config_file()).ok()?;
+    let table: toml::Table = toml::from_str(&text).ok()?;
+    table.get(key)?.as_str().map(str::to_string)
+}
+
 /// `model` from config.toml, if the file sets it.
 fn configured_model() -> Option<String> {
     let dirs = ideogram4::tui::config::Dirs::standard()?;
@@ -695,11 +724,12 @@ fn compute_for(arg: DtypeArg) -> Compute {
 /// that will not fit in the available memory.
 fn check_checkpoint(
     root: &Path,
+    dits: &ideogram4::weights::DitOverrides,
     size: ImageSize,
     force: bool,
     reporter: &Reporter,
 ) -> anyhow::Result<()> {
-    let checkpoint = Checkpoint::open(root)?;
+    let checkpoint = Checkpoint::open_with(root, dits)?;
     let full_size = checkpoint
         .plan(ComponentKind::Transformer)
         .dims

@@ -62,6 +62,12 @@ struct InspectArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Inspect with this conditional DiT (GGUF file, GGUF folder or checkpoint) in place.
+    #[arg(long, value_name = "FILE_OR_REPO")]
+    dit: Option<String>,
+    /// Inspect with this unconditional DiT in place.
+    #[arg(long, value_name = "FILE_OR_REPO")]
+    uncond_dit: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -84,6 +90,9 @@ struct Listed {
     complete: bool,
     missing: Vec<String>,
     partial_bytes: u64,
+    /// GGUF DiT files at the top of the snapshot (community DiT-only repos).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    gguf_files: Vec<String>,
 }
 
 fn list(env: &HubEnv, json: bool) -> anyhow::Result<ExitCode> {
@@ -92,6 +101,39 @@ fn list(env: &HubEnv, json: bool) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     for repo in repos.iter().filter(|r| cache::looks_like_ideogram4(r)) {
         for rev in &repo.revisions {
+            let ggufs = ideogram4::weights::sources::gguf_files(&rev.snapshot);
+            let split = rev.snapshot.join("split_model.json").is_file();
+            if split || !ggufs.is_empty() {
+                // Not the official layout: an MLX split checkpoint, or GGUF DiTs only.
+                let (format, complete) = if split {
+                    match Checkpoint::open(&rev.snapshot) {
+                        Ok(c) => (c.format().name().to_string(), true),
+                        Err(e) => (format!("invalid ({e})"), false),
+                    }
+                } else {
+                    ("gguf-dit".to_string(), true)
+                };
+                rows.push(Listed {
+                    repo: repo.repo_id.clone(),
+                    revision: if rev.refs.is_empty() {
+                        "-".into()
+                    } else {
+                        rev.refs.join(",")
+                    },
+                    commit: rev.commit.clone(),
+                    snapshot: rev.snapshot.clone(),
+                    format,
+                    size_on_disk: rev.size_on_disk,
+                    complete,
+                    missing: Vec::new(),
+                    partial_bytes: repo.partial_bytes,
+                    gguf_files: ggufs
+                        .iter()
+                        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                        .collect(),
+                });
+                continue;
+            }
             let format = if rev.is_complete() {
                 match Checkpoint::open(&rev.snapshot) {
                     Ok(c) => c.format().name().to_string(),
@@ -114,6 +156,7 @@ fn list(env: &HubEnv, json: bool) -> anyhow::Result<ExitCode> {
                 complete: rev.is_complete(),
                 missing: rev.missing().into_iter().map(str::to_string).collect(),
                 partial_bytes: repo.partial_bytes,
+                gguf_files: Vec::new(),
             });
         }
     }
@@ -136,7 +179,9 @@ fn list(env: &HubEnv, json: bool) -> anyhow::Result<ExitCode> {
     );
     for r in &rows {
         let rev = format!("{} ({})", r.revision, &r.commit[..r.commit.len().min(7)]);
-        let status = if r.complete {
+        let status = if !r.gguf_files.is_empty() {
+            format!("DiT files (use with --dit): {}", r.gguf_files.join(", "))
+        } else if r.complete {
             "complete".to_string()
         } else {
             let shown: Vec<&str> = r.missing.iter().take(3).map(String::as_str).collect();
@@ -308,13 +353,99 @@ fn inspect(env: &HubEnv, a: InspectArgs) -> anyhow::Result<ExitCode> {
         );
     };
     let root = hub::resolve(&source, env)?;
-    let ckpt = Checkpoint::open(&root)?;
+    if root.is_file() || (a.dit.is_none() && looks_gguf_only(&root)) {
+        return inspect_gguf(&root, a.json);
+    }
+    let dits = ideogram4::pipeline::dits::resolve_dits(a.dit.as_deref(), a.uncond_dit.as_deref())?;
+    let ckpt = Checkpoint::open_with(&root, &dits.overrides)?;
     let report = Inspection::of(&ckpt);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
     print_inspection(&report);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A folder holding GGUF files and no component folders.
+fn looks_gguf_only(root: &std::path::Path) -> bool {
+    !ideogram4::weights::sources::gguf_files(root).is_empty()
+        && !ComponentKind::ALL
+            .iter()
+            .any(|k| root.join(k.dir_name()).is_dir())
+}
+
+/// `models inspect` of GGUF DiT files alone: per file and branch, the tensor types with
+/// counts, parameters and resident bytes.
+fn inspect_gguf(path: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    use ideogram4::weights::{ComponentPlan, ComponentSource};
+    let files = if path.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        ideogram4::weights::sources::gguf_files(path)
+    };
+    let mut out = Vec::new();
+    for file in files {
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let kind = if ideogram4::weights::sources::names_unconditional(&stem) {
+            ComponentKind::UnconditionalTransformer
+        } else {
+            ComponentKind::Transformer
+        };
+        let source = ComponentSource::Gguf {
+            path: file.clone(),
+            config: None,
+        };
+        let mut kinds = vec![kind];
+        if ideogram4::weights::sources::uncond_sibling(&file).as_deref() == Some(file.as_path()) {
+            kinds = vec![
+                ComponentKind::Transformer,
+                ComponentKind::UnconditionalTransformer,
+            ];
+        }
+        for kind in kinds {
+            let plan = ComponentPlan::open_source(&source, kind)
+                .with_context(|| format!("inspecting {}", file.display()))?;
+            let mut formats = std::collections::BTreeMap::<String, usize>::new();
+            let (mut parameters, mut resident) = (0u64, 0u64);
+            for t in plan.tensors() {
+                *formats.entry(t.format.name().to_string()).or_default() += 1;
+                parameters += t.shape.iter().product::<usize>() as u64;
+                resident += t.stored_bytes;
+            }
+            out.push(serde_json::json!({
+                "file": file, "component": kind, "formats": formats,
+                "parameters": parameters, "resident_bytes": resident,
+                "bf16_bytes": 2 * parameters, "dims": plan.dims,
+            }));
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for c in &out {
+        let formats: Vec<String> = c["formats"]
+            .as_object()
+            .map(|m| m.iter().map(|(f, n)| format!("{f} x{n}")).collect())
+            .unwrap_or_default();
+        println!(
+            "{}  [{}]
+  {:>10} params  {:>10} resident ({} as bf16)  {}",
+            c["file"].as_str().unwrap_or_default(),
+            c["component"].as_str().unwrap_or_default(),
+            params(c["parameters"].as_u64().unwrap_or(0)),
+            human_bytes(c["resident_bytes"].as_u64().unwrap_or(0)),
+            human_bytes(c["bf16_bytes"].as_u64().unwrap_or(0)),
+            formats.join(", ")
+        );
+    }
+    println!(
+        "GGUF files hold only the DiTs: generate with --model <official checkpoint> --dit <file>"
+    );
     Ok(ExitCode::SUCCESS)
 }
 

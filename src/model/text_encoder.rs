@@ -127,8 +127,8 @@ impl TextEncoder {
         taps: &[usize],
         compute: Compute,
     ) -> Result<TextEncoder> {
-        let dir = &checkpoint.plan(ComponentKind::TextEncoder).dir;
-        let plan = ComponentPlan::open(dir, ComponentKind::TextEncoder)?;
+        let source = &checkpoint.plan(ComponentKind::TextEncoder).source;
+        let plan = ComponentPlan::open_source(source, ComponentKind::TextEncoder)?;
         let json = plan.config.as_ref().ok_or_else(|| {
             TextEncoderError::Config("text_encoder/config.json is missing".into())
         })?;

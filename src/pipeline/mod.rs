@@ -39,6 +39,7 @@
 pub mod adapters;
 pub mod bench_memory;
 pub mod denoise;
+pub mod dits;
 mod job;
 pub mod parity;
 mod source;
@@ -209,6 +210,16 @@ impl Pipeline {
     /// Loads the DiTs, the VAE decoder and the tokenizer; the text encoder is read when the
     /// first caption needs it.
     pub fn load(source: &ModelSource, options: LoadOptions) -> Result<Pipeline> {
+        Pipeline::load_with(source, &crate::weights::DitOverrides::default(), options)
+    }
+
+    /// [`Pipeline::load`] with DiTs from elsewhere (`--dit`, `--uncond-dit`); `source`
+    /// supplies everything else.
+    pub fn load_with(
+        source: &ModelSource,
+        dits: &crate::weights::DitOverrides,
+        options: LoadOptions,
+    ) -> Result<Pipeline> {
         let started = Instant::now();
         let (demo, root) = match source {
             ModelSource::Demo => {
@@ -223,7 +234,7 @@ impl Pipeline {
                 (None, root)
             }
         };
-        let checkpoint = Checkpoint::open(&root)?;
+        let checkpoint = Checkpoint::open_with(&root, dits)?;
         let mut pipeline = Pipeline::from_checkpoint(checkpoint, source.record_name(), options)?;
         pipeline._demo = demo;
         pipeline.info.load_seconds = started.elapsed().as_secs_f64();

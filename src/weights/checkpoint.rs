@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::component::{Component, ComponentPlan};
+use super::component::{Component, ComponentPlan, ComponentSource};
 use super::error::{Result, WeightsError};
 use super::layout::ComponentKind;
 use super::weight::WeightFormat;
@@ -16,8 +16,20 @@ pub enum CheckpointFormat {
     Dense,
     Nf4,
     Fp8,
+    /// GGUF (GGML block) DiTs.
+    Gguf,
+    /// MLX affine (`mx.quantize`) weights.
+    MlxAffine,
     /// Components disagree (e.g. an NF4 DiT with an FP8 text encoder).
     Mixed,
+}
+
+/// DiTs taken from elsewhere than the checkpoint folder (`--dit`, `--uncond-dit`); the
+/// checkpoint supplies the other components.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DitOverrides {
+    pub dit: Option<ComponentSource>,
+    pub uncond_dit: Option<ComponentSource>,
 }
 
 impl CheckpointFormat {
@@ -26,6 +38,8 @@ impl CheckpointFormat {
             CheckpointFormat::Dense => "bf16",
             CheckpointFormat::Nf4 => "nf4",
             CheckpointFormat::Fp8 => "fp8",
+            CheckpointFormat::Gguf => "gguf",
+            CheckpointFormat::MlxAffine => "mlx-affine",
             CheckpointFormat::Mixed => "mixed",
         }
     }
@@ -43,6 +57,12 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Validates the layout and reads all headers; no tensor data is read.
     pub fn open(root: &Path) -> Result<Checkpoint> {
+        Checkpoint::open_with(root, &DitOverrides::default())
+    }
+
+    /// [`Checkpoint::open`] with DiTs from other sources; `root`'s own DiT folders are then
+    /// not needed. A GGUF DiT without a config takes `root`'s DiT config (rope settings).
+    pub fn open_with(root: &Path, overrides: &DitOverrides) -> Result<Checkpoint> {
         if !root.is_dir() {
             return Err(if root.exists() {
                 WeightsError::NotACheckpoint {
@@ -56,17 +76,40 @@ impl Checkpoint {
                 }
             });
         }
-        check_recognisable(root)?;
+        let overridden = |kind: ComponentKind| match kind {
+            ComponentKind::Transformer => overrides.dit.clone(),
+            ComponentKind::UnconditionalTransformer => overrides.uncond_dit.clone(),
+            _ => None,
+        };
+        let own = match super::sources::split_sources(root)? {
+            Some(split) => split,
+            None => {
+                check_recognisable(root, overrides)?;
+                ComponentKind::ALL
+                    .into_iter()
+                    .map(|k| (k, ComponentSource::Folder(root.join(k.dir_name()))))
+                    .collect()
+            }
+        };
         let mut plans = BTreeMap::new();
         for kind in ComponentKind::ALL {
-            let dir = root.join(kind.dir_name());
-            if !dir.is_dir() {
-                return Err(WeightsError::MissingFile {
-                    path: dir,
-                    expected: format!("the {kind}/ folder of an Ideogram 4 checkpoint"),
-                });
+            let source = match overridden(kind) {
+                Some(ComponentSource::Gguf { path, config: None }) => ComponentSource::Gguf {
+                    path,
+                    config: dit_config(&own[&kind]),
+                },
+                Some(other) => other,
+                None => own[&kind].clone(),
+            };
+            if let ComponentSource::Folder(dir) = &source {
+                if !dir.is_dir() {
+                    return Err(WeightsError::MissingFile {
+                        path: dir.clone(),
+                        expected: format!("the {kind}/ folder of an Ideogram 4 checkpoint"),
+                    });
+                }
             }
-            plans.insert(kind, ComponentPlan::open(&dir, kind)?);
+            plans.insert(kind, ComponentPlan::open_source(&source, kind)?);
         }
         let tokenizer = root.join("tokenizer").join("tokenizer.json");
         if !tokenizer.is_file() {
@@ -124,11 +167,22 @@ impl Checkpoint {
                 .find(|f| f.is_quantized());
             seen.push(match quant {
                 Some(WeightFormat::Nf4) => CheckpointFormat::Nf4,
+                Some(WeightFormat::Ggml(_)) => CheckpointFormat::Gguf,
+                Some(WeightFormat::Affine(_)) => CheckpointFormat::MlxAffine,
                 Some(_) => CheckpointFormat::Fp8,
                 None => CheckpointFormat::Dense,
             });
         }
         if seen.iter().all(|f| *f == seen[0]) {
+            seen[0]
+        } else if seen[0] == seen[1]
+            && matches!(
+                seen[0],
+                CheckpointFormat::Gguf | CheckpointFormat::MlxAffine
+            )
+            && seen[2] == CheckpointFormat::Dense
+        {
+            // GGUF DiTs always come with a dense official text encoder beside them.
             seen[0]
         } else {
             CheckpointFormat::Mixed
@@ -174,22 +228,22 @@ impl Checkpoint {
     }
 }
 
+/// A DiT's config file in the checkpoint, when it has one (for a GGUF DiT put in its place).
+fn dit_config(own: &ComponentSource) -> Option<std::path::PathBuf> {
+    let path = match own {
+        ComponentSource::Folder(dir) => dir.join("config.json"),
+        ComponentSource::Prefixed { config, .. } => config.clone(),
+        ComponentSource::Gguf { config, .. } => config.clone()?,
+    };
+    path.is_file().then_some(path)
+}
+
 /// Early, specific refusals for folders in other known formats.
-fn check_recognisable(root: &Path) -> Result<()> {
-    let split = root.join("split_model.json");
-    if split.is_file() {
-        return Err(WeightsError::UnsupportedFormat {
-            path: split,
-            tensor: None,
-            detail: "an MLXBits split_model.json conversion (MLX int8/int4), not an official \
-                     Ideogram 4 format; use ideogram-ai/ideogram-4-nf4 or -fp8"
-                .into(),
-        });
-    }
+fn check_recognisable(root: &Path, overrides: &DitOverrides) -> Result<()> {
     let any_component = ComponentKind::ALL
         .iter()
         .any(|k| root.join(k.dir_name()).is_dir());
-    if any_component {
+    if any_component || overrides.dit.is_some() {
         return Ok(());
     }
     let gguf = std::fs::read_dir(root).ok().and_then(|rd| {
@@ -201,8 +255,8 @@ fn check_recognisable(root: &Path) -> Result<()> {
         return Err(WeightsError::UnsupportedFormat {
             path: g,
             tensor: None,
-            detail: "GGUF (community DiT-only quantisation) is not loaded; use the official \
-                     safetensors repos"
+            detail: "GGUF files hold only the DiTs: pass them with --dit (and --uncond-dit) \
+                     and an official checkpoint with --model for the text encoder and VAE"
                 .into(),
         });
     }

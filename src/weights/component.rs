@@ -10,13 +10,16 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::affine::{bits_supported, AffineWeight};
 use super::container::{SafetensorsFile, StDtype, TensorInfo};
 use super::error::{Result, WeightsError};
 use super::fp8::Fp8Weight;
-use super::layout::{component_files, ComponentFiles, ComponentKind};
+use super::ggml::{GgmlType, GgufWeight};
+use super::layout::{ComponentFiles, ComponentKind};
 use super::nf4::{Absmax, Nf4Weight};
 use super::quant_state::Nf4QuantState;
 use super::schema::{self, ModelDims};
+pub use super::sources::ComponentSource;
 use super::weight::{Weight, WeightFormat};
 use crate::mlx::{Array, Dtype};
 
@@ -51,6 +54,25 @@ pub(crate) enum Planned {
         codes: Source,
         scale: Source,
     },
+    /// GGML blocks (the bytes as U8 `[n]`), logical row-major `shape`.
+    Gguf {
+        raw: Source,
+        ty: GgmlType,
+        shape: Vec<usize>,
+    },
+    /// MLX affine: packed uint32 words, per-group scales and biases.
+    Affine {
+        packed: Source,
+        scales: Source,
+        biases: Source,
+        bits: u32,
+    },
+}
+
+impl Source {
+    pub(crate) fn new(file: usize, name: String, info: TensorInfo) -> Source {
+        Source { file, name, info }
+    }
 }
 
 impl Planned {
@@ -59,6 +81,11 @@ impl Planned {
             Planned::Dense(s) => s.info.shape.clone(),
             Planned::Nf4 { state, .. } => state.shape.clone(),
             Planned::Fp8 { codes, .. } => codes.info.shape.clone(),
+            Planned::Gguf { shape, .. } => shape.clone(),
+            Planned::Affine { packed, bits, .. } => vec![
+                packed.info.shape[0],
+                packed.info.shape[1] * 32 / *bits as usize,
+            ],
         }
     }
 
@@ -70,6 +97,8 @@ impl Planned {
             },
             Planned::Nf4 { .. } => WeightFormat::Nf4,
             Planned::Fp8 { .. } => WeightFormat::Fp8E4M3,
+            Planned::Gguf { ty, .. } => WeightFormat::Ggml(*ty),
+            Planned::Affine { bits, .. } => WeightFormat::Affine(*bits),
         }
     }
 
@@ -98,6 +127,13 @@ impl Planned {
                         .map_or(0, |(a, m)| a.info.nbytes() + m.info.nbytes())
             }
             Planned::Fp8 { codes, scale } => codes.info.nbytes() + scale.info.nbytes(),
+            Planned::Gguf { raw, .. } => raw.info.nbytes(),
+            Planned::Affine {
+                packed,
+                scales,
+                biases,
+                ..
+            } => packed.info.nbytes() + scales.info.nbytes() + biases.info.nbytes(),
         }
     }
 
@@ -106,6 +142,8 @@ impl Planned {
             Planned::Dense(s) => s,
             Planned::Nf4 { packed, .. } => packed,
             Planned::Fp8 { codes, .. } => codes,
+            Planned::Gguf { raw, .. } => raw,
+            Planned::Affine { packed, .. } => packed,
         }
     }
 }
@@ -142,23 +180,44 @@ pub struct ComponentPlan {
     pub config: Option<Value>,
     pub declared: DeclaredQuant,
     pub dims: ModelDims,
+    /// Where the plan was read from (to open it again).
+    pub source: ComponentSource,
     shards: Vec<SafetensorsFile>,
     entries: BTreeMap<String, Planned>,
+}
+
+/// What the files say about MLX affine quantisation (bits, group size), when they say it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct AffineHint {
+    pub bits: Option<u32>,
+    pub group_size: Option<usize>,
 }
 
 impl ComponentPlan {
     /// Reads `dir`'s index/headers/quant-state blobs and validates the whole component.
     pub fn open(dir: &Path, kind: ComponentKind) -> Result<ComponentPlan> {
-        let files = component_files(dir, kind)?;
-        let shards = files
-            .tensor_files()
-            .into_iter()
-            .map(SafetensorsFile::open)
-            .collect::<Result<Vec<_>>>()?;
-        let merged = merge_shards(&files, &shards)?;
-        let (config, config_path) = read_config(dir)?;
+        Self::open_source(&ComponentSource::Folder(dir.to_path_buf()), kind)
+    }
+
+    /// Opens a component from any supported source (folder, GGUF file, one component of a
+    /// split MLX checkpoint) and validates it.
+    pub fn open_source(source: &ComponentSource, kind: ComponentKind) -> Result<ComponentPlan> {
+        let opened = super::sources::open_files(source, kind)?;
+        let super::sources::Opened {
+            dir,
+            files,
+            shards,
+            merged,
+            config,
+            config_path,
+            hint,
+            gguf,
+        } = opened;
         let declared = declared_quant(kind, config.as_ref(), &config_path)?;
-        let entries = resolve(&shards, merged)?;
+        let entries = match gguf {
+            Some(entries) => entries,
+            None => resolve(&shards, merged, hint)?,
+        };
         check_consistent_format(kind, &files, &shards, &entries, declared, &config_path)?;
         let dims = schema::check(
             kind,
@@ -171,11 +230,12 @@ impl ComponentPlan {
         )?;
         Ok(ComponentPlan {
             kind,
-            dir: dir.to_path_buf(),
+            dir,
             files,
             config,
             declared,
             dims,
+            source: source.clone(),
             shards,
             entries,
         })
@@ -249,6 +309,13 @@ impl ComponentPlan {
         };
         let path = &self.shards[planned.main_source().file].path;
         let Planned::Dense(src) = planned else {
+            if let Some(w) = self.read(name, planned)?.expanded_dense() {
+                return take_rows(
+                    &w.map_err(|e| WeightsError::mlx(path, Some(name), e))?,
+                    rows,
+                )
+                .map_err(|e| WeightsError::mlx(path, Some(name), e));
+            }
             return Err(WeightsError::tensor(
                 path,
                 name,
@@ -319,6 +386,22 @@ impl ComponentPlan {
                 let s = self.array(scale, &scale.info.shape, Dtype::F32)?;
                 Weight::Fp8(Fp8Weight::new(c, s).map_err(bad)?)
             }
+            Planned::Gguf { raw, ty, shape } => {
+                let r = self.array(raw, &raw.info.shape, Dtype::U8)?;
+                Weight::Gguf(GgufWeight::new(r, *ty, shape.clone()).map_err(bad)?)
+            }
+            Planned::Affine {
+                packed,
+                scales,
+                biases,
+                bits,
+            } => {
+                let float = |s: &Source| s.info.dtype.mlx().unwrap_or(Dtype::F32);
+                let p = self.array(packed, &packed.info.shape, Dtype::U32)?;
+                let sc = self.array(scales, &scales.info.shape, float(scales))?;
+                let b = self.array(biases, &biases.info.shape, float(biases))?;
+                Weight::Affine(AffineWeight::new(p, sc, b, *bits).map_err(bad)?)
+            }
         })
     }
 }
@@ -352,7 +435,7 @@ impl PlanView<'_> {
     }
 }
 
-fn merge_shards(
+pub(crate) fn merge_shards(
     files: &ComponentFiles,
     shards: &[SafetensorsFile],
 ) -> Result<BTreeMap<String, Source>> {
@@ -418,8 +501,13 @@ fn check_weight_map(
     Ok(())
 }
 
-fn read_config(dir: &Path) -> Result<(Option<Value>, PathBuf)> {
-    let path = dir.join("config.json");
+pub(crate) fn read_config(dir: &Path) -> Result<(Option<Value>, PathBuf)> {
+    read_config_file(&dir.join("config.json"))
+}
+
+/// A JSON object config file; `None` when the file does not exist.
+pub(crate) fn read_config_file(path: &Path) -> Result<(Option<Value>, PathBuf)> {
+    let path = path.to_path_buf();
     match std::fs::read(&path) {
         Ok(bytes) => {
             let v: Value = serde_json::from_slice(&bytes).map_err(|e| WeightsError::Config {
@@ -493,23 +581,54 @@ fn declared_quant(
 fn resolve(
     shards: &[SafetensorsFile],
     mut merged: BTreeMap<String, Source>,
+    hint: AffineHint,
 ) -> Result<BTreeMap<String, Planned>> {
     let path_of = |s: &Source| shards[s.file].path.clone();
     let mut entries = BTreeMap::new();
 
-    // MLX affine checkpoints (mflux saves) are a different format altogether.
-    for name in merged.keys() {
-        if let Some(base) = name.strip_suffix(".scales") {
-            if merged.contains_key(&format!("{base}.biases")) {
-                return Err(WeightsError::UnsupportedFormat {
-                    path: path_of(&merged[name]),
-                    tensor: Some(name.clone()),
-                    detail: "MLX affine quantisation (.scales/.biases), e.g. an mflux save; \
-                             use the official NF4 or FP8 repos"
-                        .into(),
-                });
-            }
-        }
+    // MLX affine: every `.scales` anchors one weight.
+    let affine: Vec<String> = merged
+        .keys()
+        .filter(|k| k.ends_with(".scales"))
+        .cloned()
+        .collect();
+    for scales_key in affine {
+        let scales = merged.remove(&scales_key).expect("key listed above");
+        let base = scales_key[..scales_key.len() - ".scales".len()].to_string();
+        let (weight_key, biases_key) = (format!("{base}.weight"), format!("{base}.biases"));
+        let file = path_of(&scales);
+        let missing = |key: &str, what: &str| WeightsError::Tensor {
+            path: file.clone(),
+            tensor: key.to_string(),
+            expected: format!("{what} (sibling of `{scales_key}`)"),
+            found: "no such tensor in any shard".into(),
+        };
+        let packed = merged
+            .remove(&weight_key)
+            .ok_or_else(|| missing(&weight_key, "the packed affine weight, U32 [out, words]"))?;
+        let biases = merged
+            .remove(&biases_key)
+            .ok_or_else(|| missing(&biases_key, "the affine biases"))?;
+        let Some(bits) = hint.bits else {
+            return Err(WeightsError::UnsupportedFormat {
+                path: file,
+                tensor: Some(weight_key),
+                detail: "MLX affine weights, but no bit width is declared (mflux \
+                         `quantization_level` metadata or split_model.json \
+                         `quantization_bits`)"
+                    .into(),
+            });
+        };
+        planned_affine(&file, &weight_key, &packed, &scales, &biases, bits, hint)?;
+        entries.insert(
+            weight_key,
+            Planned::Affine {
+                packed,
+                scales,
+                biases,
+                bits,
+            },
+        );
     }
 
     // bitsandbytes 4-bit: every quant-state blob anchors one weight.
@@ -619,6 +738,19 @@ fn resolve(
 
     // Leftovers are dense, unless they are orphaned quantisation parts.
     for (name, src) in merged {
+        let packed_words = name.ends_with(".weight") && src.info.dtype == StDtype::U32;
+        if let (Some(base), true) = (
+            name.strip_suffix(".biases")
+                .or(name.strip_suffix(".weight")),
+            name.ends_with(".biases") || packed_words,
+        ) {
+            return Err(WeightsError::Tensor {
+                path: path_of(&src),
+                tensor: format!("{base}.scales"),
+                expected: format!("the MLX affine scales that `{name}` needs"),
+                found: "no such tensor in any shard".into(),
+            });
+        }
         for suffix in [
             ".absmax",
             ".quant_map",
@@ -656,6 +788,71 @@ fn resolve(
         entries.insert(name, Planned::Dense(src));
     }
     Ok(entries)
+}
+
+/// Checks one affine triple against the declared bit width and group size.
+fn planned_affine(
+    file: &Path,
+    name: &str,
+    packed: &Source,
+    scales: &Source,
+    biases: &Source,
+    bits: u32,
+    hint: AffineHint,
+) -> Result<()> {
+    if !bits_supported(bits) {
+        return Err(WeightsError::UnsupportedFormat {
+            path: file.to_path_buf(),
+            tensor: Some(name.to_string()),
+            detail: format!(
+                "MLX affine with {bits} bits: only bit widths that divide 32 (2, 4, 8) pack \
+                 whole elements into each uint32 word"
+            ),
+        });
+    }
+    let bad = |src: &Source, expected: String| {
+        WeightsError::tensor(file, &src.name, expected, src.info.describe())
+    };
+    let &[rows, words] = packed.info.shape.as_slice() else {
+        return Err(bad(packed, "U32 [out, in·bits/32]".into()));
+    };
+    if packed.info.dtype != StDtype::U32 {
+        return Err(bad(packed, "U32 [out, in·bits/32]".into()));
+    }
+    let cols = words * 32 / bits as usize;
+    let float = |d: StDtype| matches!(d, StDtype::Bf16 | StDtype::F16 | StDtype::F32);
+    let groups = match scales.info.shape.as_slice() {
+        &[r, g] if r == rows && g > 0 && cols % g == 0 && float(scales.info.dtype) => g,
+        _ => {
+            return Err(bad(
+                scales,
+                format!("a float [{rows}, in/group] with in = {cols} ({bits}-bit)"),
+            ))
+        }
+    };
+    if biases.info.shape != scales.info.shape || biases.info.dtype != scales.info.dtype {
+        return Err(bad(biases, format!("like `{}`", scales.name)));
+    }
+    let group = cols / groups;
+    if let Some(g) = hint.group_size {
+        if g != group {
+            return Err(bad(
+                scales,
+                format!(
+                    "group size {g} (as declared), i.e. [{rows}, {}]",
+                    cols / g.max(1)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Rows `rows` of a 2-D array.
+fn take_rows(a: &Array, rows: &[usize]) -> crate::mlx::Result<Array> {
+    let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+    let idx = Array::from_slice(&idx, &[idx.len()])?;
+    a.take(&idx, Some(0))
 }
 
 fn read_quant_state(shards: &[SafetensorsFile], src: &Source) -> Result<Nf4QuantState> {
@@ -887,6 +1084,10 @@ impl Component {
             .unwrap_or_else(|| self.dir.clone());
         match self.take(name)? {
             Weight::Dense(a) => Ok(a),
+            other if other.expanded_dense().is_some() => other
+                .expanded_dense()
+                .expect("checked above")
+                .map_err(|e| WeightsError::mlx(&path, Some(name), e)),
             other => Err(WeightsError::tensor(
                 &path,
                 name,

@@ -91,6 +91,16 @@ impl SafetensorsFile {
         })
     }
 
+    /// A file whose tensors are described by a header parsed elsewhere (a GGUF file, its
+    /// tensors mapped to byte ranges of its data section).
+    pub(crate) fn from_parts(path: &Path, header: Header, file: File) -> SafetensorsFile {
+        SafetensorsFile {
+            path: path.to_path_buf(),
+            header,
+            file,
+        }
+    }
+
     pub fn info(&self, name: &str) -> Option<&TensorInfo> {
         self.header.tensors.get(name)
     }

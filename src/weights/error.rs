@@ -33,6 +33,16 @@ pub enum WeightsError {
         found: String,
     },
 
+    /// The GGUF container itself is damaged (truncated, bad counts, offsets out of range).
+    #[error("{}: corrupt GGUF file{}: expected {expected}, found {found}",
+        path.display(), tensor_suffix(tensor))]
+    GgufHeader {
+        path: PathBuf,
+        tensor: Option<String>,
+        expected: String,
+        found: String,
+    },
+
     /// A `*.safetensors.index.json` that cannot be used.
     #[error("{}: bad shard index: expected {expected}, found {found}", path.display())]
     Index {
@@ -126,6 +136,7 @@ impl WeightsError {
             | WeightsError::NotACheckpoint { path, .. }
             | WeightsError::MissingFile { path, .. }
             | WeightsError::Header { path, .. }
+            | WeightsError::GgufHeader { path, .. }
             | WeightsError::Index { path, .. }
             | WeightsError::Tensor { path, .. }
             | WeightsError::MissingTensor { path, .. }
@@ -142,6 +153,7 @@ impl WeightsError {
                 Some(tensor)
             }
             WeightsError::Header { tensor, .. }
+            | WeightsError::GgufHeader { tensor, .. }
             | WeightsError::UnsupportedFormat { tensor, .. }
             | WeightsError::Mlx { tensor, .. } => tensor.as_deref(),
             _ => None,

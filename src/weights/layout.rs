@@ -136,6 +136,21 @@ pub fn component_files(dir: &Path, kind: ComponentKind) -> Result<ComponentFiles
     if single.is_file() {
         return Ok(ComponentFiles::Single(single));
     }
+    // An mflux save (`0.safetensors`, ... + `model.safetensors.index.json`, spec §5.1).
+    let mflux = dir.join("model.safetensors.index.json");
+    if mflux.is_file() {
+        let shards = read_index(&mflux)?;
+        if let Some(missing) = shards.iter().find(|s| !s.is_file()) {
+            return Err(WeightsError::MissingFile {
+                path: missing.clone(),
+                expected: format!("a shard listed in {}", mflux.display()),
+            });
+        }
+        return Ok(ComponentFiles::Sharded {
+            index: mflux,
+            shards,
+        });
+    }
     Err(unsupported_or_missing(dir, kind))
 }
 

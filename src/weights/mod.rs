@@ -12,11 +12,14 @@
 //! # Ok(()) }
 //! ```
 
+pub mod affine;
 mod checkpoint;
 mod component;
 pub mod container;
 mod error;
 pub mod fp8;
+pub mod ggml;
+pub mod gguf;
 pub mod header;
 pub mod hub;
 pub mod inspect;
@@ -25,14 +28,18 @@ pub mod layout;
 pub mod nf4;
 pub mod quant_state;
 pub mod schema;
+pub mod sources;
 mod weight;
 
-pub use checkpoint::{Checkpoint, CheckpointFormat};
+pub use affine::AffineWeight;
+pub use checkpoint::{Checkpoint, CheckpointFormat, DitOverrides};
 pub use component::{Component, ComponentPlan, DeclaredQuant, TensorSummary};
 pub use error::{Result, WeightsError};
 pub use fp8::Fp8Weight;
+pub use ggml::{GgmlType, GgufWeight};
 pub use layout::ComponentKind;
 pub use nf4::{Absmax, Nf4Weight, NF4_CODEBOOK};
 pub use quant_state::Nf4QuantState;
 pub use schema::{DitDims, ModelDims, TextEncoderDims, VaeDims};
+pub use sources::ComponentSource;
 pub use weight::{Weight, WeightFormat};

@@ -240,6 +240,16 @@ fn check_dtype(view: &PlanView<'_>, name: &str, p: &Planned, role: Role) -> Resu
             d.name(),
         )),
         (Role::Linear, None) => Ok(()),
+        // GGUF and MLX affine files also quantise tensors used as plain arrays; the loader
+        // expands those once (`Weight::expanded_dense`).
+        (Role::Float, None)
+            if matches!(
+                p.format(),
+                super::weight::WeightFormat::Ggml(_) | super::weight::WeightFormat::Affine(_)
+            ) =>
+        {
+            Ok(())
+        }
         (Role::Float, None) => Err(WeightsError::tensor(
             view.path_of(name),
             name,

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
+use super::affine::AffineWeight;
 use super::fp8::Fp8Weight;
+use super::ggml::{GgmlType, GgufWeight};
 use super::nf4::Nf4Weight;
 use crate::mlx::{self, Array, Dtype};
 
@@ -12,6 +14,10 @@ pub enum Weight {
     Dense(Array),
     Nf4(Nf4Weight),
     Fp8(Fp8Weight),
+    /// GGML blocks from a GGUF file (Q8_0, Q4_K, ...).
+    Gguf(GgufWeight),
+    /// MLX affine (`mx.quantize`) packed words with per-group scales and biases.
+    Affine(AffineWeight),
 }
 
 /// How a tensor is stored.
@@ -24,6 +30,10 @@ pub enum WeightFormat {
     Nf4,
     /// float8 e4m3fn codes with a float32 per-row scale.
     Fp8E4M3,
+    /// GGML blocks of a GGUF file.
+    Ggml(GgmlType),
+    /// MLX affine quantisation with this many bits.
+    Affine(u32),
     /// Any other dense dtype (integer buffers such as `num_batches_tracked`).
     Other(Dtype),
 }
@@ -36,12 +46,35 @@ impl WeightFormat {
             WeightFormat::F32 => "f32",
             WeightFormat::Nf4 => "nf4",
             WeightFormat::Fp8E4M3 => "fp8-e4m3",
+            WeightFormat::Ggml(t) => match t {
+                GgmlType::F32 => "gguf-F32",
+                GgmlType::F16 => "gguf-F16",
+                GgmlType::Bf16 => "gguf-BF16",
+                GgmlType::Q4_0 => "gguf-Q4_0",
+                GgmlType::Q4_1 => "gguf-Q4_1",
+                GgmlType::Q5_0 => "gguf-Q5_0",
+                GgmlType::Q5_1 => "gguf-Q5_1",
+                GgmlType::Q8_0 => "gguf-Q8_0",
+                GgmlType::Q4K => "gguf-Q4_K",
+                GgmlType::Q5K => "gguf-Q5_K",
+                GgmlType::Q6K => "gguf-Q6_K",
+            },
+            WeightFormat::Affine(2) => "mlx-q2",
+            WeightFormat::Affine(4) => "mlx-q4",
+            WeightFormat::Affine(8) => "mlx-q8",
+            WeightFormat::Affine(_) => "mlx-affine",
             WeightFormat::Other(d) => d.name(),
         }
     }
 
     pub fn is_quantized(self) -> bool {
-        matches!(self, WeightFormat::Nf4 | WeightFormat::Fp8E4M3)
+        matches!(
+            self,
+            WeightFormat::Nf4
+                | WeightFormat::Fp8E4M3
+                | WeightFormat::Ggml(_)
+                | WeightFormat::Affine(_)
+        )
     }
 
     pub(crate) fn dense(dtype: Dtype) -> WeightFormat {
@@ -73,6 +106,8 @@ impl Weight {
             Weight::Dense(a) => a.shape(),
             Weight::Nf4(w) => w.shape().to_vec(),
             Weight::Fp8(w) => w.shape(),
+            Weight::Gguf(w) => w.shape().to_vec(),
+            Weight::Affine(w) => w.shape(),
         }
     }
 
@@ -81,6 +116,8 @@ impl Weight {
             Weight::Dense(a) => WeightFormat::dense(a.dtype()),
             Weight::Nf4(_) => WeightFormat::Nf4,
             Weight::Fp8(_) => WeightFormat::Fp8E4M3,
+            Weight::Gguf(w) => WeightFormat::Ggml(w.ggml_type()),
+            Weight::Affine(w) => WeightFormat::Affine(w.bits()),
         }
     }
 
@@ -104,6 +141,8 @@ impl Weight {
             Weight::Dense(a) => Weight::Dense(a.slice_axis(0, r0, r1)?),
             Weight::Nf4(w) => Weight::Nf4(w.rows(r0, r1)?),
             Weight::Fp8(w) => Weight::Fp8(w.rows(r0, r1)?),
+            Weight::Gguf(w) => Weight::Gguf(w.rows(r0, r1)?),
+            Weight::Affine(w) => Weight::Affine(w.rows(r0, r1)?),
         })
     }
 
@@ -116,6 +155,8 @@ impl Weight {
             Weight::Dense(a) => a.astype(dtype),
             Weight::Nf4(w) => w.dequantize(dtype),
             Weight::Fp8(w) => w.dequantize(dtype),
+            Weight::Gguf(w) => w.dequantize(dtype),
+            Weight::Affine(w) => w.dequantize(dtype),
         }
     }
 
@@ -127,6 +168,8 @@ impl Weight {
             Weight::Dense(_) => self.dequantize(dtype),
             Weight::Nf4(w) => w.dequantize_host(dtype),
             Weight::Fp8(w) => w.dequantize_host(dtype),
+            Weight::Gguf(w) => w.dequantize_host(dtype),
+            Weight::Affine(w) => w.dequantize_host(dtype),
         }
     }
 
@@ -136,6 +179,20 @@ impl Weight {
             Weight::Dense(a) => a.nbytes(),
             Weight::Nf4(w) => w.resident_bytes(),
             Weight::Fp8(w) => w.resident_bytes(),
+            Weight::Gguf(w) => w.resident_bytes(),
+            Weight::Affine(w) => w.resident_bytes(),
+        }
+    }
+
+    /// GGUF and MLX affine checkpoints quantise tensors the models read as plain arrays
+    /// (embeddings, norms, VAE layers): those are expanded once, at load, to the dtype they
+    /// decode to (float32 for GGML blocks, the scales' dtype for affine). `None` for formats
+    /// the official checkpoints only use on Linear weights.
+    pub fn expanded_dense(&self) -> Option<mlx::Result<Array>> {
+        match self {
+            Weight::Gguf(w) => Some(w.dequantize_host(Dtype::F32)),
+            Weight::Affine(w) => Some(w.dequantize(w.scales().dtype())),
+            _ => None,
         }
     }
 
@@ -162,6 +219,8 @@ impl Weight {
                 v
             }
             Weight::Fp8(w) => vec![w.codes(), w.scale()],
+            Weight::Gguf(w) => vec![w.raw()],
+            Weight::Affine(w) => vec![w.packed(), w.scales(), w.biases()],
         }
     }
 }
