@@ -324,27 +324,41 @@ pub struct Placement {
     pub tmux: Option<(u16, u16)>,
 }
 
-/// Writes `seq` at `at`: cursor saved, moved, restored around it. Through tmux every part goes
-/// in passthrough envelopes (the cursor move too, in outer coordinates); kitty chunks travel
-/// one per envelope, anything longer than tmux accepts is split by size.
-pub fn emit(out: &mut impl Write, seq: &[u8], at: Placement) -> std::io::Result<()> {
+/// Writes `prelude` (sequences that need no position: kitty transfers), then `seq` at `at`,
+/// the cursor saved, moved and restored around it.
+///
+/// Through tmux everything goes in passthrough envelopes: each kitty chunk of the prelude in
+/// its own, and the positioned part in exactly one (cursor move in outer coordinates, then
+/// `seq`). One, because tmux resets the outer terminal's scroll region after each envelope,
+/// which sends the cursor home: a move in one envelope does not survive into the next.
+pub fn emit(
+    out: &mut impl Write,
+    prelude: &[u8],
+    seq: &[u8],
+    at: Placement,
+) -> std::io::Result<()> {
     match at.tmux {
         None => {
+            out.write_all(prelude)?;
             write!(out, "\x1b7\x1b[{};{}H", at.y + 1, at.x + 1)?;
             out.write_all(seq)?;
             out.write_all(b"\x1b8")?;
         }
         Some((left, top)) => {
-            let head = format!(
+            if !prelude.is_empty() {
+                for part in split_sequences(prelude) {
+                    out.write_all(&super::tmux::wrap(part))?;
+                }
+            }
+            let mut positioned = format!(
                 "\x1b7\x1b[{};{}H",
                 u32::from(top) + u32::from(at.y) + 1,
                 u32::from(left) + u32::from(at.x) + 1
-            );
-            out.write_all(&super::tmux::wrap(head.as_bytes()))?;
-            for part in split_sequences(seq) {
-                out.write_all(&super::tmux::wrap_chunked(part, super::tmux::MAX_ENVELOPE))?;
-            }
-            out.write_all(&super::tmux::wrap(b"\x1b8"))?;
+            )
+            .into_bytes();
+            positioned.extend_from_slice(seq);
+            positioned.extend_from_slice(b"\x1b8");
+            out.write_all(&super::tmux::wrap(&positioned))?;
         }
     }
     out.flush()
@@ -388,16 +402,17 @@ pub fn print_graphics(img: &RgbImage, area: Rect, kind: GraphicsKind) -> Result<
     if kind == GraphicsKind::Kitty {
         KITTY_USED.store(true, std::sync::atomic::Ordering::Relaxed);
     }
-    let seq = match kind {
-        GraphicsKind::Kitty => kitty_sequence(img, cols, rows, area, cell),
-        GraphicsKind::Sixel => sixel_sequence(img, area, cell)?,
-        GraphicsKind::Iterm if via_tmux => iterm_sequence(img, cols, rows)?,
+    let (prelude, seq) = match kind {
+        GraphicsKind::Kitty if via_tmux => kitty_by_id(img, cols, rows, area, cell),
+        GraphicsKind::Kitty => (Vec::new(), kitty_sequence(img, cols, rows, area, cell)),
+        GraphicsKind::Sixel => (Vec::new(), sixel_sequence(img, area, cell)?),
+        GraphicsKind::Iterm if via_tmux => (Vec::new(), iterm_sequence(img, cols, rows)?),
         GraphicsKind::Iterm | GraphicsKind::ViuerBlocks => {
             return print_with_viuer(img, at.x, at.y, cols, rows, kind == GraphicsKind::Iterm);
         }
     };
     let mut out = std::io::stdout().lock();
-    emit(&mut out, &seq, at).map_err(|e| e.to_string())
+    emit(&mut out, &prelude, &seq, at).map_err(|e| e.to_string())
 }
 
 fn print_with_viuer(
@@ -440,7 +455,22 @@ pub fn kitty_sequence(
     area: Rect,
     cell: Option<(u16, u16)>,
 ) -> Vec<u8> {
-    let size = match cell {
+    let size = kitty_size(img, cols, rows, area, cell);
+    kitty_chunks(
+        img,
+        &format!("a=T,q=2,f=24,s={},v={},{size},C=1", img.width, img.height),
+    )
+}
+
+/// `c=…` or `r=…` (or both when the cell size is unknown) for a kitty placement.
+fn kitty_size(
+    img: &RgbImage,
+    cols: u16,
+    rows: u16,
+    area: Rect,
+    cell: Option<(u16, u16)>,
+) -> String {
+    match cell {
         Some(_) => {
             let (px_w, _) = fit_pixels(img.width, img.height, area.width, area.height, cell);
             let (cw, _) = cell_or_default(cell);
@@ -451,20 +481,17 @@ pub fn kitty_sequence(
             }
         }
         None => format!("c={cols},r={rows}"),
-    };
+    }
+}
+
+fn kitty_chunks(img: &RgbImage, keys: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(img.pixels.len() * 4 / 3 + 4096);
     let payload = base64(&img.pixels);
     let chunks: Vec<&[u8]> = payload.as_bytes().chunks(4096).collect();
     for (i, chunk) in chunks.iter().enumerate() {
         let more = u8::from(i + 1 < chunks.len());
         if i == 0 {
-            out.extend_from_slice(
-                format!(
-                    "\x1b_Ga=T,q=2,f=24,s={},v={},{size},C=1,m={more};",
-                    img.width, img.height
-                )
-                .as_bytes(),
-            );
+            out.extend_from_slice(format!("\x1b_G{keys},m={more};").as_bytes());
         } else {
             out.extend_from_slice(format!("\x1b_Gm={more};").as_bytes());
         }
@@ -472,6 +499,27 @@ pub fn kitty_sequence(
         out.extend_from_slice(b"\x1b\\");
     }
     out
+}
+
+/// The image id used through tmux (transmitting again under it replaces the image).
+pub const KITTY_ID: u32 = 4242;
+
+/// Kitty through tmux: the pixels transmitted under [`KITTY_ID`] without a placement (chunks
+/// may travel in separate envelopes), then a placement that goes with the cursor move.
+pub fn kitty_by_id(
+    img: &RgbImage,
+    cols: u16,
+    rows: u16,
+    area: Rect,
+    cell: Option<(u16, u16)>,
+) -> (Vec<u8>, Vec<u8>) {
+    let size = kitty_size(img, cols, rows, area, cell);
+    let transmit = kitty_chunks(
+        img,
+        &format!("a=t,q=2,f=24,i={KITTY_ID},s={},v={}", img.width, img.height),
+    );
+    let place = format!("\x1b_Ga=p,q=2,i={KITTY_ID},{size},C=1\x1b\\").into_bytes();
+    (transmit, place)
 }
 
 /// Sixel scaled to the pixels the image covers on screen (from the real cell size, or 10×20
@@ -569,7 +617,7 @@ mod tests {
             y: 3,
             tmux: None,
         };
-        emit(&mut out, &seq, at).unwrap();
+        emit(&mut out, &[], &seq, at).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("\x1b7\x1b[4;3H\x1b_Ga=T,q=2,f=24,s=64,v=64,c=10,r=5,C=1,m=1;"));
         assert_eq!(text.matches("\x1b_G").count(), 4);
@@ -582,25 +630,52 @@ mod tests {
     #[test]
     fn through_tmux_every_kitty_chunk_has_its_own_envelope() {
         let img = checker(64, 64);
-        let seq = kitty_sequence(&img, 10, 5, Rect::new(0, 0, 40, 5), Some((8, 16)));
+        let (prelude, place) = kitty_by_id(&img, 10, 5, Rect::new(0, 0, 40, 5), Some((8, 16)));
         let mut out = Vec::new();
         let at = Placement {
             x: 2,
             y: 3,
             tmux: Some((41, 1)),
         };
-        emit(&mut out, &seq, at).unwrap();
-        // Cursor save + move to the pane's offset, in outer coordinates, inside an envelope.
-        assert!(out.starts_with(b"\x1bPtmux;\x1b\x1b7\x1b\x1b[5;44H\x1b\\\x1bPtmux;\x1b\x1b_Ga=T,q=2,f=24,s=64,v=64,r=5,C=1,m=1;"));
-        assert!(out.ends_with(b"\x1b\x1b\\\x1b\\\x1bPtmux;\x1b\x1b8\x1b\\"));
+        emit(&mut out, &prelude, &place, at).unwrap();
+        assert!(out.starts_with(b"\x1bPtmux;\x1b\x1b_Ga=t,q=2,f=24,i=4242,s=64,v=64,m=1;"));
+        // The placement travels with the cursor move (pane offset added), in one envelope.
+        let tail: &[u8] = b"\x1bPtmux;\x1b\x1b7\x1b\x1b[5;44H\x1b\x1b_Ga=p,q=2,i=4242,r=5,C=1\x1b\x1b\\\x1b\x1b8\x1b\\";
+        assert!(
+            out.ends_with(tail),
+            "{:?}",
+            String::from_utf8_lossy(&out[out.len() - 80..])
+        );
         let text = String::from_utf8(out).unwrap();
-        assert_eq!(text.matches("\x1bPtmux;").count(), 4 + 2);
+        assert_eq!(text.matches("\x1bPtmux;").count(), 4 + 1);
         // No bare ESC: each inner one is doubled, and every envelope is closed.
         let stripped = text
             .replace("\x1bPtmux;", "")
             .replace("\x1b\x1b", "")
             .replace("\x1b\\", "");
         assert!(!stripped.contains('\x1b'), "an unwrapped escape");
+    }
+
+    #[test]
+    fn through_tmux_sixel_goes_in_one_envelope_with_its_position() {
+        let img = checker(8, 8);
+        let seq = sixel_sequence(&img, Rect::new(0, 0, 4, 2), Some((4, 8))).unwrap();
+        let mut out = Vec::new();
+        let at = Placement {
+            x: 7,
+            y: 2,
+            tmux: Some((0, 0)),
+        };
+        emit(&mut out, &[], &seq, at).unwrap();
+        let mut expected = b"\x1bPtmux;\x1b\x1b7\x1b\x1b[3;8H".to_vec();
+        for &b in &seq {
+            if b == 0x1b {
+                expected.push(0x1b);
+            }
+            expected.push(b);
+        }
+        expected.extend_from_slice(b"\x1b\x1b8\x1b\\");
+        assert_eq!(out, expected);
     }
 
     #[test]

@@ -14,9 +14,6 @@
 
 use std::process::Command;
 
-/// tmux discards a DCS longer than its input buffer (1 MiB in tmux 3.x); stay well below.
-pub const MAX_ENVELOPE: usize = 256 * 1024;
-
 /// True when running inside tmux (`$TMUX` is set by tmux for every pane).
 pub fn inside() -> bool {
     std::env::var_os("TMUX").is_some_and(|v| !v.is_empty())
@@ -38,7 +35,9 @@ pub fn wrap(seq: &[u8]) -> Vec<u8> {
 }
 
 /// Wraps `seq` in as many envelopes as needed, each carrying at most `max` bytes of it. The
-/// outer terminal sees the pieces back to back, so the split may fall anywhere.
+/// outer terminal sees the pieces back to back, so the split may fall anywhere; but tmux
+/// resets the scroll region (cursor home) after each envelope, so only for pieces that do
+/// not depend on the cursor.
 pub fn wrap_chunked(seq: &[u8], max: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(seq.len() + seq.len() / 8 + 16);
     for piece in seq.chunks(max.max(1)) {
