@@ -149,6 +149,10 @@ pub struct Args {
     /// Compute dtype (the goldens' tight parity is float32).
     #[arg(long, value_enum, default_value_t = DtypeArg::Auto)]
     dtype: DtypeArg,
+    /// Every N sampling steps, write the live preview (predicted image, cheap colour map) to
+    /// DIR as <seed>_step<NNN>.png.
+    #[arg(long, num_args = 2, value_names = ["N", "DIR"])]
+    preview_every: Vec<String>,
 }
 
 /// Set by SIGINT: the running job stops before its next step.
@@ -200,6 +204,9 @@ impl Reporter {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if !args.preview_every.is_empty() {
+        super::live_preview::configure(&args.preview_every)?;
+    }
     let reporter = Reporter {
         json: args.json,
         bar: None,
@@ -423,7 +430,7 @@ fn run_job(
             }
         }
     };
-    match pipeline.run(job, &mut on_event, &INTERRUPTED) {
+    match super::live_preview::run(pipeline, job, &mut on_event, &INTERRUPTED) {
         Ok(f) => Ok(f),
         Err(PipelineError::Cancelled) => {
             tracing::info!(seed = job.seed, "job cancelled");

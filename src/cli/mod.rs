@@ -9,6 +9,7 @@ mod bench;
 mod completions;
 mod doctor;
 mod generate;
+mod live_preview;
 mod logs;
 mod models;
 mod tui;

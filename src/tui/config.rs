@@ -10,6 +10,7 @@
 //! preview = "auto"                    # auto | blocks | viuer | off
 //! keep_text_encoder = false           # true: keep it in memory between captions (~5 GB
 //!                                     # more for the real model; faster caption changes)
+//! live_preview_every = 4              # a cheap preview every N sampling steps; 0 = off
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -83,6 +84,8 @@ pub struct Config {
     pub preview: PreviewMode,
     /// Keep the text encoder resident between captions instead of streaming it from disk.
     pub keep_text_encoder: bool,
+    /// Show the predicted image every this many sampling steps while a job runs (0: off).
+    pub live_preview_every: usize,
 }
 
 impl Default for Config {
@@ -95,6 +98,7 @@ impl Default for Config {
             mlx_cache_limit_mb: None,
             preview: PreviewMode::Auto,
             keep_text_encoder: false,
+            live_preview_every: 4,
         }
     }
 }
