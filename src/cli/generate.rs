@@ -179,6 +179,10 @@ pub struct Args {
     /// way (`*_uncond-*`, `*-unconditional_transformer-*`), else from --model].
     #[arg(long, value_name = "FILE_OR_REPO")]
     uncond_dit: Option<String>,
+    /// Every N sampling steps, write the live preview (predicted image, cheap colour map) to
+    /// DIR as <seed>_step<NNN>.png.
+    #[arg(long, num_args = 2, value_names = ["N", "DIR"])]
+    preview_every: Vec<String>,
 }
 
 /// Set by SIGINT: the running job stops before its next step.
@@ -230,6 +234,9 @@ impl Reporter {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if !args.preview_every.is_empty() {
+        super::live_preview::configure(&args.preview_every)?;
+    }
     let reporter = Reporter {
         json: args.json,
         bar: None,
@@ -495,7 +502,7 @@ fn run_job(
             }
         }
     };
-    match pipeline.run(job, &mut on_event, &INTERRUPTED) {
+    match super::live_preview::run(pipeline, job, &mut on_event, &INTERRUPTED) {
         Ok(f) => Ok(f),
         Err(PipelineError::Cancelled) => {
             tracing::info!(seed = job.seed, "job cancelled");

@@ -42,6 +42,7 @@ pub mod denoise;
 pub mod dits;
 mod job;
 pub mod parity;
+pub mod preview;
 mod source;
 mod text_cache;
 
@@ -82,6 +83,9 @@ pub enum PipelineError {
     /// The cancel flag was seen.
     #[error("cancelled")]
     Cancelled,
+    /// The live preview's latent-to-colour map could not be made or applied.
+    #[error("preview: {0}")]
+    Preview(String),
     /// The official verifier's combined message (`caption verifier flagged prompt[0]: …`).
     #[error("{message}\n(pass --warn-on-caption-issues to generate anyway)")]
     Caption { message: String },

@@ -1280,6 +1280,21 @@ impl App {
                 });
                 self.progress.job = None;
             }
+            EngineEvent::Preview {
+                job,
+                step,
+                total,
+                image,
+            } => {
+                // Only while that job still runs: a late preview must not replace the result.
+                if self.progress.job == Some(job) {
+                    self.set_preview(PreviewImage {
+                        image,
+                        path: None,
+                        title: format!("job {job} · step {step}/{total} · preview"),
+                    });
+                }
+            }
             EngineEvent::Failed { job, error } => {
                 self.error(format!("job {job} failed: {error}"));
                 self.progress.last_error = Some(error);

@@ -13,6 +13,7 @@
 //! nf4_kernels = "auto"                # auto | fused | portable: fused NF4 Metal kernels on
 //!                                     # Apple GPUs after a load-time check (doctor shows it);
 //!                                     # IDEOGRAM4_NF4_KERNELS overrides it for one run
+//! live_preview_every = 4              # a cheap preview every N sampling steps; 0 = off
 //!
 //! [magic_prompt]                      # idea -> caption (see `crate::magic::config`)
 //! backend = "openai"                  # ideogram | openrouter | openai (any compatible server)
@@ -93,6 +94,8 @@ pub struct Config {
     pub keep_text_encoder: bool,
     /// Fused NF4 kernels or the portable path (applied by the CLI at start).
     pub nf4_kernels: crate::model::nf4_fused::KernelMode,
+    /// Show the predicted image every this many sampling steps while a job runs (0: off).
+    pub live_preview_every: usize,
     /// The idea expander (backend, model, URL, timeout; keys come from the environment).
     pub magic_prompt: crate::magic::MagicConfig,
 }
@@ -108,6 +111,7 @@ impl Default for Config {
             preview: PreviewMode::Auto,
             keep_text_encoder: false,
             nf4_kernels: crate::model::nf4_fused::KernelMode::Auto,
+            live_preview_every: 4,
             magic_prompt: crate::magic::MagicConfig::default(),
         }
     }

@@ -23,10 +23,12 @@ pub mod overlay;
 pub mod params;
 pub mod preview;
 pub mod runtime;
+pub mod sixel;
 pub mod sysmem;
 pub mod terminal;
 pub mod termquery;
 pub mod theme;
+pub mod tmux;
 pub mod ui;
 
 pub use action::{Action, Motion, Pane, PresetChoice};

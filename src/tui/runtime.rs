@@ -194,6 +194,7 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
     let engine = Engine::start(
         EngineOptions {
             cache_limit: config.mlx_cache_limit_mb.map(|mb| (mb as usize) << 20),
+            preview_every: config.live_preview_every,
         },
         loader,
         output,
