@@ -205,16 +205,31 @@ pub(super) fn sample(
     };
     let mut z = z;
     for (position, step) in steps.iter().enumerate() {
-        z = denoiser.run(z, std::slice::from_ref(step), cancel, &mut |r| {
-            report(StepReport { position, ..r })
+        // The report is held back until the kept tokens are back in, so that its `z_out` is
+        // the latent the next step starts from.
+        let mut seen = None;
+        let stepped = denoiser.run(z.clone(), std::slice::from_ref(step), cancel, &mut |r| {
+            seen = Some((r.v_cond.clone(), r.v_uncond.clone(), r.seconds));
         })?;
         let kept = if step.index == 0 {
             source.clone()
         } else {
             noised(source, noise, step.t_next)?
         };
-        z = Array::where_(mask, &z, &kept)?;
-        z.eval()?;
+        let z_next = Array::where_(mask, &stepped, &kept)?;
+        z_next.eval()?;
+        if let Some((v_cond, v_uncond, seconds)) = seen {
+            report(StepReport {
+                position,
+                step,
+                z_in: &z,
+                v_cond: &v_cond,
+                v_uncond: &v_uncond,
+                z_out: &z_next,
+                seconds,
+            });
+        }
+        z = z_next;
     }
     Ok(z)
 }
