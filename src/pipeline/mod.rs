@@ -44,6 +44,7 @@ mod job;
 pub mod parity;
 pub mod preview;
 mod source;
+pub mod start_image;
 mod text_cache;
 
 use std::path::{Path, PathBuf};
@@ -57,6 +58,7 @@ pub use adapters::{
 pub use denoise::{Denoiser, StepReport, Uncond};
 pub use job::{Event, Finished, JobSpec, Progress, Stage, Timings};
 pub use source::{hf_cache_dirs, ModelSource};
+pub use start_image::{StartImage, StartSource};
 
 use crate::caption;
 use crate::mlx::{self, memory, random, Array, Dtype};
@@ -98,6 +100,9 @@ pub enum PipelineError {
     /// An injected initial latent of the wrong size.
     #[error("initial noise: {0}")]
     InitNoise(String),
+    /// A start image, mask or strength the job cannot use.
+    #[error("start image: {0}")]
+    StartImage(String),
     /// The model could not be found.
     #[error("{0}")]
     Source(String),
@@ -384,6 +389,24 @@ impl Pipeline {
         self.run_traced(job, None, events, cancel, &mut |_| {})
     }
 
+    /// [`Pipeline::run_traced`] starting from an image (image to image, inpainting,
+    /// outpainting; see `start_image.rs`); `start: None` is text to image.
+    pub fn run_from(
+        &mut self,
+        job: &JobSpec,
+        start: Option<&StartImage>,
+        schedule: Option<Schedule>,
+        events: &mut dyn FnMut(&Event),
+        cancel: &AtomicBool,
+        trace: &mut dyn FnMut(Trace<'_>),
+    ) -> Result<Finished> {
+        let result = self.run_inner(job, start, schedule, events, cancel, trace);
+        if result.is_err() {
+            memory::clear_cache();
+        }
+        result
+    }
+
     /// [`Pipeline::run`] with an explicit schedule (e.g. a golden run's
     /// `LogitNormalSchedule` passed without the resolution shift) and a view of the
     /// internals for parity checks.
@@ -395,7 +418,7 @@ impl Pipeline {
         cancel: &AtomicBool,
         trace: &mut dyn FnMut(Trace<'_>),
     ) -> Result<Finished> {
-        let result = self.run_inner(job, schedule, events, cancel, trace);
+        let result = self.run_inner(job, None, schedule, events, cancel, trace);
         if result.is_err() {
             // Whatever the job made is dropped by now; hand the buffers back too.
             memory::clear_cache();
@@ -406,6 +429,7 @@ impl Pipeline {
     fn run_inner(
         &mut self,
         job: &JobSpec,
+        start: Option<&StartImage>,
         schedule: Option<Schedule>,
         events: &mut dyn FnMut(&Event),
         cancel: &AtomicBool,
@@ -413,6 +437,7 @@ impl Pipeline {
     ) -> Result<Finished> {
         let started = Instant::now();
         memory::reset_peak();
+        let start_spec = start;
         let size = job.size;
         self.check_size(size)?;
         let mut schedule = match schedule {
@@ -467,6 +492,14 @@ impl Pipeline {
         let tokens = grid_h * grid_w;
         let channels = self.info.in_channels;
         let z0 = self.initial_latent(job, tokens, channels)?;
+        let start = match start {
+            Some(s) => Some(self.prepare_start(s, &z0, &schedule.steps, (grid_h, grid_w))?),
+            None => None,
+        };
+        let (z0, steps) = match &start {
+            Some(p) => (p.z.clone(), &schedule.steps[p.first..]),
+            None => (z0, &schedule.steps[..]),
+        };
 
         let packed = PackedBatch::new(&[ids.len()], grid_h, grid_w)?;
         let cond_seq = self.cond.sequence(&packed)?;
@@ -515,22 +548,29 @@ impl Pipeline {
             uncond_seq: &uncond_seq,
             text: &text,
         };
-        let total = schedule.steps.len();
+        let total = steps.len();
         let mut spent = 0.0;
-        let z = denoiser.run(z0, &schedule.steps, cancel, &mut |report| {
-            spent += report.seconds;
-            let done = report.position + 1;
-            let per_step = spent / done as f64;
-            events(&Event::Step(Progress {
-                step: done,
-                total,
-                seconds_per_step: per_step,
-                eta_seconds: per_step * (total - done) as f64,
-                memory: memory::snapshot(),
-            }));
-            trace(Trace::Step(report));
-        })?;
-        drop((text, cond_seq, uncond_seq));
+        let z = start_image::sample(
+            &denoiser,
+            z0,
+            steps,
+            start.as_ref(),
+            cancel,
+            &mut |report| {
+                spent += report.seconds;
+                let done = report.position + 1;
+                let per_step = spent / done as f64;
+                events(&Event::Step(Progress {
+                    step: done,
+                    total,
+                    seconds_per_step: per_step,
+                    eta_seconds: per_step * (total - done) as f64,
+                    memory: memory::snapshot(),
+                }));
+                trace(Trace::Step(report));
+            },
+        )?;
+        drop((text, cond_seq, uncond_seq, start));
         let sampling_seconds = sampling_started.elapsed().as_secs_f64();
         let forwards_after = self.forward_counts();
         let dit_passes = forwards_after.0 - forwards_before.0 + forwards_after.1.unwrap_or(0)
@@ -561,6 +601,11 @@ impl Pipeline {
             self.info.name.clone(),
             self.info.weight_format.clone(),
         );
+        if let Some(s) = start_spec {
+            record
+                .extra
+                .insert("strength".into(), serde_json::json!(s.strength));
+        }
         record.extra.insert(
             "compute_dtype".into(),
             serde_json::json!(dtype_name(self.info.compute.dtype)),
