@@ -27,6 +27,7 @@
 mod escapes;
 pub mod fix;
 pub mod format;
+pub mod input;
 mod json;
 mod printable;
 mod pyrepr;
