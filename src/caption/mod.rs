@@ -28,6 +28,7 @@ pub mod bbox;
 mod escapes;
 pub mod fix;
 pub mod format;
+pub mod input;
 pub(crate) mod json;
 mod printable;
 mod pyrepr;

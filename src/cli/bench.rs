@@ -179,15 +179,17 @@ fn matmul(n: usize, runs: usize, json: bool) -> anyhow::Result<ExitCode> {
         "max_abs_diff": max_diff,
         "blas": provider,
         "openblas_coretype": std::env::var("OPENBLAS_CORETYPE").ok(),
+        "openblas_kernel": ideogram4::mlx::blas_kernel::corename(),
     });
     if json {
         println!("{out}");
     } else {
         println!(
-            "{n}³ f32 matmul: MLX {mlx_gflops:.1} GFLOP/s ({:.1} ms), cblas_sgemm {blas_gflops:.1} GFLOP/s ({:.1} ms), ratio {:.3}\nBLAS: {provider}",
+            "{n}³ f32 matmul: MLX {mlx_gflops:.1} GFLOP/s ({:.1} ms), cblas_sgemm {blas_gflops:.1} GFLOP/s ({:.1} ms), ratio {:.3}\nBLAS: {provider}, kernel {}",
             mlx_s * 1e3,
             blas_s * 1e3,
-            mlx_gflops / blas_gflops
+            mlx_gflops / blas_gflops,
+            ideogram4::mlx::blas_kernel::corename().as_deref().unwrap_or("n/a")
         );
     }
     Ok(ExitCode::SUCCESS)

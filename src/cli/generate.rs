@@ -5,7 +5,7 @@
 //! runs `--count` jobs with consecutive seeds, and writes each image atomically with its record
 //! embedded. Progress goes to a bar on stderr, or JSON lines on stdout with `--json`.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -669,15 +669,14 @@ fn sampler_from_flags(args: &Args) -> anyhow::Result<Option<SamplerParams>> {
 /// The caption file as text (strict UTF-8; `-` is standard input). Line endings are kept:
 /// the model reads the caption verbatim.
 fn read_caption(path: &Path) -> anyhow::Result<String> {
+    use ideogram4::caption::input;
     if path.as_os_str() == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .context("reading the caption from standard input")?;
-        return Ok(s);
+        return input::read_stdin().context("reading the caption from standard input");
     }
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    String::from_utf8(bytes).map_err(|e| anyhow!("{} is not UTF-8 text: {e}", path.display()))
+    input::read_file(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => anyhow!("{} is not UTF-8 text: {e}", path.display()),
+        _ => anyhow!("reading {}: {e}", path.display()),
+    })
 }
 
 /// A string setting of config.toml (`dit`, `uncond_dit`), if the file sets it.

@@ -976,7 +976,7 @@ impl App {
 
     fn open_file(&mut self, path: &Path) {
         let path = crate::engine::job::expand_home(path);
-        match std::fs::read_to_string(&path) {
+        match crate::caption::input::read_file(&path) {
             Ok(text) => {
                 self.editor.reset(text);
                 self.saved_text = self.editor.text().to_string();

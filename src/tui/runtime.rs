@@ -87,10 +87,11 @@ pub fn prepare(options: &RunOptions, dirs: Dirs) -> Result<Startup, RunError> {
     };
     let caption_file = match &options.caption_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| RunError::CaptionFile {
-                path: path.clone(),
-                source,
-            })?;
+            let text =
+                crate::caption::input::read_file(path).map_err(|source| RunError::CaptionFile {
+                    path: path.clone(),
+                    source,
+                })?;
             // Absolute, so the saved state still finds it from another folder.
             Some((
                 std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
