@@ -90,6 +90,7 @@ fn pipeline() -> Pipeline {
             compute: Some(Compute::CPU),
             keep_text_encoder: false,
             chunking: QueryChunking::Whole,
+            ..LoadOptions::default()
         },
     )
     .unwrap()

@@ -233,6 +233,7 @@ fn adapter_rows(repos: &[cache::CachedRepo]) -> Vec<Listed> {
                 complete: true,
                 missing: Vec::new(),
                 partial_bytes: repo.partial_bytes,
+                gguf_files: Vec::new(),
             });
         }
     }

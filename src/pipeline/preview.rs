@@ -213,13 +213,21 @@ impl LatentRgb {
 pub fn x0_prediction(report: &StepReport<'_>) -> Result<Vec<f32>> {
     let z = report.z_in.to_vec::<f32>()?;
     let vc = report.v_cond.to_vec::<f32>()?;
-    let vu = report.v_uncond.to_vec::<f32>()?;
+    // A step with guidance 1 skipped the unconditional pass: its velocity is v_cond alone.
+    let vu = match report.v_uncond {
+        Some(v) => Some(v.to_vec::<f32>()?),
+        None => None,
+    };
     let g = f64::from(report.step.guidance);
     let remaining = 1.0 - f64::from(report.step.t);
     Ok(z.iter()
-        .zip(vc.iter().zip(&vu))
-        .map(|(&z, (&c, &u))| {
-            let v = g * f64::from(c) + (1.0 - g) * f64::from(u);
+        .zip(&vc)
+        .enumerate()
+        .map(|(i, (&z, &c))| {
+            let v = match &vu {
+                Some(vu) => g * f64::from(c) + (1.0 - g) * f64::from(vu[i]),
+                None => f64::from(c),
+            };
             (f64::from(z) + remaining * v) as f32
         })
         .collect())

@@ -209,7 +209,7 @@ pub(super) fn sample(
         // the latent the next step starts from.
         let mut seen = None;
         let stepped = denoiser.run(z.clone(), std::slice::from_ref(step), cancel, &mut |r| {
-            seen = Some((r.v_cond.clone(), r.v_uncond.clone(), r.seconds));
+            seen = Some((r.v_cond.clone(), r.v_uncond.cloned(), r.seconds));
         })?;
         let kept = if step.index == 0 {
             source.clone()
@@ -224,7 +224,7 @@ pub(super) fn sample(
                 step,
                 z_in: &z,
                 v_cond: &v_cond,
-                v_uncond: &v_uncond,
+                v_uncond: v_uncond.as_ref(),
                 z_out: &z_next,
                 seconds,
             });
