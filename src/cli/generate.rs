@@ -149,6 +149,8 @@ pub struct Args {
     /// Compute dtype (the goldens' tight parity is float32).
     #[arg(long, value_enum, default_value_t = DtypeArg::Auto)]
     dtype: DtypeArg,
+    #[command(flatten)]
+    start: super::start::StartArgs,
 }
 
 /// Set by SIGINT: the running job stops before its next step.
@@ -216,7 +218,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
-    let plan = Plan::resolve(&args)?;
+    let mut plan = Plan::resolve(&args)?;
+    let start = super::start::prepare(&args.start, args.from_image.as_deref(), plan.size)?;
+    if let Some(s) = &start {
+        plan.size = s.canvas;
+        s.notes.iter().for_each(|n| reporter.warn(n));
+    }
     let source = ModelSource::parse(&plan.model);
     let format = args
         .format
@@ -327,11 +334,19 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
             }
             reporter.bar = Some(bar);
         }
-        let finished = run_job(&mut pipeline, &job, &reporter)?;
+        let finished = run_job(
+            &mut pipeline,
+            &job,
+            start.as_ref().map(|s| &s.start),
+            &reporter,
+        )?;
         if let Some(bar) = reporter.bar.take() {
             bar.finish_and_clear();
         }
         let mut record = finished.record.clone();
+        if let Some(s) = &start {
+            record.extra.insert("init_image".into(), s.record.clone());
+        }
         if let Some(path) = &args.init_noise {
             record.extra.insert(
                 "init_noise".into(),
@@ -377,6 +392,7 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
 fn run_job(
     pipeline: &mut Pipeline,
     job: &JobSpec,
+    start: Option<&ideogram4::pipeline::StartImage>,
     reporter: &Reporter,
 ) -> anyhow::Result<Finished> {
     let mut on_event = |e: &Event| match e {
@@ -423,7 +439,7 @@ fn run_job(
             }
         }
     };
-    match pipeline.run(job, &mut on_event, &INTERRUPTED) {
+    match pipeline.run_from(job, start, None, &mut on_event, &INTERRUPTED, &mut |_| {}) {
         Ok(f) => Ok(f),
         Err(PipelineError::Cancelled) => {
             tracing::info!(seed = job.seed, "job cancelled");

@@ -11,6 +11,7 @@ mod doctor;
 mod generate;
 mod logs;
 mod models;
+mod start;
 mod tui;
 mod verify;
 

@@ -41,6 +41,7 @@ pub mod denoise;
 mod job;
 pub mod parity;
 mod source;
+pub mod start_files;
 pub mod start_image;
 mod text_cache;
 
