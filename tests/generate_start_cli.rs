@@ -296,4 +296,37 @@ fn tiny_checkpoint_variation_inpaint_and_outpaint() {
         assert_eq!(init_block(&s.path(name))["file"], "src.png");
     }
     assert_eq!(pixels(&s.path("out.png")).dimensions(), (80, 64));
+    // A preset: strength 0.3 of V4_DEFAULT_20 runs its last ⌊20·0.3⌋ = 6 steps.
+    let out = Command::new(env!("CARGO_BIN_EXE_ideogram4-tui"))
+        .env("IDEOGRAM4_LOG", "off")
+        .current_dir(&s.0)
+        .args([
+            "generate", "--model", model, "--width", "64", "--height", "48",
+        ])
+        .args([
+            "--preset",
+            "V4_DEFAULT_20",
+            "--caption-file",
+            "caption.json",
+            "--json",
+        ])
+        .args([
+            "--init-image",
+            "src.png",
+            "--strength",
+            "0.3",
+            "--out",
+            "p.png",
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    let totals: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "step")
+        .map(|v| v["total"].as_u64().unwrap())
+        .collect();
+    assert_eq!(totals, vec![6; 6]);
+    assert_eq!(read_parameters(&s.path("p.png")).unwrap()["strength"], 0.3);
 }

@@ -59,6 +59,12 @@ Examples:
   ideogram4-tui generate --from-image fox.png --seed 8
       re-run the parameters embedded in an earlier output, with a new seed
   ideogram4-tui generate --model demo --caption-file cap.json --json | jq .
+  ideogram4-tui generate --caption-file cap.json --init-image fox.png --strength 0.5
+      a variation of fox.png (strength 1 ignores it; the file's sha256 is recorded)
+  ideogram4-tui generate --caption-file cap.json --init-image fox.png --mask sky.png
+      repaint only where sky.png is white
+  ideogram4-tui generate --caption-file cap.json --init-image fox.png --outpaint 0,256,0,256
+      a wider canvas: 256 new pixels left and right of the (scaled) source
 
 Captions are JSON objects checked by the official verifier first; warnings stop the run
 unless --warn-on-caption-issues. Every output embeds a `parameters` record (PNG iTXt,
