@@ -138,7 +138,7 @@ fn full_size_encoder_memory_stays_banded() {
     let encoder = VaeEncoder::from_diffusers_tensors(tensors, Dtype::F32).unwrap();
     assert_eq!(encoder.z_channels(), 32);
     assert_eq!(encoder.scale_factor(), 8);
-    for side in [128usize, 192] {
+    for side in [64usize, 128] {
         let key = random::key(side as u64).unwrap();
         let image = random::uniform(&[1, side, side, 3], Dtype::F32, -1.0, 1.0, &key).unwrap();
         image.eval().unwrap();

@@ -434,6 +434,8 @@ fn run_job(
                 "mlx_active": p.memory.active, "mlx_peak": p.memory.peak,
             }));
             if let Some(bar) = &reporter.bar {
+                // A start image runs only the last part of the schedule.
+                bar.set_length(p.total as u64);
                 bar.set_position(p.step as u64);
                 bar.set_message(format!(
                     "{:.2} s/step, {} left, MLX {:.2} GiB (peak {:.2})",
