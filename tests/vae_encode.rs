@@ -123,3 +123,42 @@ fn patchify_inverts_unpatchify_exactly() {
     assert_eq!(back.to_f32_vec().unwrap(), tokens.to_f32_vec().unwrap());
     assert!(patchify(&latent.slice_axis(1, 0, 5).unwrap()).is_err());
 }
+
+/// Peak MLX memory of a full-size-shaped encoder (random weights: levels 128/256/512/512,
+/// 32 latent channels) at two sizes, float32 on the CPU, beside the size of one level-0
+/// activation (`H·W·128·4` bytes). The banded run keeps its peak above the weights and the
+/// input within a few level-0 activations plus the band budget: no whole-graph spike (which
+/// would hold every module's output and a nine-fold unfolded copy of each 3×3 input).
+#[test]
+fn full_size_encoder_memory_stays_banded() {
+    use ideogram4::mlx::memory;
+    use ideogram4::model::vae::{random_encoder_tensors, VaeDecoderConfig};
+    let config = VaeDecoderConfig::flux2();
+    let tensors = random_encoder_tensors(&config, 5, Dtype::F32).unwrap();
+    let encoder = VaeEncoder::from_diffusers_tensors(tensors, Dtype::F32).unwrap();
+    assert_eq!(encoder.z_channels(), 32);
+    assert_eq!(encoder.scale_factor(), 8);
+    for side in [64usize, 128] {
+        let key = random::key(side as u64).unwrap();
+        let image = random::uniform(&[1, side, side, 3], Dtype::F32, -1.0, 1.0, &key).unwrap();
+        image.eval().unwrap();
+        memory::clear_cache();
+        let before = memory::active();
+        memory::reset_peak();
+        let out = encoder.encode(&image).unwrap();
+        assert_eq!(out.shape(), vec![1, side / 8, side / 8, 64]);
+        let peak = memory::peak().saturating_sub(before);
+        let activation = side * side * 128 * 4;
+        eprintln!(
+            "encoder {side}x{side} f32: peak {:.1} MiB above weights+input, one level-0 \
+             activation {:.1} MiB, weights {:.1} MiB",
+            peak as f64 / 1048576.0,
+            activation as f64 / 1048576.0,
+            encoder.resident_bytes() as f64 / 1048576.0
+        );
+        assert!(
+            peak < 4 * activation + (192 << 20),
+            "peak {peak} B for a {side}² image"
+        );
+    }
+}

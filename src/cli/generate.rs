@@ -62,6 +62,12 @@ Examples:
   ideogram4-tui generate --from-image fox.png --seed 8
       re-run the parameters embedded in an earlier output, with a new seed
   ideogram4-tui generate --model demo --caption-file cap.json --json | jq .
+  ideogram4-tui generate --caption-file cap.json --init-image fox.png --strength 0.5
+      a variation of fox.png (strength 1 ignores it; the file's sha256 is recorded)
+  ideogram4-tui generate --caption-file cap.json --init-image fox.png --mask sky.png
+      repaint only where sky.png is white
+  ideogram4-tui generate --caption-file cap.json --init-image fox.png --outpaint 0,256,0,256
+      a wider canvas: 256 new pixels left and right of the (scaled) source
 
 Captions are JSON objects checked by the official verifier first; warnings stop the run
 unless --warn-on-caption-issues. Every output embeds a `parameters` record (PNG iTXt,
@@ -183,6 +189,8 @@ pub struct Args {
     /// DIR as <seed>_step<NNN>.png.
     #[arg(long, num_args = 2, value_names = ["N", "DIR"])]
     preview_every: Vec<String>,
+    #[command(flatten)]
+    start: super::start::StartArgs,
 }
 
 /// Set by SIGINT: the running job stops before its next step.
@@ -254,6 +262,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
     let mut plan = Plan::resolve(&args)?;
+    let start = super::start::prepare(&args.start, args.from_image.as_deref(), plan.size)?;
+    if let Some(s) = &start {
+        plan.size = s.canvas;
+        s.notes.iter().for_each(|n| reporter.warn(n));
+    }
     let source = ModelSource::parse(&plan.model);
     let dits = ideogram4::pipeline::dits::resolve_dits(
         args.dit.clone().or_else(|| configured("dit")).as_deref(),
@@ -390,7 +403,12 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
             }
             reporter.bar = Some(bar);
         }
-        let finished = run_job(&mut pipeline, &job, &reporter)?;
+        let finished = run_job(
+            &mut pipeline,
+            &job,
+            start.as_ref().map(|s| &s.start),
+            &reporter,
+        )?;
         for warning in pipeline.take_adapter_warnings() {
             reporter.warn(&warning);
         }
@@ -402,6 +420,9 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
             if let Some(v) = value {
                 record.extra.insert(key.into(), json!(v));
             }
+        }
+        if let Some(s) = &start {
+            record.extra.insert("init_image".into(), s.record.clone());
         }
         if let Some(path) = &args.init_noise {
             record.extra.insert(
@@ -456,6 +477,7 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
 fn run_job(
     pipeline: &mut Pipeline,
     job: &JobSpec,
+    start: Option<&ideogram4::pipeline::StartImage>,
     reporter: &Reporter,
 ) -> anyhow::Result<Finished> {
     let mut on_event = |e: &Event| match e {
@@ -491,6 +513,8 @@ fn run_job(
                 "mlx_active": p.memory.active, "mlx_peak": p.memory.peak,
             }));
             if let Some(bar) = &reporter.bar {
+                // A start image runs only the last part of the schedule.
+                bar.set_length(p.total as u64);
                 bar.set_position(p.step as u64);
                 bar.set_message(format!(
                     "{:.2} s/step, {} left, MLX {:.2} GiB (peak {:.2})",
@@ -502,7 +526,7 @@ fn run_job(
             }
         }
     };
-    match super::live_preview::run(pipeline, job, &mut on_event, &INTERRUPTED) {
+    match super::live_preview::run(pipeline, job, start, &mut on_event, &INTERRUPTED) {
         Ok(f) => Ok(f),
         Err(PipelineError::Cancelled) => {
             tracing::info!(seed = job.seed, "job cancelled");

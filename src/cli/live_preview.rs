@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context};
 
 use ideogram4::pipeline::preview::LatentRgb;
-use ideogram4::pipeline::{Event, Finished, JobSpec, Pipeline, PipelineError, Trace};
+use ideogram4::pipeline::{Event, Finished, JobSpec, Pipeline, PipelineError, StartImage, Trace};
 use ideogram4::sampler::PIXELS_PER_TOKEN;
 
 /// What `--preview-every` asked for, set once before the jobs run.
@@ -41,17 +41,18 @@ pub fn configure(values: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the job, writing previews when configured (otherwise exactly `pipeline.run`).
+/// Runs the job (from `start` when given), writing previews when configured.
 pub fn run(
     pipeline: &mut Pipeline,
     job: &JobSpec,
+    start: Option<&StartImage>,
     events: &mut dyn FnMut(&Event),
     cancel: &AtomicBool,
 ) -> Result<Finished, PipelineError> {
     let mut guard = SETTINGS.lock().unwrap_or_else(|p| p.into_inner());
     let Some(settings) = guard.as_mut() else {
         drop(guard);
-        return pipeline.run(job, events, cancel);
+        return pipeline.run_from(job, start, None, events, cancel, &mut |_| {});
     };
     if settings.map.is_none() {
         settings.map = Some(pipeline.fit_latent_rgb(8)?);
@@ -89,7 +90,7 @@ pub fn run(
             Err(e) => failure = Some(e),
         }
     };
-    let finished = pipeline.run_traced(job, None, events, cancel, &mut trace)?;
+    let finished = pipeline.run_from(job, start, None, events, cancel, &mut trace)?;
     if let Some(e) = failure {
         return Err(PipelineError::Preview(e));
     }

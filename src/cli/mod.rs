@@ -15,6 +15,7 @@ mod logs;
 mod lora;
 mod models;
 mod nf4;
+mod start;
 mod tui;
 mod verify;
 

@@ -206,6 +206,8 @@ pub fn write_checkpoint(root: &Path) -> Result<()> {
     write_json(d.join("config.json"), vae_config_json(&vae))?;
     let mut w = Weights::new(4);
     w.add_all(&vae_tensors(&vae))?;
+    // Appended after the decoder, so its tensors (keyed by position) are unchanged.
+    w.add_all(&vae_encoder_tensors(&vae))?;
     w.save(&d.join("diffusion_pytorch_model.safetensors"))?;
 
     let d = dir("tokenizer")?;
@@ -557,7 +559,7 @@ pub(crate) fn vae_config_json(s: &VaeSizes) -> serde_json::Value {
     })
 }
 
-/// Decoder tensors in diffusers names (the encoder is never used, so it is not written).
+/// Decoder tensors in diffusers names.
 pub(crate) fn vae_tensors(s: &VaeSizes) -> Vec<TensorSpec> {
     use Init::*;
     let levels = s.ch_mult.len();
@@ -615,6 +617,60 @@ pub(crate) fn vae_tensors(s: &VaeSizes) -> Vec<TensorSpec> {
     }
     norm(&mut v, "decoder.conv_norm_out", cin);
     conv(&mut v, "decoder.conv_out", 3, cin, 3);
+    v
+}
+
+/// Encoder and `quant_conv` tensors in diffusers names (image to image reads them).
+pub(crate) fn vae_encoder_tensors(s: &VaeSizes) -> Vec<TensorSpec> {
+    use Init::*;
+    let levels = s.ch_mult.len();
+    let mut v = Vec::new();
+    let conv = |v: &mut Vec<TensorSpec>, p: &str, out: usize, inp: usize, k: usize| {
+        v.push(spec(format!("{p}.weight"), &[out, inp, k, k], Conv));
+        v.push(spec(format!("{p}.bias"), &[out], Bias));
+    };
+    let norm = |v: &mut Vec<TensorSpec>, p: &str, n: usize| {
+        v.push(spec(format!("{p}.weight"), &[n], Scale));
+        v.push(spec(format!("{p}.bias"), &[n], Normal(0.1)));
+    };
+    let resnet = |v: &mut Vec<TensorSpec>, p: &str, cin: usize, cout: usize| {
+        norm(v, &format!("{p}.norm1"), cin);
+        conv(v, &format!("{p}.conv1"), cout, cin, 3);
+        norm(v, &format!("{p}.norm2"), cout);
+        conv(v, &format!("{p}.conv2"), cout, cout, 3);
+        if cin != cout {
+            conv(v, &format!("{p}.conv_shortcut"), cout, cin, 1);
+        }
+    };
+    conv(&mut v, "encoder.conv_in", s.ch, 3, 3);
+    let mut cin = s.ch;
+    for level in 0..levels {
+        let cout = s.ch * s.ch_mult[level];
+        for r in 0..s.res_blocks {
+            resnet(
+                &mut v,
+                &format!("encoder.down_blocks.{level}.resnets.{r}"),
+                cin,
+                cout,
+            );
+            cin = cout;
+        }
+        if level + 1 < levels {
+            let name = format!("encoder.down_blocks.{level}.downsamplers.0.conv");
+            conv(&mut v, &name, cout, cout, 3);
+        }
+    }
+    resnet(&mut v, "encoder.mid_block.resnets.0", cin, cin);
+    let attn = "encoder.mid_block.attentions.0";
+    norm(&mut v, &format!("{attn}.group_norm"), cin);
+    for m in ["to_q", "to_k", "to_v", "to_out.0"] {
+        v.push(spec(format!("{attn}.{m}.weight"), &[cin, cin], Linear));
+        v.push(spec(format!("{attn}.{m}.bias"), &[cin], Bias));
+    }
+    resnet(&mut v, "encoder.mid_block.resnets.1", cin, cin);
+    norm(&mut v, "encoder.conv_norm_out", cin);
+    conv(&mut v, "encoder.conv_out", 2 * s.z_channels, cin, 3);
+    conv(&mut v, "quant_conv", 2 * s.z_channels, 2 * s.z_channels, 1);
     v
 }
 

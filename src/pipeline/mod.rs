@@ -44,6 +44,7 @@ mod job;
 pub mod parity;
 pub mod preview;
 mod source;
+pub mod start_files;
 pub mod start_image;
 mod text_cache;
 
@@ -602,9 +603,12 @@ impl Pipeline {
             self.info.weight_format.clone(),
         );
         if let Some(s) = start_spec {
-            record
-                .extra
-                .insert("strength".into(), serde_json::json!(s.strength));
+            // The shortest decimal that reads back as the same f32 (0.3, not 0.30000001).
+            let shortest = format!("{}", s.strength).parse::<f64>();
+            record.extra.insert(
+                "strength".into(),
+                serde_json::json!(shortest.unwrap_or(f64::from(s.strength))),
+            );
         }
         record.extra.insert(
             "compute_dtype".into(),

@@ -55,6 +55,50 @@ pub fn random_diffusers_tensors(
     Ok(gen.out)
 }
 
+/// Diffusers-named encoder tensors (plus `quant_conv`) mirroring `config`'s decoder: levels
+/// `level_channels` from full resolution down, `blocks_per_level − 1` res blocks each (the
+/// encoder has one fewer than the decoder), `2·z_channels` out; for memory measurements of
+/// full-size encoders ([`super::VaeEncoder::from_diffusers_tensors`] accepts the result).
+pub fn random_encoder_tensors(
+    config: &VaeDecoderConfig,
+    seed: u64,
+    dtype: Dtype,
+) -> Result<Vec<(String, Array)>> {
+    let mut gen = Generator {
+        seed,
+        dtype,
+        out: Vec::new(),
+    };
+    let levels = config.level_channels.len();
+    let z2 = 2 * config.z_channels;
+    let mut c_in = config.level_channels[0];
+    gen.conv("encoder.conv_in", c_in, config.out_channels, 3)?;
+    for level in 0..levels {
+        let c_out = config.level_channels[level];
+        for r in 0..config.blocks_per_level.saturating_sub(1) {
+            let name = format!("encoder.down_blocks.{level}.resnets.{r}");
+            gen.resnet(&name, c_in, c_out)?;
+            c_in = c_out;
+        }
+        if level + 1 < levels {
+            let name = format!("encoder.down_blocks.{level}.downsamplers.0.conv");
+            gen.conv(&name, c_out, c_out, 3)?;
+        }
+    }
+    for i in 0..2 {
+        gen.resnet(&format!("encoder.mid_block.resnets.{i}"), c_in, c_in)?;
+    }
+    let attn = "encoder.mid_block.attentions.0";
+    gen.norm(&format!("{attn}.group_norm"), c_in)?;
+    for proj in ["to_q", "to_k", "to_v", "to_out.0"] {
+        gen.linear(&format!("{attn}.{proj}"), c_in, c_in)?;
+    }
+    gen.norm("encoder.conv_norm_out", c_in)?;
+    gen.conv("encoder.conv_out", z2, c_in, 3)?;
+    gen.conv("quant_conv", z2, z2, 1)?;
+    Ok(gen.out)
+}
+
 struct Generator {
     seed: u64,
     dtype: Dtype,
