@@ -19,6 +19,7 @@ pub struct Request<'a> {
     pub params: &'a SamplerParams,
     pub size: ImageSize,
     pub seed: u64,
+    pub adapters: &'a [crate::model::adapter::AdapterUse],
 }
 
 /// Reported after each sampling step.

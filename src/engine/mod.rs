@@ -484,6 +484,7 @@ impl Worker {
             params: &spec.params,
             size: spec.size,
             seed: spec.seed,
+            adapters: &spec.adapters,
         };
         let shared = self.shared.clone();
         let mut progress = |report: Report| match report {

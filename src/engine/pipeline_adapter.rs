@@ -70,12 +70,13 @@ impl Generator for PipelineGenerator {
         progress: &mut dyn FnMut(Report),
         cancel: &AtomicBool,
     ) -> Result<Generated, GenerateError> {
-        let job = pipeline::JobSpec::new(
+        let mut job = pipeline::JobSpec::new(
             request.caption,
             request.params.clone(),
             request.size,
             request.seed,
         );
+        job.adapters = request.adapters.to_vec();
         let mut events = |event: &Event| match event {
             Event::Stage(stage) => progress(Report::Stage(stage.label().to_string())),
             Event::Step(p) => progress(Report::Step(StepInfo {

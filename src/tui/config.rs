@@ -10,6 +10,7 @@
 //! preview = "auto"                    # auto | blocks | viuer | off
 //! keep_text_encoder = false           # true: keep it in memory between captions (~5 GB
 //!                                     # more for the real model; faster caption changes)
+//! lora_dir = "~/loras"                # LoRA/LoKr files offered in the parameters pane
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -83,6 +84,8 @@ pub struct Config {
     pub preview: PreviewMode,
     /// Keep the text encoder resident between captions instead of streaming it from disk.
     pub keep_text_encoder: bool,
+    /// A folder of LoRA/LoKr `.safetensors` files offered in the parameters pane.
+    pub lora_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -95,6 +98,7 @@ impl Default for Config {
             mlx_cache_limit_mb: None,
             preview: PreviewMode::Auto,
             keep_text_encoder: false,
+            lora_dir: None,
         }
     }
 }

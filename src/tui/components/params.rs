@@ -65,6 +65,9 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
                     ),
                     ("Custom", p.is_custom()),
                 ];
+                let turbo = crate::sampler::Preset::TURBOTIME
+                    .map(|t| (t.name(), p.sampler.preset() == Some(t)));
+                let all: Vec<(&str, bool)> = all.into_iter().chain(turbo).collect();
                 let full: usize = all.iter().map(|(n, _)| n.len() + 1).sum();
                 if full <= room {
                     for (name, on) in all {
@@ -92,7 +95,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
                             .add_modifier(Modifier::BOLD),
                     ));
                     spans.push(Span::styled(
-                        " (1-4, Enter: list)",
+                        " (1-7 or F5-F10, Enter: list)",
                         Style::default().fg(theme.dim),
                     ));
                 }
@@ -127,6 +130,29 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         }
         lines.push(Line::from(spans));
     }
+    let adapters: Vec<String> = p
+        .adapters
+        .iter()
+        .map(|a| {
+            let name = a
+                .path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            format!("{name}@{:.2}", a.strength)
+        })
+        .collect();
+    let adapters = if adapters.is_empty() {
+        "none (A: add)".to_string()
+    } else {
+        adapters.join(", ")
+    };
+    lines.push(Line::from(vec![
+        Span::styled(format!(" {:<10}", "LoRA"), Style::default().fg(theme.dim)),
+        Span::styled(
+            truncate(&adapters, width.saturating_sub(11)),
+            Style::default().fg(theme.foreground),
+        ),
+    ]));
     match p.problems().first() {
         Some(problem) => lines.push(Line::from(Span::styled(
             truncate(&format!("✗ {problem}"), width),
@@ -135,9 +161,9 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         None => lines.push(Line::from(Span::styled(
             truncate(
                 &format!(
-                    "✓ {} image tokens · {} steps",
+                    "✓ {} image tokens · {}",
                     p.size.tokens(),
-                    p.sampler.steps()
+                    crate::sampler::passes_summary(&p.sampler.guidance_loop_order())
                 ),
                 width,
             ),
