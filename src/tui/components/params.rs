@@ -130,6 +130,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         }
         lines.push(Line::from(spans));
     }
+    // Applied adapters ride on the summary line (the pane's height is fixed).
     let adapters: Vec<String> = p
         .adapters
         .iter()
@@ -142,17 +143,10 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         })
         .collect();
     let adapters = if adapters.is_empty() {
-        "none (A: add)".to_string()
+        String::new()
     } else {
-        adapters.join(", ")
+        format!(" · LoRA {}", adapters.join(", "))
     };
-    lines.push(Line::from(vec![
-        Span::styled(format!(" {:<10}", "LoRA"), Style::default().fg(theme.dim)),
-        Span::styled(
-            truncate(&adapters, width.saturating_sub(11)),
-            Style::default().fg(theme.foreground),
-        ),
-    ]));
     match p.problems().first() {
         Some(problem) => lines.push(Line::from(Span::styled(
             truncate(&format!("✗ {problem}"), width),
@@ -161,7 +155,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         None => lines.push(Line::from(Span::styled(
             truncate(
                 &format!(
-                    "✓ {} image tokens · {}",
+                    "✓ {} image tokens · {}{adapters}",
                     p.size.tokens(),
                     crate::sampler::passes_summary(&p.sampler.guidance_loop_order())
                 ),
