@@ -296,7 +296,7 @@ impl KeyMap {
             ),
         ];
         for (f, choice, help) in presets {
-            b.add(C::Global, [plain(K::F(f))], A::Preset(choice), help, f == 8);
+            b.add(C::Global, [plain(K::F(f))], A::Preset(choice), help, false);
         }
         b.add(
             C::Global,

@@ -95,7 +95,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
                             .add_modifier(Modifier::BOLD),
                     ));
                     spans.push(Span::styled(
-                        " (1-7 or F5-F10, Enter: list)",
+                        " (1-7, Enter: list)",
                         Style::default().fg(theme.dim),
                     ));
                 }
