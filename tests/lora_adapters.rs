@@ -345,3 +345,33 @@ fn factored_lokr_matches_the_built_delta() {
         }
     }
 }
+
+/// Files written by MLX's own `save_safetensors` (`"__metadata__": null`, f16 factors) load.
+#[test]
+fn mlx_written_f16_adapters_load() {
+    let a = Array::from_slice(&[0.5f32; 8], &[2, 4])
+        .unwrap()
+        .astype(Dtype::F16)
+        .unwrap();
+    let b = Array::from_slice(&[0.25f32; 16], &[8, 2])
+        .unwrap()
+        .astype(Dtype::F16)
+        .unwrap();
+    let p = tmp("mlx.safetensors");
+    ideogram4::mlx::io::save_safetensors(
+        &p,
+        &[
+            ("diffusion_model.layers.0.attention.o.lora_A.weight", &a),
+            ("diffusion_model.layers.0.attention.o.lora_B.weight", &b),
+        ],
+    )
+    .unwrap();
+    let targets = vec![TargetModule {
+        path: "layers.0.attention.o".into(),
+        out_features: 8,
+        in_features: 4,
+    }];
+    let adapter = Adapter::load(&p, &targets).unwrap();
+    assert_eq!(adapter.rank, Some(2));
+    assert_eq!(adapter.modules["layers.0.attention.o"].scale, 1.0);
+}
