@@ -375,3 +375,54 @@ fn mlx_written_f16_adapters_load() {
     assert_eq!(adapter.rank, Some(2));
     assert_eq!(adapter.modules["layers.0.attention.o"].scale, 1.0);
 }
+
+/// The unconditional-pass adapter is exactly an ungated adapter inside
+/// `velocity_unconditional_pass`, and nothing outside it.
+#[test]
+fn unconditional_pass_gate_switches_the_adapter_on_only_for_that_pass() {
+    let g = ideogram4::mlx::io::load_safetensors(&lora("golden.safetensors")).unwrap();
+    let get = |n: &str| {
+        g.tensors
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let ints = |n: &str| get(n).astype(Dtype::I32).unwrap().to_vec::<i32>().unwrap();
+    let shape = get("input.uncond.indicator").shape();
+    let pos = ints("input.uncond.position_ids");
+    let packed = ideogram4::model::packing::PackedBatch::from_parts(
+        shape[0],
+        shape[1],
+        ints("input.uncond.indicator"),
+        ints("input.uncond.segment_ids"),
+        pos.chunks(3).map(|p| [p[0], p[1], p[2]]).collect(),
+    )
+    .unwrap();
+    let x = get("input.uncond.x");
+    let t = get("input.uncond.t").to_vec::<f32>().unwrap();
+    let mut dit = cond_dit("bf16");
+    let seq = dit.sequence(&packed).unwrap();
+    let run = |dit: &Dit, gated: bool| -> Vec<f32> {
+        let v = if gated {
+            dit.velocity_unconditional_pass(&x, &t, &seq)
+        } else {
+            dit.velocity(&x, &t, &seq, None)
+        };
+        v.unwrap().to_vec::<f32>().unwrap()
+    };
+    let base = run(&dit, false);
+    let a = Adapter::load(
+        &lora("lora_kohya_r2_noalpha.safetensors"),
+        &dit.adapter_targets(),
+    )
+    .unwrap();
+    dit.attach_adapter(1, &a, 0.8, false).unwrap();
+    let ungated = run(&dit, false);
+    dit.detach_adapter(1);
+    dit.attach_adapter(2, &a, 0.8, true).unwrap();
+    assert_eq!(run(&dit, false), base, "off outside the unconditional pass");
+    assert_eq!(run(&dit, true), ungated, "on inside it");
+    assert_eq!(run(&dit, false), base, "and off again after it");
+    assert!(max_diff(&ungated, &base) > 0.1);
+}
