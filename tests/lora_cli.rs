@@ -204,3 +204,57 @@ fn turbotime_lora_from_the_cache_is_listed_and_used() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The memory check before loading counts one DiT for jobs that never need the second.
+#[test]
+fn memory_check_counts_one_dit_for_turbotime() {
+    use ideogram4::weights::{Checkpoint, ComponentKind};
+    let dir = scratch("memory");
+    let root = fixtures().join("tiny-ideogram4-nf4");
+    let ckpt = Checkpoint::open(&root).unwrap();
+    let weights = ckpt.working_set_estimate(false);
+    let uncond: u64 = ckpt
+        .plan(ComponentKind::UnconditionalTransformer)
+        .tensors()
+        .into_iter()
+        .filter(|t| t.kept && !t.name.starts_with("llm_cond_"))
+        .map(|t| t.stored_bytes)
+        .sum();
+    assert!(uncond > 0);
+    let available = (2u64 << 30) + weights - uncond / 2;
+    let with_memory = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ideogram4-tui"))
+            .env("IDEOGRAM4_LOG", "off")
+            .env("HOME", &dir)
+            .env("HF_HUB_CACHE", dir.join("hf"))
+            .env("IDEOGRAM4_AVAILABLE_MEMORY_BYTES", available.to_string())
+            .current_dir(&dir)
+            .args(["generate", "--model"])
+            .arg(&root)
+            .args([
+                "--width",
+                "64",
+                "--height",
+                "48",
+                "--caption-file",
+                "caption.json",
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = with_memory(&["--steps", "1", "--guidance", "4"]);
+    assert!(!out.status.success(), "two DiTs do not fit");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("available"));
+    let lora = fixtures().join("lora/lora_peft_r4_alpha8.safetensors");
+    let out = with_memory(&[
+        "--preset",
+        "V4_TURBOTIME_2",
+        "--lora",
+        lora.to_str().unwrap(),
+        "--out",
+        "m.png",
+    ]);
+    ok(&out);
+    let _ = std::fs::remove_dir_all(&dir);
+}

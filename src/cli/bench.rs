@@ -65,6 +65,10 @@ enum What {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// two-dits (guided, both DiTs), turbo (TurboTime: guidance 1, rank-128 LoRA, one
+        /// DiT) or uncond-lora (the unconditional LoRA on the conditional DiT).
+        #[arg(long, default_value = "two-dits", value_parser = ["two-dits", "turbo", "uncond-lora"])]
+        mode: String,
     },
 }
 
@@ -72,17 +76,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
         What::Matmul { size, runs, json } => matmul(size, runs.max(1), json),
         What::Dit { runs, json } => dit(runs, json),
-        What::Memory { dir, sides, json } => memory(dir, sides, json),
+        What::Memory {
+            dir,
+            sides,
+            json,
+            mode,
+        } => memory(dir, sides, json, &mode),
         What::Nf4 { tokens, runs, json } => super::nf4::bench(tokens, runs, json),
     }
 }
 
-fn memory(dir: std::path::PathBuf, sides: Vec<u32>, json: bool) -> anyhow::Result<ExitCode> {
+fn memory(
+    dir: std::path::PathBuf,
+    sides: Vec<u32>,
+    json: bool,
+    mode: &str,
+) -> anyhow::Result<ExitCode> {
     use ideogram4::pipeline::bench_memory;
     let options = bench_memory::MemoryBenchOptions {
         dir,
         sides,
         compute: ideogram4::model::linear::Compute::for_default_device(),
+        mode: match mode {
+            "turbo" => bench_memory::DitMode::Turbo,
+            "uncond-lora" => bench_memory::DitMode::UncondLora,
+            _ => bench_memory::DitMode::TwoDits,
+        },
     };
     let report = bench_memory::run(&options, &mut |line| eprintln!("{line}"))?;
     if json {

@@ -294,7 +294,16 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
     resolve_format(probe.extension(), format)?;
     if source != ModelSource::Demo {
         let root = source.resolve()?.unwrap_or_default();
-        check_checkpoint(&root, &dits.overrides, plan.size, args.force, &reporter)?;
+        let one_dit =
+            crate::cli::lora::one_dit(&plan.sampler, plan.size, plan.cfg_end, &plan.adapters);
+        check_checkpoint(
+            &root,
+            &dits.overrides,
+            plan.size,
+            args.force,
+            one_dit,
+            &reporter,
+        )?;
     }
     let idea = match &args.idea {
         Some(idea) => {
@@ -757,6 +766,7 @@ fn check_checkpoint(
     dits: &ideogram4::weights::DitOverrides,
     size: ImageSize,
     force: bool,
+    one_dit: bool,
     reporter: &Reporter,
 ) -> anyhow::Result<()> {
     let checkpoint = Checkpoint::open_with(root, dits)?;
@@ -772,7 +782,11 @@ fn check_checkpoint(
     };
     validate_size(size, limits)?;
     // The text encoder is streamed a layer at a time, so it adds one layer, not itself.
-    let weights = checkpoint.working_set_estimate(false);
+    let mut weights = checkpoint.working_set_estimate(false);
+    if one_dit {
+        // The unconditional DiT is never loaded for these jobs.
+        weights = weights.saturating_sub(crate::cli::lora::unconditional_bytes(&checkpoint));
+    }
     let needed = weights + WORKING_MEMORY;
     let available = match std::env::var(AVAILABLE_OVERRIDE)
         .ok()

@@ -21,6 +21,7 @@ pub struct Request<'a> {
     pub seed: u64,
     /// Send a [`Report::Preview`] every this many steps (0: none).
     pub preview_every: usize,
+    pub adapters: &'a [crate::model::adapter::AdapterUse],
 }
 
 /// Reported after each sampling step.

@@ -84,6 +84,9 @@ pub struct JobSpec {
     pub size: ImageSize,
     pub seed: u64,
     pub model: ModelSpec,
+    /// LoRA/LoKr adapters, in order (none for older saved queues).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adapters: Vec<crate::model::adapter::AdapterUse>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -311,6 +314,7 @@ mod tests {
             size: ImageSize::new(64, 64),
             seed,
             model: ModelSpec::Demo,
+            adapters: Vec::new(),
         }
     }
 

@@ -73,7 +73,7 @@ impl Generator for PipelineGenerator {
         progress: &mut dyn FnMut(Report),
         cancel: &AtomicBool,
     ) -> Result<Generated, GenerateError> {
-        let job = pipeline::JobSpec::new(
+        let mut job = pipeline::JobSpec::new(
             request.caption,
             request.params.clone(),
             request.size,
@@ -125,6 +125,7 @@ impl Generator for PipelineGenerator {
                 Err(e) => tracing::warn!("live preview: {}", crate::logging::error_chain(&e)),
             }
         };
+        job.adapters = request.adapters.to_vec();
         let mut events = |event: &Event| match event {
             Event::Stage(stage) => {
                 (progress.borrow_mut())(Report::Stage(stage.label().to_string()))

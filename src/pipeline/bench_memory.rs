@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use super::{Event, JobSpec, LoadOptions, ModelSource, Pipeline, PipelineError, Stage};
 use crate::mlx::memory;
+use crate::model::adapter::{AdapterTarget, AdapterUse};
 use crate::model::demo::{
     demo_tokenizer, dit_config_json, dit_tensors, text_encoder_config_json, text_encoder_tensors,
     vae_config_json, vae_tensors, DitSizes, Init, TensorSpec, TextSizes, VaeSizes,
@@ -81,7 +82,27 @@ pub struct MemoryBenchOptions {
     /// Square image sides of the 1-step jobs (at least two for the estimate).
     pub sides: Vec<u32>,
     pub compute: Compute,
+    /// Two DiTs (today's guided sampling) or one of the one-DiT modes.
+    pub mode: DitMode,
 }
+
+/// What the measured jobs run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DitMode {
+    /// Guidance 7: the conditional and the unconditional DiT, both resident.
+    #[default]
+    TwoDits,
+    /// TurboTime: guidance 1, a rank-128 LoRA on the 34 blocks, the unconditional DiT never
+    /// loaded.
+    Turbo,
+    /// The unconditional LoRA (rank 16 on every linear) run on the conditional DiT in the
+    /// unconditional pass: guidance 7, one DiT resident.
+    UncondLora,
+}
+
+/// Peak target of the one-DiT modes at 1024² (issue 12).
+pub const ONE_DIT_TARGET_GIB: f64 = 6.5;
 
 /// One measured job.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -149,6 +170,7 @@ pub struct MemoryReport {
     pub active_after_load: usize,
     pub jobs: Vec<JobMemory>,
     pub estimate_1024_bf16: Option<Estimate>,
+    pub mode: DitMode,
 }
 
 /// Target of issue 4 for a 1024² job: 11 GiB.
@@ -222,10 +244,16 @@ pub fn run(
     let checkpoint_bytes = folder_bytes(&options.dir);
     log("loading");
     let before = memory::active();
+    let adapters = match options.mode {
+        DitMode::TwoDits => Vec::new(),
+        DitMode::Turbo => vec![ensure_adapter(&options.dir, 128, false, log)?],
+        DitMode::UncondLora => vec![ensure_adapter(&options.dir, 16, true, log)?],
+    };
     let mut pipeline = Pipeline::load(
         &ModelSource::Dir(options.dir.clone()),
         LoadOptions {
             compute: Some(options.compute),
+            defer_unconditional: options.mode != DitMode::TwoDits,
             ..LoadOptions::default()
         },
     )?;
@@ -241,8 +269,14 @@ pub fn run(
         // Each job encodes its caption afresh, so the text phase is measured every time.
         pipeline.clear_text_cache();
         let size = ImageSize::new(side, side);
-        let sampler = SamplerParams::custom(1, 0.5, 1.0, Guidance::Constant(7.0))?;
-        let job = JobSpec::new(CAPTION, sampler, size, 0);
+        let g = if options.mode == DitMode::Turbo {
+            1.0
+        } else {
+            7.0
+        };
+        let sampler = SamplerParams::custom(1, 0.5, 1.0, Guidance::Constant(g))?;
+        let mut job = JobSpec::new(CAPTION, sampler, size, 0);
+        job.adapters = adapters.clone();
         let text_tokens = pipeline.count_tokens(CAPTION)?;
         memory::clear_cache();
         let active_at_start = memory::active();
@@ -307,9 +341,89 @@ pub fn run(
         compute_dtype: super::dtype_name(options.compute.dtype),
         load_seconds,
         active_after_load,
-        estimate_1024_bf16: estimate(&jobs, options.compute.dtype == crate::mlx::Dtype::F32),
+        estimate_1024_bf16: estimate(&jobs, options.compute.dtype == crate::mlx::Dtype::F32).map(
+            |mut e| {
+                if options.mode != DitMode::TwoDits {
+                    e.target_gib = ONE_DIT_TARGET_GIB;
+                    e.meets_target = e.peak_gib <= ONE_DIT_TARGET_GIB;
+                }
+                e
+            },
+        ),
         jobs,
+        mode: options.mode,
     })
+}
+
+/// A random LoRA of `rank` over the full-size DiT's block linears (TurboTime's layout), or
+/// every linear with `all_linears` (the unconditional LoRA's), written once beside the
+/// checkpoint in bf16 with `diffusion_model.` keys.
+fn ensure_adapter(
+    dir: &Path,
+    rank: usize,
+    all_linears: bool,
+    log: &mut dyn FnMut(&str),
+) -> Result<AdapterUse, PipelineError> {
+    let kind = if all_linears {
+        "unconditional_lora"
+    } else {
+        "turbotime"
+    };
+    let path = dir.join(format!("bench_{kind}_r{rank}.safetensors"));
+    let target = if all_linears {
+        AdapterTarget::UncondPass
+    } else {
+        AdapterTarget::Cond
+    };
+    let adapter = AdapterUse {
+        path: path.clone(),
+        strength: 1.0,
+        target,
+    };
+    if path.is_file() {
+        return Ok(adapter);
+    }
+    log(&format!("writing a rank-{rank} {kind} adapter"));
+    let d = &FULL_DIT;
+    let emb = d.emb;
+    let mut modules: Vec<(String, usize, usize)> = Vec::new();
+    for i in 0..d.layers {
+        for (site, out, inp) in [
+            ("attention.qkv", 3 * emb, emb),
+            ("attention.o", emb, emb),
+            ("feed_forward.w1", d.inter, emb),
+            ("feed_forward.w2", emb, d.inter),
+            ("feed_forward.w3", d.inter, emb),
+            ("adaln_modulation", 4 * emb, d.adaln),
+        ] {
+            modules.push((format!("layers.{i}.{site}"), out, inp));
+        }
+    }
+    if all_linears {
+        for (m, out, inp) in [
+            ("input_proj", emb, d.in_channels),
+            ("llm_cond_proj", emb, d.llm_features),
+            ("t_embedding.mlp_in", emb, emb),
+            ("t_embedding.mlp_out", emb, emb),
+            ("adaln_proj", d.adaln, emb),
+            ("final_layer.adaln_modulation", emb, d.adaln),
+            ("final_layer.linear", d.in_channels, emb),
+        ] {
+            modules.push((m.to_string(), out, inp));
+        }
+    }
+    let key = crate::mlx::random::key(3)?;
+    let mut tensors = Vec::new();
+    for (m, out, inp) in &modules {
+        for (suffix, shape) in [("lora_A", [rank, *inp]), ("lora_B", [*out, rank])] {
+            let a = crate::mlx::random::normal(&shape, crate::mlx::Dtype::Bf16, 0.0, 0.01, &key)?;
+            tensors.push((format!("diffusion_model.{m}.{suffix}.weight"), a));
+        }
+    }
+    let refs: Vec<(&str, &crate::mlx::Array)> =
+        tensors.iter().map(|(n, a)| (n.as_str(), a)).collect();
+    crate::mlx::io::save_safetensors(&path, &refs)?;
+    Ok(adapter)
 }
 
 /// Extrapolates the two largest jobs to 1024² (4096 image tokens) in bf16: per phase, the

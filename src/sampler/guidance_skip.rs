@@ -50,10 +50,33 @@ pub fn dit_passes(steps: &[Step]) -> usize {
         .sum()
 }
 
+/// "48 steps × 2 = 96 DiT passes", "8 steps × 1 = 8 DiT passes", or with a mix
+/// "12 steps, 6 guided = 18 DiT passes", from per-step guidance (any order).
+pub fn passes_summary(guidance: &[f32]) -> String {
+    let n = guidance.len();
+    let guided = guidance.iter().filter(|g| !is_guidance_one(**g)).count();
+    if guided == n || guided == 0 {
+        let k = if guided == 0 { 1 } else { 2 };
+        format!("{n} steps × {k} = {} DiT passes", n * k)
+    } else {
+        format!("{n} steps, {guided} guided = {} DiT passes", n + guided)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sampler::{ImageSize, Preset, SamplerParams};
+
+    #[test]
+    fn passes_are_summarised() {
+        assert_eq!(passes_summary(&[7.0; 48]), "48 steps × 2 = 96 DiT passes");
+        assert_eq!(passes_summary(&[1.0; 8]), "8 steps × 1 = 8 DiT passes");
+        assert_eq!(
+            passes_summary(&[3.0, 1.0, 7.0]),
+            "3 steps, 2 guided = 5 DiT passes"
+        );
+    }
 
     #[test]
     fn cutoffs_round_half_to_even() {

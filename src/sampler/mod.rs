@@ -45,7 +45,7 @@ mod schedule;
 mod size;
 
 pub use guidance_skip::{
-    apply_cfg_end, cfg_cutoff, dit_passes, is_guidance_one, validate_cfg_end,
+    apply_cfg_end, cfg_cutoff, dit_passes, is_guidance_one, passes_summary, validate_cfg_end,
     GUIDANCE_ONE_TOLERANCE,
 };
 pub use ndtri::ndtri;

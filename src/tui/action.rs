@@ -73,6 +73,10 @@ pub enum PresetChoice {
     Default20,
     Turbo12,
     Custom,
+    /// The TurboTime LoRA presets (8, 4, 2 steps; one DiT).
+    TurboTime8,
+    TurboTime4,
+    TurboTime2,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +134,8 @@ pub enum Action {
     CycleAspect,
     PickModel,
     EditGuidance,
+    /// Open the adapter list (add / remove LoRAs, change their strength).
+    PickAdapters,
     /// In the guidance editor: give every step the selected step's weight.
     FillGuidance,
 

@@ -544,6 +544,18 @@ impl App {
                 if choice == PresetChoice::Custom {
                     self.info("Custom: steps, mu, std and guidance are unlocked");
                 }
+                if let Some((repo, _)) = self
+                    .params
+                    .sampler
+                    .preset()
+                    .and_then(crate::sampler::Preset::required_adapter)
+                {
+                    self.info(format!(
+                        "{}: one DiT pass per step with the TurboTime LoRA ({repo}; get it \
+                         with `ideogram4-tui models download {repo}`)",
+                        self.params.sampler.label()
+                    ));
+                }
             }
             Action::RandomSeed => {
                 self.params.seed = random_seed();
@@ -553,6 +565,7 @@ impl App {
             }
             Action::CycleAspect => self.params.cycle_aspect(true),
             Action::PickModel => self.open_model_picker(),
+            Action::PickAdapters => self.open_adapter_picker(0),
             Action::EditGuidance => self.open_guidance_editor(),
             Action::FillGuidance => {}
             Action::MoveJobUp => self.move_job(-1),
@@ -685,7 +698,30 @@ impl App {
                     }
                     Action::Activate => {
                         if let Some(item) = picker.items.get(picker.selected).cloned() {
+                            let adapters = matches!(item, PickerItem::Adapter { .. });
                             self.pick(item);
+                            if adapters {
+                                self.open_adapter_picker(picker.selected);
+                            }
+                        }
+                    }
+                    Action::Increase | Action::Decrease => {
+                        if let Some(PickerItem::Adapter { path, .. }) =
+                            picker.items.get(picker.selected)
+                        {
+                            let step = if *action == Action::Increase {
+                                0.1
+                            } else {
+                                -0.1
+                            };
+                            if let Some(a) =
+                                self.params.adapters.iter_mut().find(|a| &a.path == path)
+                            {
+                                a.strength = ((a.strength + step) * 100.0).round() / 100.0;
+                            }
+                            self.open_adapter_picker(picker.selected);
+                        } else {
+                            self.overlay = Some(Overlay::Picker(picker));
                         }
                     }
                     Action::Quit => return false,
@@ -787,8 +823,76 @@ impl App {
         }
     }
 
+    /// The adapter list: files in `lora_dir` of config.toml and adapter repos in the
+    /// Hugging Face cache, the applied ones marked with their strength.
+    fn open_adapter_picker(&mut self, selected: usize) {
+        let mut paths: Vec<std::path::PathBuf> = Vec::new();
+        if let Some(dir) = &self.config.lora_dir {
+            paths.extend(crate::model::adapter::root_safetensors(
+                &crate::engine::job::expand_home(dir),
+            ));
+        }
+        let env = crate::weights::hub::HubEnv::from_env();
+        if let Ok(repos) = crate::weights::hub::cache::scan(&env.hub_cache) {
+            for repo in repos
+                .iter()
+                .filter(|r| !crate::weights::hub::cache::looks_like_ideogram4(r))
+            {
+                if let Some(rev) = repo.revisions.first() {
+                    paths.extend(crate::model::adapter::root_safetensors(&rev.snapshot));
+                }
+            }
+        }
+        for a in &self.params.adapters {
+            if !paths.contains(&a.path) {
+                paths.push(a.path.clone());
+            }
+        }
+        if paths.is_empty() {
+            self.info(
+                "no adapters: set lora_dir in config.toml or `ideogram4-tui models download OWNER/NAME`",
+            );
+            return;
+        }
+        let items: Vec<PickerItem> = paths
+            .into_iter()
+            .map(|path| {
+                let strength = self
+                    .params
+                    .adapters
+                    .iter()
+                    .find(|a| a.path == path)
+                    .map(|a| a.strength);
+                PickerItem::Adapter { path, strength }
+            })
+            .collect();
+        let selected = selected.min(items.len() - 1);
+        self.overlay = Some(Overlay::Picker(Picker {
+            title: "LoRA adapters · Enter add/remove · ←/→ strength · Esc done".into(),
+            items,
+            selected,
+        }));
+    }
+
     fn pick(&mut self, item: PickerItem) {
         match item {
+            PickerItem::Adapter { path, strength } => {
+                if strength.is_some() {
+                    self.params.adapters.retain(|a| a.path != path);
+                } else {
+                    let target = crate::model::adapter::AdapterUse::default_target(
+                        &path,
+                        crate::model::adapter::AdapterTarget::Cond,
+                    );
+                    self.params
+                        .adapters
+                        .push(crate::model::adapter::AdapterUse {
+                            path,
+                            strength: 1.0,
+                            target,
+                        });
+                }
+            }
             PickerItem::Preset(choice) => self.apply(Action::Preset(choice)),
             PickerItem::Example(path) => match std::fs::read_to_string(&path) {
                 Ok(text) => {
@@ -889,6 +993,9 @@ impl App {
             PresetChoice::Quality48,
             PresetChoice::Default20,
             PresetChoice::Turbo12,
+            PresetChoice::TurboTime8,
+            PresetChoice::TurboTime4,
+            PresetChoice::TurboTime2,
             PresetChoice::Custom,
         ]
         .into_iter()
@@ -898,8 +1005,10 @@ impl App {
             Some(crate::sampler::Preset::Quality48) => 0,
             Some(crate::sampler::Preset::Default20) => 1,
             Some(crate::sampler::Preset::Turbo12) => 2,
-            // TurboTime presets are switched with their own keys (not in this picker yet).
-            Some(_) | None => 3,
+            Some(crate::sampler::Preset::TurboTime8) => 3,
+            Some(crate::sampler::Preset::TurboTime4) => 4,
+            Some(crate::sampler::Preset::TurboTime2) => 5,
+            None => 6,
         };
         self.overlay = Some(Overlay::Picker(Picker {
             title: "Sampler preset".into(),
@@ -1078,6 +1187,7 @@ impl App {
                 size: self.params.size,
                 seed: self.params.seed.wrapping_add(i),
                 model: self.params.model.clone(),
+                adapters: self.params.adapters.clone(),
             })
             .collect();
         let first_seed = self.params.seed;

@@ -14,6 +14,7 @@
 //!                                     # Apple GPUs after a load-time check (doctor shows it);
 //!                                     # IDEOGRAM4_NF4_KERNELS overrides it for one run
 //! live_preview_every = 4              # a cheap preview every N sampling steps; 0 = off
+//! lora_dir = "~/loras"                # LoRA/LoKr files offered in the parameters pane
 //!
 //! [magic_prompt]                      # idea -> caption (see `crate::magic::config`)
 //! backend = "openai"                  # ideogram | openrouter | openai (any compatible server)
@@ -96,6 +97,8 @@ pub struct Config {
     pub nf4_kernels: crate::model::nf4_fused::KernelMode,
     /// Show the predicted image every this many sampling steps while a job runs (0: off).
     pub live_preview_every: usize,
+    /// A folder of LoRA/LoKr `.safetensors` files offered in the parameters pane.
+    pub lora_dir: Option<PathBuf>,
     /// The idea expander (backend, model, URL, timeout; keys come from the environment).
     pub magic_prompt: crate::magic::MagicConfig,
 }
@@ -112,6 +115,7 @@ impl Default for Config {
             keep_text_encoder: false,
             nf4_kernels: crate::model::nf4_fused::KernelMode::Auto,
             live_preview_every: 4,
+            lora_dir: None,
             magic_prompt: crate::magic::MagicConfig::default(),
         }
     }

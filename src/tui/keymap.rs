@@ -270,6 +270,38 @@ impl KeyMap {
                 false,
             );
         }
+        // Presets from any pane, the editor included: function keys never insert text.
+        let presets = [
+            (
+                5,
+                PresetChoice::Quality48,
+                "preset V4_QUALITY_48 (any pane)",
+            ),
+            (
+                6,
+                PresetChoice::Default20,
+                "preset V4_DEFAULT_20 (any pane)",
+            ),
+            (7, PresetChoice::Turbo12, "preset V4_TURBO_12 (any pane)"),
+            (
+                8,
+                PresetChoice::TurboTime8,
+                "preset V4_TURBOTIME_8 (any pane)",
+            ),
+            (
+                9,
+                PresetChoice::TurboTime4,
+                "preset V4_TURBOTIME_4 (any pane)",
+            ),
+            (
+                10,
+                PresetChoice::TurboTime2,
+                "preset V4_TURBOTIME_2 (any pane)",
+            ),
+        ];
+        for (f, choice, help) in presets {
+            b.add(C::Global, [plain(K::F(f))], A::Preset(choice), help, false);
+        }
         b.add(
             C::Global,
             [plain(K::F(2))],
@@ -532,6 +564,24 @@ impl KeyMap {
             "Custom (unlocks steps, mu, std, guidance)",
             true,
         );
+        for (key, choice, help) in [
+            (
+                '5',
+                PresetChoice::TurboTime8,
+                "preset V4_TURBOTIME_8 (TurboTime LoRA)",
+            ),
+            ('6', PresetChoice::TurboTime4, "preset V4_TURBOTIME_4"),
+            ('7', PresetChoice::TurboTime2, "preset V4_TURBOTIME_2"),
+        ] {
+            b.add(C::Params, [ch(key)], A::Preset(choice), help, false);
+        }
+        b.add(
+            C::Params,
+            [ch('A')],
+            A::PickAdapters,
+            "LoRA adapters: Enter adds/removes, ←/→ strength",
+            true,
+        );
         b.add(
             C::Params,
             [ch('g')],
@@ -757,6 +807,20 @@ impl KeyMap {
             false,
         );
         b.add(C::Picker, [plain(K::Enter)], A::Activate, "choose", true);
+        b.add(
+            C::Picker,
+            [plain(K::Right), ch('+')],
+            A::Increase,
+            "adapter list: stronger",
+            false,
+        );
+        b.add(
+            C::Picker,
+            [plain(K::Left), ch('-')],
+            A::Decrease,
+            "adapter list: weaker",
+            false,
+        );
         b.add(
             C::Picker,
             [plain(K::Esc), ch('q')],

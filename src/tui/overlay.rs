@@ -97,6 +97,11 @@ pub enum PickerItem {
     Model(ModelSpec),
     /// "Type a folder or repo…"
     ModelOther,
+    /// A LoRA/LoKr file; `strength` when it is applied.
+    Adapter {
+        path: std::path::PathBuf,
+        strength: Option<f32>,
+    },
 }
 
 impl PickerItem {
@@ -114,6 +119,21 @@ impl PickerItem {
                     C::Default20 => ("2", P::Default20.name(), "20 steps"),
                     C::Turbo12 => ("3", P::Turbo12.name(), "12 steps, fastest"),
                     C::Custom => ("4", "Custom", "your own steps, mu, std and guidance"),
+                    C::TurboTime8 => (
+                        "5",
+                        P::TurboTime8.name(),
+                        "8 steps, one DiT (TurboTime LoRA)",
+                    ),
+                    C::TurboTime4 => (
+                        "6",
+                        P::TurboTime4.name(),
+                        "4 steps, one DiT (TurboTime LoRA)",
+                    ),
+                    C::TurboTime2 => (
+                        "7",
+                        P::TurboTime2.name(),
+                        "2 steps, one DiT (TurboTime LoRA)",
+                    ),
                 };
                 format!("{key}  {name:<14} {what}")
             }
@@ -126,6 +146,16 @@ impl PickerItem {
             }
             PickerItem::Model(m) => m.to_string(),
             PickerItem::ModelOther => "other: type a folder or Hugging Face repo…".into(),
+            PickerItem::Adapter { path, strength } => {
+                let name = path.file_name().map_or_else(
+                    || path.display().to_string(),
+                    |n| n.to_string_lossy().into(),
+                );
+                match strength {
+                    Some(s) => format!("✓ {name} @{s:.2}"),
+                    None => format!("  {name}"),
+                }
+            }
         }
     }
 }

@@ -88,6 +88,8 @@ pub struct ParamsState {
     pub seed_locked: bool,
     pub model: ModelSpec,
     pub selected: usize,
+    /// LoRA/LoKr adapters every queued job applies, in order.
+    pub adapters: Vec<crate::model::adapter::AdapterUse>,
 }
 
 impl Default for ParamsState {
@@ -100,6 +102,7 @@ impl Default for ParamsState {
             seed_locked: false,
             model: ModelSpec::Demo,
             selected: 0,
+            adapters: Vec::new(),
         }
     }
 }
@@ -140,6 +143,9 @@ impl ParamsState {
             PresetChoice::Quality48 => Preset::Quality48,
             PresetChoice::Default20 => Preset::Default20,
             PresetChoice::Turbo12 => Preset::Turbo12,
+            PresetChoice::TurboTime8 => Preset::TurboTime8,
+            PresetChoice::TurboTime4 => Preset::TurboTime4,
+            PresetChoice::TurboTime2 => Preset::TurboTime2,
             PresetChoice::Custom => {
                 if !self.is_custom() {
                     // Unlocking starts from what was shown, so nothing jumps.
@@ -160,18 +166,25 @@ impl ParamsState {
             PresetChoice::Quality48,
             PresetChoice::Default20,
             PresetChoice::Turbo12,
+            PresetChoice::TurboTime8,
+            PresetChoice::TurboTime4,
+            PresetChoice::TurboTime2,
             PresetChoice::Custom,
         ];
         let now = match self.sampler.preset() {
             Some(Preset::Quality48) => 0,
             Some(Preset::Default20) => 1,
             Some(Preset::Turbo12) => 2,
-            Some(_) | None => 3,
+            Some(Preset::TurboTime8) => 3,
+            Some(Preset::TurboTime4) => 4,
+            Some(Preset::TurboTime2) => 5,
+            None => 6,
         };
+        let n = order.len();
         let next = if forward {
-            (now + 1) % 4
+            (now + 1) % n
         } else {
-            (now + 3) % 4
+            (now + n - 1) % n
         };
         self.choose_preset(order[next]);
     }

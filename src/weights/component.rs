@@ -1054,6 +1054,17 @@ impl Component {
         self.weights.values().map(Weight::resident_bytes).sum()
     }
 
+    /// Replaces every quantised weight by its expansion in `dtype` (parity checks against a
+    /// reference that expanded the weights before merging adapters into them).
+    pub fn expand_quantized(&mut self, dtype: crate::mlx::Dtype) -> crate::mlx::Result<()> {
+        for w in self.weights.values_mut() {
+            if w.is_quantized() {
+                *w = Weight::Dense(w.dequantize_host(dtype)?);
+            }
+        }
+        Ok(())
+    }
+
     /// Removes and returns one weight; the error says why it is not there.
     pub fn take(&mut self, name: &str) -> Result<Weight> {
         if let Some(w) = self.weights.remove(name) {

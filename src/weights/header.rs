@@ -241,6 +241,10 @@ fn json_kind(v: &Value) -> &'static str {
 }
 
 fn parse_metadata(entry: &Value) -> Parsed<BTreeMap<String, String>> {
+    // MLX's `save_safetensors` writes `"__metadata__": null` when there is none.
+    if entry.is_null() {
+        return Ok(BTreeMap::new());
+    }
     let Value::Object(map) = entry else {
         return Err(HeaderProblem::new(
             Some("__metadata__"),

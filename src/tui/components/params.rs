@@ -65,6 +65,9 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
                     ),
                     ("Custom", p.is_custom()),
                 ];
+                let turbo = crate::sampler::Preset::TURBOTIME
+                    .map(|t| (t.name(), p.sampler.preset() == Some(t)));
+                let all: Vec<(&str, bool)> = all.into_iter().chain(turbo).collect();
                 let full: usize = all.iter().map(|(n, _)| n.len() + 1).sum();
                 if full <= room {
                     for (name, on) in all {
@@ -92,7 +95,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
                             .add_modifier(Modifier::BOLD),
                     ));
                     spans.push(Span::styled(
-                        " (1-4, Enter: list)",
+                        " (1-7, Enter: list)",
                         Style::default().fg(theme.dim),
                     ));
                 }
@@ -127,6 +130,23 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         }
         lines.push(Line::from(spans));
     }
+    // Applied adapters ride on the summary line (the pane's height is fixed).
+    let adapters: Vec<String> = p
+        .adapters
+        .iter()
+        .map(|a| {
+            let name = a
+                .path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            format!("{name}@{:.2}", a.strength)
+        })
+        .collect();
+    let adapters = if adapters.is_empty() {
+        String::new()
+    } else {
+        format!(" · LoRA {}", adapters.join(", "))
+    };
     match p.problems().first() {
         Some(problem) => lines.push(Line::from(Span::styled(
             truncate(&format!("✗ {problem}"), width),
@@ -135,9 +155,9 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         None => lines.push(Line::from(Span::styled(
             truncate(
                 &format!(
-                    "✓ {} image tokens · {} steps",
+                    "✓ {} image tokens · {}{adapters}",
                     p.size.tokens(),
-                    p.sampler.steps()
+                    crate::sampler::passes_summary(&p.sampler.guidance_loop_order())
                 ),
                 width,
             ),
