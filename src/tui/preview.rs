@@ -444,10 +444,10 @@ fn print_with_viuer(
         .map_err(|e| e.to_string())
 }
 
-/// Kitty graphics protocol: raw RGB, base64 in 4096-byte chunks, scaled by the terminal to
-/// the image's aspect in `cols`×`rows` cells at the cursor, cursor left in place (`C=1`).
-/// With a known cell size only the binding dimension is given (`c` or `r`): kitty derives the
-/// other from the image in pixels, which keeps the aspect exact where whole cells round it.
+/// Kitty graphics protocol: raw RGB, base64 in 4096-byte chunks, at the cursor, cursor left
+/// in place (`C=1`). With a known cell size the image is resized here to the exact pixels it
+/// covers and shown at its own size, which keeps the aspect exact (kitty 0.26 does not derive
+/// a missing `r` from `c`); otherwise kitty scales it into `cols`×`rows` cells.
 pub fn kitty_sequence(
     img: &RgbImage,
     cols: u16,
@@ -455,33 +455,52 @@ pub fn kitty_sequence(
     area: Rect,
     cell: Option<(u16, u16)>,
 ) -> Vec<u8> {
-    let size = kitty_size(img, cols, rows, area, cell);
+    let (shown, size) = kitty_fit(img, cols, rows, area, cell);
     kitty_chunks(
-        img,
-        &format!("a=T,q=2,f=24,s={},v={},{size},C=1", img.width, img.height),
+        &shown,
+        &format!(
+            "a=T,q=2,f=24,s={},v={}{size},C=1",
+            shown.width, shown.height
+        ),
     )
 }
 
-/// `c=…` or `r=…` (or both when the cell size is unknown) for a kitty placement.
-fn kitty_size(
+/// The image as sent (resized to its on-screen pixels when the cell size is known) and the
+/// placement's size keys (`,c=…,r=…` only when it is not).
+fn kitty_fit(
     img: &RgbImage,
     cols: u16,
     rows: u16,
     area: Rect,
     cell: Option<(u16, u16)>,
-) -> String {
-    match cell {
-        Some(_) => {
-            let (px_w, _) = fit_pixels(img.width, img.height, area.width, area.height, cell);
-            let (cw, _) = cell_or_default(cell);
-            if px_w >= f64::from(area.width) * cw - 0.5 {
-                format!("c={cols}")
-            } else {
-                format!("r={rows}")
-            }
+) -> (std::borrow::Cow<'_, RgbImage>, String) {
+    if cell.is_some() {
+        let (px_w, px_h) = fit_pixels(img.width, img.height, area.width, area.height, cell);
+        let (w, h) = (
+            (px_w.round() as u32).clamp(1, 8000),
+            (px_h.round() as u32).clamp(1, 8000),
+        );
+        if let Some(resized) = resize(img, w, h) {
+            return (std::borrow::Cow::Owned(resized), String::new());
         }
-        None => format!("c={cols},r={rows}"),
     }
+    (
+        std::borrow::Cow::Borrowed(img),
+        format!(",c={cols},r={rows}"),
+    )
+}
+
+fn resize(img: &RgbImage, w: u32, h: u32) -> Option<RgbImage> {
+    if (w, h) == (img.width, img.height) {
+        return Some(img.clone());
+    }
+    let buffer = image::RgbImage::from_raw(img.width, img.height, img.pixels.clone())?;
+    let scaled = image::imageops::resize(&buffer, w, h, image::imageops::FilterType::Triangle);
+    Some(RgbImage {
+        width: w,
+        height: h,
+        pixels: scaled.into_raw(),
+    })
 }
 
 fn kitty_chunks(img: &RgbImage, keys: &str) -> Vec<u8> {
@@ -513,12 +532,15 @@ pub fn kitty_by_id(
     area: Rect,
     cell: Option<(u16, u16)>,
 ) -> (Vec<u8>, Vec<u8>) {
-    let size = kitty_size(img, cols, rows, area, cell);
+    let (shown, size) = kitty_fit(img, cols, rows, area, cell);
     let transmit = kitty_chunks(
-        img,
-        &format!("a=t,q=2,f=24,i={KITTY_ID},s={},v={}", img.width, img.height),
+        &shown,
+        &format!(
+            "a=t,q=2,f=24,i={KITTY_ID},s={},v={}",
+            shown.width, shown.height
+        ),
     );
-    let place = format!("\x1b_Ga=p,q=2,i={KITTY_ID},{size},C=1\x1b\\").into_bytes();
+    let place = format!("\x1b_Ga=p,q=2,i={KITTY_ID}{size},C=1\x1b\\").into_bytes();
     (transmit, place)
 }
 
@@ -638,16 +660,18 @@ mod tests {
             tmux: Some((41, 1)),
         };
         emit(&mut out, &prelude, &place, at).unwrap();
-        assert!(out.starts_with(b"\x1bPtmux;\x1b\x1b_Ga=t,q=2,f=24,i=4242,s=64,v=64,m=1;"));
+        // 8×16 cells: 40×5 cells = 320×80 px, so the square image is sent at 80×80.
+        assert!(out.starts_with(b"\x1bPtmux;\x1b\x1b_Ga=t,q=2,f=24,i=4242,s=80,v=80,m=1;"));
         // The placement travels with the cursor move (pane offset added), in one envelope.
-        let tail: &[u8] = b"\x1bPtmux;\x1b\x1b7\x1b\x1b[5;44H\x1b\x1b_Ga=p,q=2,i=4242,r=5,C=1\x1b\x1b\\\x1b\x1b8\x1b\\";
+        let tail: &[u8] = b"\x1bPtmux;\x1b\x1b7\x1b\x1b[5;44H\x1b\x1b_Ga=p,q=2,i=4242,C=1\x1b\x1b\\\x1b\x1b8\x1b\\";
         assert!(
             out.ends_with(tail),
             "{:?}",
             String::from_utf8_lossy(&out[out.len() - 80..])
         );
         let text = String::from_utf8(out).unwrap();
-        assert_eq!(text.matches("\x1bPtmux;").count(), 4 + 1);
+        // 80·80·3 bytes -> 25600 base64 chars -> 7 chunks, plus the placement.
+        assert_eq!(text.matches("\x1bPtmux;").count(), 7 + 1);
         // No bare ESC: each inner one is doubled, and every envelope is closed.
         let stripped = text
             .replace("\x1bPtmux;", "")
