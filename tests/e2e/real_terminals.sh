@@ -59,6 +59,13 @@ export LIBGL_ALWAYS_SOFTWARE=1
 
 tm() { command tmux -L "$SOCK" "$@"; }
 
+# The terminal's main window as WxH+X+Y: the largest one of its class (not its 1x1 helpers).
+window_rect() {
+    xwininfo -root -tree 2>/dev/null | grep -iE '\("(xterm|kitty)"' \
+        | grep -oE '[0-9]+x[0-9]+\+[0-9]+\+[0-9]+' \
+        | awk -Fx '{split($2, a, "+"); print $1 * a[1], $0}' | sort -n | tail -1 | cut -d' ' -f2
+}
+
 # scenario NAME TERMINAL(xterm|kitty) TMUX(0|1)
 scenario() {
     local name="$1" terminal="$2" use_tmux="$3"
@@ -93,11 +100,15 @@ SH
     esac
     TERM_PID=$!
     # The window, then the app (tmux: its text; otherwise a moment for start-up).
-    local win=""
+    local win="" last_win=""
     for _ in $(seq 100); do
-        win="$(xwininfo -root -tree 2>/dev/null | grep -E "\"(xterm|kitty)\"" | grep -oE '[0-9]+x[0-9]+\+[0-9]+\+[0-9]+' | head -1)"
-        [ -n "$win" ] && break
-        sleep 0.1
+        win="$(window_rect)"
+        case "$win" in
+            "" | [0-9]x* | [0-9][0-9]x* | [0-3][0-9][0-9]x*) win="" ;;
+            *) [ "$win" = "${last_win:-}" ] && break ;; # the same on two looks: settled
+        esac
+        last_win="$win"
+        sleep 0.5
     done
     if [ -z "$win" ]; then fail "$name: no terminal window ($(tail -3 "$dir/term.log"))"; return; fi
     local title_before=""
@@ -118,6 +129,7 @@ SH
     done
     if [ -z "$png" ]; then fail "$name: no PNG written"; return; fi
     sleep 2
+    win="$(window_rect)" # settled by now
     import -window root "$dir/shot.png"
     convert "$dir/shot.png" "$dir/shot.ppm"
     # Window rectangle "WxH+X+Y" -> x,y,w,h
