@@ -115,7 +115,7 @@ pub fn cell_size() -> Option<(u16, u16)> {
         }
     }
     let v = LEARNED_CELL.load(std::sync::atomic::Ordering::Relaxed);
-    (v != 0).then(|| ((v >> 16) as u16, (v & 0xffff) as u16))
+    (v != 0).then_some(((v >> 16) as u16, (v & 0xffff) as u16))
 }
 
 fn detect_protocol() -> Option<GraphicsKind> {
