@@ -6,9 +6,16 @@
 //! * **half-blocks** drawn into ratatui's own buffer: `▀` with the upper pixel as foreground
 //!   and the lower one as background. Works in every terminal, tmux and SSH included, and
 //!   ratatui's diffing keeps it right through resizes, scrolling and overlays.
-//! * **terminal graphics** (kitty, iTerm2, sixel) through `viuer`, written after the frame
-//!   into the preview's rectangle. viuer reads the terminal's replies from stdin (kitty waits
-//!   for one after each image), so the runtime pauses the input reader around each print.
+//! * **terminal graphics** (kitty, iTerm2, sixel), written after the frame into the preview's
+//!   rectangle: kitty and sixel by our own code (sixel with [`super::sixel`]'s colour-true
+//!   palette), iTerm2 through `viuer`; the runtime pauses the input reader around each print.
+//!   Inside tmux everything travels in passthrough envelopes ([`super::tmux`]) and nothing is
+//!   asked of the terminal. Sizes follow the terminal's real cell size in pixels (kernel window
+//!   size, `CSI 16 t`, or tmux), 1:2 only when none is known.
+//!
+//! Why not `ratatui-image`: its releases for our ratatui 0.29 (8.x, 9.x) and the later ones
+//! (10+, ratatui 0.30) all encode sixel with `icy_sixel` 0.1, the encoder whose colours were
+//! the problem here, and moving to ratatui 0.30 would touch every pane.
 
 use std::io::{IsTerminal, Write};
 

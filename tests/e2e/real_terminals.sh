@@ -229,12 +229,53 @@ PY
     sleep 0.3
 }
 
-for s in ${SCENARIOS:-xterm-sixel xterm-tmux-sixel kitty-graphics kitty-tmux-graphics}; do
+# tmux with allow-passthrough off: blocks, a hint in the preview pane, no probe (title kept).
+passthrough_off() {
+    local dir="$WORK/passthrough-off"
+    mkdir -p "$dir/config/ideogram4-tui" "$dir/data" "$dir/home"
+    printf 'model = "demo"\npreview = "auto"\n' >"$dir/config/ideogram4-tui/config.toml"
+    printf 'set -g allow-passthrough off\n' >"$dir/tmux.conf"
+    cat >"$dir/app.sh" <<SH
+#!/bin/sh
+env HOME=$dir/home XDG_CONFIG_HOME=$dir/config XDG_DATA_HOME=$dir/data $BIN --model demo $ROOT/examples/captions/photo.json
+echo \$? > $dir/exit
+sleep 600
+SH
+    chmod +x "$dir/app.sh"
+    xterm -ti vt340 -geometry 150x45+0+0 -e tmux -L "$SOCK" -f "$dir/tmux.conf" new-session -s app "$dir/app.sh" >/dev/null 2>&1 &
+    TERM_PID=$!
+    for _ in $(seq 100); do tm capture-pane -p -t app 2>/dev/null | grep -q "Preview" && break; sleep 0.1; done
+    sleep 0.5
+    local title_before
+    title_before="$(tm display -p -t app '#{pane_title}')"
+    if tm capture-pane -p -J -t app | tr -s ' \n│' ' ' | grep -q "allow-passthrough on"; then
+        pass "passthrough off: the preview pane says how to turn it on"
+    else
+        fail "passthrough off: no hint in the preview pane"
+        tm capture-pane -p -t app | head -12
+    fi
+    tm send-keys -t app C-q
+    for _ in $(seq 100); do [ -f "$dir/exit" ] && break; sleep 0.1; done
+    local title_after
+    title_after="$(tm display -p -t app '#{pane_title}')"
+    if [ "$title_after" = "$title_before" ]; then
+        pass "passthrough off: pane title unchanged ($title_after)"
+    else
+        fail "passthrough off: pane title became \"$title_after\" (was \"$title_before\")"
+    fi
+    tm kill-server 2>/dev/null
+    kill "$TERM_PID" 2>/dev/null
+    wait "$TERM_PID" 2>/dev/null
+    TERM_PID=""
+}
+
+for s in ${SCENARIOS:-xterm-sixel xterm-tmux-sixel kitty-graphics kitty-tmux-graphics passthrough-off}; do
     case "$s" in
         xterm-sixel) scenario "$s" xterm 0 ;;
         xterm-tmux-sixel) scenario "$s" xterm 1 ;;
         kitty-graphics) scenario "$s" kitty 0 ;;
         kitty-tmux-graphics) scenario "$s" kitty 1 ;;
+        passthrough-off) passthrough_off ;;
     esac
 done
 
