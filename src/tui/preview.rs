@@ -397,6 +397,18 @@ pub fn print_graphics(img: &RgbImage, area: Rect, kind: GraphicsKind) -> Result<
         None
     };
     let cell = cell_size();
+    // Through tmux a sequence longer than its input buffer is dropped: draw smaller instead.
+    let max = if via_tmux {
+        TMUX_MAX_SEQUENCE
+    } else {
+        usize::MAX
+    };
+    let (area, mut sixel) = if kind == GraphicsKind::Sixel {
+        let (a, seq) = sixel_within(img, area, cell, max)?;
+        (a, Some(seq))
+    } else {
+        (area, None)
+    };
     let (cols, rows) = fit(img.width, img.height, area.width, area.height, cell);
     if cols == 0 || rows == 0 {
         return Ok(());
@@ -412,14 +424,58 @@ pub fn print_graphics(img: &RgbImage, area: Rect, kind: GraphicsKind) -> Result<
     let (prelude, seq) = match kind {
         GraphicsKind::Kitty if via_tmux => kitty_by_id(img, cols, rows, area, cell),
         GraphicsKind::Kitty => (Vec::new(), kitty_sequence(img, cols, rows, area, cell)),
-        GraphicsKind::Sixel => (Vec::new(), sixel_sequence(img, area, cell)?),
-        GraphicsKind::Iterm if via_tmux => (Vec::new(), iterm_sequence(img, cols, rows)?),
+        GraphicsKind::Sixel => (Vec::new(), sixel.take().unwrap_or_default()),
+        GraphicsKind::Iterm if via_tmux => (Vec::new(), iterm_within(img, cols, rows, max)?),
         GraphicsKind::Iterm | GraphicsKind::ViuerBlocks => {
             return print_with_viuer(img, at.x, at.y, cols, rows, kind == GraphicsKind::Iterm);
         }
     };
     let mut out = std::io::stdout().lock();
     emit(&mut out, &prelude, &seq, at).map_err(|e| e.to_string())
+}
+
+/// The longest sequence sent through tmux in one envelope (tmux's input buffer is 1 MiB).
+pub const TMUX_MAX_SEQUENCE: usize = 1_000_000;
+
+/// A sixel sequence for `area`, or for a smaller centred area when it would be longer than
+/// `max` bytes; returns the area used.
+pub fn sixel_within(
+    img: &RgbImage,
+    area: Rect,
+    cell: Option<(u16, u16)>,
+    max: usize,
+) -> Result<(Rect, Vec<u8>), String> {
+    let mut a = area;
+    for _ in 0..8 {
+        let seq = sixel_sequence(img, a, cell)?;
+        if seq.len() <= max {
+            return Ok((a, seq));
+        }
+        let f = ((max as f64 / seq.len() as f64).sqrt() * 0.95).min(0.95);
+        let w = ((f64::from(a.width) * f).floor() as u16).max(1);
+        let h = ((f64::from(a.height) * f).floor() as u16).max(1);
+        a = Rect::new(a.x + (a.width - w) / 2, a.y + (a.height - h) / 2, w, h);
+    }
+    Err("the image is too large for tmux passthrough".into())
+}
+
+/// An iTerm2 image no longer than `max` bytes (the PNG made from a smaller copy if needed).
+fn iterm_within(img: &RgbImage, cols: u16, rows: u16, max: usize) -> Result<Vec<u8>, String> {
+    let mut source = std::borrow::Cow::Borrowed(img);
+    for _ in 0..8 {
+        let seq = iterm_sequence(&source, cols, rows)?;
+        if seq.len() <= max {
+            return Ok(seq);
+        }
+        let f = ((max as f64 / seq.len() as f64).sqrt() * 0.95).min(0.95);
+        let (w, h) = (
+            ((f64::from(source.width) * f) as u32).max(1),
+            ((f64::from(source.height) * f) as u32).max(1),
+        );
+        let smaller = resize(&source, w, h).ok_or("image buffer has the wrong size")?;
+        source = std::borrow::Cow::Owned(smaller);
+    }
+    Err("the image is too large for tmux passthrough".into())
 }
 
 fn print_with_viuer(
@@ -747,6 +803,36 @@ mod tests {
         let seq = sixel_sequence(&img, Rect::new(0, 0, 60, 20), None).unwrap();
         let d = crate::tui::sixel::decode(&seq).unwrap();
         assert_eq!((d.width, d.height), (400, 400));
+    }
+
+    #[test]
+    fn through_tmux_large_images_are_drawn_smaller_not_dropped() {
+        // Noise compresses badly: a 200×200 px sixel of it is far over 20 kB.
+        let mut pixels = Vec::new();
+        let mut x = 7u32;
+        for _ in 0..64 * 64 * 3 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            pixels.push((x >> 16) as u8);
+        }
+        let img = RgbImage {
+            width: 64,
+            height: 64,
+            pixels,
+        };
+        let area = Rect::new(10, 2, 20, 10);
+        let (full, seq) = sixel_within(&img, area, Some((10, 20)), usize::MAX).unwrap();
+        assert_eq!(full, area);
+        assert!(seq.len() > 20_000, "{}", seq.len());
+        let (small, seq) = sixel_within(&img, area, Some((10, 20)), 20_000).unwrap();
+        assert!(seq.len() <= 20_000);
+        assert!(
+            small.width < area.width && small.height < area.height,
+            "{small:?}"
+        );
+        // Still centred where the full one was.
+        assert!(small.x > area.x && small.y >= area.y);
+        let iterm = iterm_within(&img, 20, 10, 8_000).unwrap();
+        assert!(iterm.len() <= 8_000 && iterm.starts_with(b"\x1b]1337;File=inline=1;"));
     }
 
     #[test]
