@@ -121,12 +121,30 @@ SH
         xdotool mousemove 200 200; sleep 0.2
         xdotool key alt+3; sleep 0.2; xdotool key 3; sleep 0.2; xdotool key ctrl+r
     fi
-    local png=""
+    local png="" live=0
     for _ in $(seq 1200); do
         png="$(ls "$dir"/out/*.png 2>/dev/null | head -1)"
         [ -n "$png" ] && break
+        # While sampling, the preview pane's title names the live preview's step.
+        if [ "$use_tmux" = 1 ] && [ $live = 0 ] \
+            && tm capture-pane -p -t app | grep -qE 'step [0-9]+/12 · preview'; then
+            live=1
+            sleep 0.7 # the image follows the frame's text
+            import -window root "$dir/live.png"
+            convert "$dir/live.png" "$dir/live.ppm"
+            if python3 "$ROOT/tests/e2e/check_shot.py" "$dir/live.ppm" "$dir" x "0,0,$(window_rect | awk -F'[x+]' '{print $1","$2}')" | grep -q '^bbox'; then
+                live=2
+            fi
+        fi
         sleep 0.1
     done
+    if [ "$use_tmux" = 1 ]; then
+        case $live in
+            2) pass "$name: live preview image shown while sampling" ;;
+            1) fail "$name: live preview named in the title but no image on screen" ;;
+            *) fail "$name: no live preview seen" ;;
+        esac
+    fi
     if [ -z "$png" ]; then fail "$name: no PNG written"; return; fi
     sleep 2
     win="$(window_rect)" # settled by now
