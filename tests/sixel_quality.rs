@@ -8,9 +8,9 @@ use ideogram4::tui::sixel;
 
 fn read_png(path: &Path) -> (u32, u32, Vec<u8>) {
     let file = std::fs::File::open(path).expect("fixture");
-    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
-        .read_info()
-        .expect("png header");
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder.read_info().expect("png header");
     let mut buf = vec![0; reader.output_buffer_size().expect("size")];
     let info = reader.next_frame(&mut buf).expect("png data");
     buf.truncate(info.buffer_size());

@@ -6,9 +6,16 @@
 //! * **half-blocks** drawn into ratatui's own buffer: `▀` with the upper pixel as foreground
 //!   and the lower one as background. Works in every terminal, tmux and SSH included, and
 //!   ratatui's diffing keeps it right through resizes, scrolling and overlays.
-//! * **terminal graphics** (kitty, iTerm2, sixel) through `viuer`, written after the frame
-//!   into the preview's rectangle. viuer reads the terminal's replies from stdin (kitty waits
-//!   for one after each image), so the runtime pauses the input reader around each print.
+//! * **terminal graphics** (kitty, iTerm2, sixel), written after the frame into the preview's
+//!   rectangle: kitty and sixel by our own code (sixel with [`super::sixel`]'s colour-true
+//!   palette), iTerm2 through `viuer`; the runtime pauses the input reader around each print.
+//!   Inside tmux everything travels in passthrough envelopes ([`super::tmux`]) and nothing is
+//!   asked of the terminal. Sizes follow the terminal's real cell size in pixels (kernel window
+//!   size, `CSI 16 t`, or tmux), 1:2 only when none is known.
+//!
+//! Why not `ratatui-image`: its releases for our ratatui 0.29 (8.x, 9.x) and the later ones
+//! (10+, ratatui 0.30) all encode sixel with `icy_sixel` 0.1, the encoder whose colours were
+//! the problem here, and moving to ratatui 0.30 would touch every pane.
 
 use std::io::{IsTerminal, Write};
 
@@ -115,7 +122,7 @@ pub fn cell_size() -> Option<(u16, u16)> {
         }
     }
     let v = LEARNED_CELL.load(std::sync::atomic::Ordering::Relaxed);
-    (v != 0).then(|| ((v >> 16) as u16, (v & 0xffff) as u16))
+    (v != 0).then_some(((v >> 16) as u16, (v & 0xffff) as u16))
 }
 
 fn detect_protocol() -> Option<GraphicsKind> {
@@ -390,6 +397,18 @@ pub fn print_graphics(img: &RgbImage, area: Rect, kind: GraphicsKind) -> Result<
         None
     };
     let cell = cell_size();
+    // Through tmux a sequence longer than its input buffer is dropped: draw smaller instead.
+    let max = if via_tmux {
+        TMUX_MAX_SEQUENCE
+    } else {
+        usize::MAX
+    };
+    let (area, mut sixel) = if kind == GraphicsKind::Sixel {
+        let (a, seq) = sixel_within(img, area, cell, max)?;
+        (a, Some(seq))
+    } else {
+        (area, None)
+    };
     let (cols, rows) = fit(img.width, img.height, area.width, area.height, cell);
     if cols == 0 || rows == 0 {
         return Ok(());
@@ -405,14 +424,58 @@ pub fn print_graphics(img: &RgbImage, area: Rect, kind: GraphicsKind) -> Result<
     let (prelude, seq) = match kind {
         GraphicsKind::Kitty if via_tmux => kitty_by_id(img, cols, rows, area, cell),
         GraphicsKind::Kitty => (Vec::new(), kitty_sequence(img, cols, rows, area, cell)),
-        GraphicsKind::Sixel => (Vec::new(), sixel_sequence(img, area, cell)?),
-        GraphicsKind::Iterm if via_tmux => (Vec::new(), iterm_sequence(img, cols, rows)?),
+        GraphicsKind::Sixel => (Vec::new(), sixel.take().unwrap_or_default()),
+        GraphicsKind::Iterm if via_tmux => (Vec::new(), iterm_within(img, cols, rows, max)?),
         GraphicsKind::Iterm | GraphicsKind::ViuerBlocks => {
             return print_with_viuer(img, at.x, at.y, cols, rows, kind == GraphicsKind::Iterm);
         }
     };
     let mut out = std::io::stdout().lock();
     emit(&mut out, &prelude, &seq, at).map_err(|e| e.to_string())
+}
+
+/// The longest sequence sent through tmux in one envelope (tmux's input buffer is 1 MiB).
+pub const TMUX_MAX_SEQUENCE: usize = 1_000_000;
+
+/// A sixel sequence for `area`, or for a smaller centred area when it would be longer than
+/// `max` bytes; returns the area used.
+pub fn sixel_within(
+    img: &RgbImage,
+    area: Rect,
+    cell: Option<(u16, u16)>,
+    max: usize,
+) -> Result<(Rect, Vec<u8>), String> {
+    let mut a = area;
+    for _ in 0..8 {
+        let seq = sixel_sequence(img, a, cell)?;
+        if seq.len() <= max {
+            return Ok((a, seq));
+        }
+        let f = ((max as f64 / seq.len() as f64).sqrt() * 0.95).min(0.95);
+        let w = ((f64::from(a.width) * f).floor() as u16).max(1);
+        let h = ((f64::from(a.height) * f).floor() as u16).max(1);
+        a = Rect::new(a.x + (a.width - w) / 2, a.y + (a.height - h) / 2, w, h);
+    }
+    Err("the image is too large for tmux passthrough".into())
+}
+
+/// An iTerm2 image no longer than `max` bytes (the PNG made from a smaller copy if needed).
+fn iterm_within(img: &RgbImage, cols: u16, rows: u16, max: usize) -> Result<Vec<u8>, String> {
+    let mut source = std::borrow::Cow::Borrowed(img);
+    for _ in 0..8 {
+        let seq = iterm_sequence(&source, cols, rows)?;
+        if seq.len() <= max {
+            return Ok(seq);
+        }
+        let f = ((max as f64 / seq.len() as f64).sqrt() * 0.95).min(0.95);
+        let (w, h) = (
+            ((f64::from(source.width) * f) as u32).max(1),
+            ((f64::from(source.height) * f) as u32).max(1),
+        );
+        let smaller = resize(&source, w, h).ok_or("image buffer has the wrong size")?;
+        source = std::borrow::Cow::Owned(smaller);
+    }
+    Err("the image is too large for tmux passthrough".into())
 }
 
 fn print_with_viuer(
@@ -444,10 +507,10 @@ fn print_with_viuer(
         .map_err(|e| e.to_string())
 }
 
-/// Kitty graphics protocol: raw RGB, base64 in 4096-byte chunks, scaled by the terminal to
-/// the image's aspect in `cols`×`rows` cells at the cursor, cursor left in place (`C=1`).
-/// With a known cell size only the binding dimension is given (`c` or `r`): kitty derives the
-/// other from the image in pixels, which keeps the aspect exact where whole cells round it.
+/// Kitty graphics protocol: raw RGB, base64 in 4096-byte chunks, at the cursor, cursor left
+/// in place (`C=1`). With a known cell size the image is resized here to the exact pixels it
+/// covers and shown at its own size, which keeps the aspect exact (kitty 0.26 does not derive
+/// a missing `r` from `c`); otherwise kitty scales it into `cols`×`rows` cells.
 pub fn kitty_sequence(
     img: &RgbImage,
     cols: u16,
@@ -455,33 +518,52 @@ pub fn kitty_sequence(
     area: Rect,
     cell: Option<(u16, u16)>,
 ) -> Vec<u8> {
-    let size = kitty_size(img, cols, rows, area, cell);
+    let (shown, size) = kitty_fit(img, cols, rows, area, cell);
     kitty_chunks(
-        img,
-        &format!("a=T,q=2,f=24,s={},v={},{size},C=1", img.width, img.height),
+        &shown,
+        &format!(
+            "a=T,q=2,f=24,s={},v={}{size},C=1",
+            shown.width, shown.height
+        ),
     )
 }
 
-/// `c=…` or `r=…` (or both when the cell size is unknown) for a kitty placement.
-fn kitty_size(
+/// The image as sent (resized to its on-screen pixels when the cell size is known) and the
+/// placement's size keys (`,c=…,r=…` only when it is not).
+fn kitty_fit(
     img: &RgbImage,
     cols: u16,
     rows: u16,
     area: Rect,
     cell: Option<(u16, u16)>,
-) -> String {
-    match cell {
-        Some(_) => {
-            let (px_w, _) = fit_pixels(img.width, img.height, area.width, area.height, cell);
-            let (cw, _) = cell_or_default(cell);
-            if px_w >= f64::from(area.width) * cw - 0.5 {
-                format!("c={cols}")
-            } else {
-                format!("r={rows}")
-            }
+) -> (std::borrow::Cow<'_, RgbImage>, String) {
+    if cell.is_some() {
+        let (px_w, px_h) = fit_pixels(img.width, img.height, area.width, area.height, cell);
+        let (w, h) = (
+            (px_w.round() as u32).clamp(1, 8000),
+            (px_h.round() as u32).clamp(1, 8000),
+        );
+        if let Some(resized) = resize(img, w, h) {
+            return (std::borrow::Cow::Owned(resized), String::new());
         }
-        None => format!("c={cols},r={rows}"),
     }
+    (
+        std::borrow::Cow::Borrowed(img),
+        format!(",c={cols},r={rows}"),
+    )
+}
+
+fn resize(img: &RgbImage, w: u32, h: u32) -> Option<RgbImage> {
+    if (w, h) == (img.width, img.height) {
+        return Some(img.clone());
+    }
+    let buffer = image::RgbImage::from_raw(img.width, img.height, img.pixels.clone())?;
+    let scaled = image::imageops::resize(&buffer, w, h, image::imageops::FilterType::Triangle);
+    Some(RgbImage {
+        width: w,
+        height: h,
+        pixels: scaled.into_raw(),
+    })
 }
 
 fn kitty_chunks(img: &RgbImage, keys: &str) -> Vec<u8> {
@@ -513,12 +595,15 @@ pub fn kitty_by_id(
     area: Rect,
     cell: Option<(u16, u16)>,
 ) -> (Vec<u8>, Vec<u8>) {
-    let size = kitty_size(img, cols, rows, area, cell);
+    let (shown, size) = kitty_fit(img, cols, rows, area, cell);
     let transmit = kitty_chunks(
-        img,
-        &format!("a=t,q=2,f=24,i={KITTY_ID},s={},v={}", img.width, img.height),
+        &shown,
+        &format!(
+            "a=t,q=2,f=24,i={KITTY_ID},s={},v={}",
+            shown.width, shown.height
+        ),
     );
-    let place = format!("\x1b_Ga=p,q=2,i={KITTY_ID},{size},C=1\x1b\\").into_bytes();
+    let place = format!("\x1b_Ga=p,q=2,i={KITTY_ID}{size},C=1\x1b\\").into_bytes();
     (transmit, place)
 }
 
@@ -638,16 +723,18 @@ mod tests {
             tmux: Some((41, 1)),
         };
         emit(&mut out, &prelude, &place, at).unwrap();
-        assert!(out.starts_with(b"\x1bPtmux;\x1b\x1b_Ga=t,q=2,f=24,i=4242,s=64,v=64,m=1;"));
+        // 8×16 cells: 40×5 cells = 320×80 px, so the square image is sent at 80×80.
+        assert!(out.starts_with(b"\x1bPtmux;\x1b\x1b_Ga=t,q=2,f=24,i=4242,s=80,v=80,m=1;"));
         // The placement travels with the cursor move (pane offset added), in one envelope.
-        let tail: &[u8] = b"\x1bPtmux;\x1b\x1b7\x1b\x1b[5;44H\x1b\x1b_Ga=p,q=2,i=4242,r=5,C=1\x1b\x1b\\\x1b\x1b8\x1b\\";
+        let tail: &[u8] = b"\x1bPtmux;\x1b\x1b7\x1b\x1b[5;44H\x1b\x1b_Ga=p,q=2,i=4242,C=1\x1b\x1b\\\x1b\x1b8\x1b\\";
         assert!(
             out.ends_with(tail),
             "{:?}",
             String::from_utf8_lossy(&out[out.len() - 80..])
         );
         let text = String::from_utf8(out).unwrap();
-        assert_eq!(text.matches("\x1bPtmux;").count(), 4 + 1);
+        // 80·80·3 bytes -> 25600 base64 chars -> 7 chunks, plus the placement.
+        assert_eq!(text.matches("\x1bPtmux;").count(), 7 + 1);
         // No bare ESC: each inner one is doubled, and every envelope is closed.
         let stripped = text
             .replace("\x1bPtmux;", "")
@@ -716,6 +803,36 @@ mod tests {
         let seq = sixel_sequence(&img, Rect::new(0, 0, 60, 20), None).unwrap();
         let d = crate::tui::sixel::decode(&seq).unwrap();
         assert_eq!((d.width, d.height), (400, 400));
+    }
+
+    #[test]
+    fn through_tmux_large_images_are_drawn_smaller_not_dropped() {
+        // Noise compresses badly: a 200×200 px sixel of it is far over 20 kB.
+        let mut pixels = Vec::new();
+        let mut x = 7u32;
+        for _ in 0..64 * 64 * 3 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            pixels.push((x >> 16) as u8);
+        }
+        let img = RgbImage {
+            width: 64,
+            height: 64,
+            pixels,
+        };
+        let area = Rect::new(10, 2, 20, 10);
+        let (full, seq) = sixel_within(&img, area, Some((10, 20)), usize::MAX).unwrap();
+        assert_eq!(full, area);
+        assert!(seq.len() > 20_000, "{}", seq.len());
+        let (small, seq) = sixel_within(&img, area, Some((10, 20)), 20_000).unwrap();
+        assert!(seq.len() <= 20_000);
+        assert!(
+            small.width < area.width && small.height < area.height,
+            "{small:?}"
+        );
+        // Still centred where the full one was.
+        assert!(small.x > area.x && small.y >= area.y);
+        let iterm = iterm_within(&img, 20, 10, 8_000).unwrap();
+        assert!(iterm.len() <= 8_000 && iterm.starts_with(b"\x1b]1337;File=inline=1;"));
     }
 
     #[test]

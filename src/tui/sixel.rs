@@ -38,8 +38,8 @@ pub fn quantize(rgb: &[u8], max: usize) -> Quantized {
             | usize::from(px[2] >> 3);
         let b = &mut hist[k];
         b.count += 1;
-        for c in 0..3 {
-            b.sum[c] += u64::from(px[c]);
+        for (sum, &v) in b.sum.iter_mut().zip(px) {
+            *sum += u64::from(v);
         }
     }
     hist.retain(|b| b.count > 0);
@@ -158,9 +158,9 @@ fn kmeans(hist: &[Bin], palette: &mut [[u8; 3]], rounds: usize) {
             }
         }
         for (p, (n, s)) in palette.iter_mut().zip(acc) {
-            if n > 0 {
-                for c in 0..3 {
-                    p[c] = ((s[c] + n / 2) / n).min(255) as u8;
+            for (v, total) in p.iter_mut().zip(s) {
+                if let Some(mean) = (total + n / 2).checked_div(n) {
+                    *v = mean.min(255) as u8;
                 }
             }
         }
