@@ -179,6 +179,14 @@ impl Linear {
         } else {
             x.astype(self.compute.dtype)?
         };
+        // MLX affine weights on the GPU: MLX's own quantized_matmul, never expanded.
+        if let (Weight::Affine(w), Dequant::Graph) = (&self.weight, self.compute.dequant) {
+            let y = w.matmul_t(&x, self.compute.dtype)?;
+            return match &self.bias {
+                Some(b) => y.add(b),
+                None => Ok(y),
+            };
+        }
         let expanded = self.out_features * self.in_features * self.compute.dtype.size();
         if self.weight.is_quantized() && expanded > self.block_bytes {
             return self.forward_in_row_blocks(&x);
