@@ -48,6 +48,19 @@ fn main() {
 
     let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     if target_os == "linux" {
+        // The Metal kernels of kernels/ compiled as C++ over a Metal emulation, so their
+        // logic runs (and is tested) without a GPU. No contraction into FMAs: the tests
+        // require bit-for-bit equality with a host reference that adds in the same order.
+        println!("cargo:rerun-if-changed=csrc/metal_emu");
+        println!("cargo:rerun-if-changed=kernels");
+        cc::Build::new()
+            .cpp(true)
+            .std("c++17")
+            .file("csrc/metal_emu/nf4_emu.cpp")
+            .flag("-ffp-contract=off")
+            .flag_if_supported("-Wno-unused-parameter")
+            .opt_level(2)
+            .compile("ideogram4_metal_emu");
         // The wheel bundles a reference BLAS ~30x slower than OpenBLAS. Linking OpenBLAS into
         // every binary of this package (rustc passes --as-needed, which would drop it) makes it
         // the first provider of cblas_sgemm, so MLX's matmul binds to it.

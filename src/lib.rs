@@ -7,6 +7,7 @@
 pub mod caption;
 pub mod engine;
 pub mod logging;
+pub mod magic;
 pub mod mlx;
 pub mod model;
 pub mod output;

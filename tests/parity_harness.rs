@@ -106,6 +106,16 @@ fn vae_decode() {
 }
 
 #[test]
+fn vae_encode() {
+    let r = run(&fixtures(), "vae_encode", false);
+    assert_all_pass(
+        "vae_encode",
+        &r,
+        &["encoder_input", "encoder_output", "latent_normalized"],
+    );
+}
+
+#[test]
 fn quant_formats_dequantise_exactly() {
     let r = run(&fixtures(), "quant_formats", false);
     assert!(r.len() >= 5, "{} comparisons", r.len());

@@ -301,6 +301,7 @@ fn every_binding_reaches_its_action() {
                     app.focus = Pane::Params;
                     app.apply(Action::EditGuidance);
                 }
+                Context::Layout => app.apply(Action::ToggleLayout),
             }
             app.last_action = None;
             app.handle_key(KeyEvent::new(k.code, k.mods));

@@ -24,10 +24,12 @@
 //! CPython's recursion limit or integers longer than 4300 digits give `invalid JSON:` followed
 //! by the text of the exception Python raises.
 
+pub mod bbox;
 mod escapes;
 pub mod fix;
 pub mod format;
-mod json;
+pub mod input;
+pub(crate) mod json;
 mod printable;
 mod pyrepr;
 mod schema;

@@ -36,6 +36,21 @@ enum What {
         #[arg(long)]
         json: bool,
     },
+    /// Fused NF4 kernels (kernels/) against the portable path (expand to the compute dtype,
+    /// then multiply) for the DiT's and text encoder's layer shapes at several token counts.
+    /// Meaningful on a Mac; without a GPU it times the kernels' CPU emulation on one small
+    /// shape as a smoke check.
+    Nf4 {
+        /// Token (activation row) counts; default 1,8,77,512,4096 on a GPU, 1,8,40 otherwise.
+        #[arg(long, value_delimiter = ',')]
+        tokens: Vec<usize>,
+        /// Timed repetitions after one warm-up (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Memory of the full-size model with random NF4 weights (writes ~16 GB once into --dir,
     /// needs ~11 GB of RAM and ~25 minutes on a 2-core CPU; run it outside CI): load time,
     /// MLX memory after load, per-phase peaks of 1-step jobs (text encoder streamed, denoising,
@@ -58,6 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         What::Matmul { size, runs, json } => matmul(size, runs.max(1), json),
         What::Dit { runs, json } => dit(runs, json),
         What::Memory { dir, sides, json } => memory(dir, sides, json),
+        What::Nf4 { tokens, runs, json } => super::nf4::bench(tokens, runs, json),
     }
 }
 
@@ -163,15 +179,17 @@ fn matmul(n: usize, runs: usize, json: bool) -> anyhow::Result<ExitCode> {
         "max_abs_diff": max_diff,
         "blas": provider,
         "openblas_coretype": std::env::var("OPENBLAS_CORETYPE").ok(),
+        "openblas_kernel": ideogram4::mlx::blas_kernel::corename(),
     });
     if json {
         println!("{out}");
     } else {
         println!(
-            "{n}³ f32 matmul: MLX {mlx_gflops:.1} GFLOP/s ({:.1} ms), cblas_sgemm {blas_gflops:.1} GFLOP/s ({:.1} ms), ratio {:.3}\nBLAS: {provider}",
+            "{n}³ f32 matmul: MLX {mlx_gflops:.1} GFLOP/s ({:.1} ms), cblas_sgemm {blas_gflops:.1} GFLOP/s ({:.1} ms), ratio {:.3}\nBLAS: {provider}, kernel {}",
             mlx_s * 1e3,
             blas_s * 1e3,
-            mlx_gflops / blas_gflops
+            mlx_gflops / blas_gflops,
+            ideogram4::mlx::blas_kernel::corename().as_deref().unwrap_or("n/a")
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use ideogram4::mlx::{self, blas, device, Array, Dtype};
+use ideogram4::mlx::{self, blas, blas_kernel, device, Array, Dtype};
 
 use super::logs::LogSetup;
 
@@ -11,12 +11,18 @@ pub struct Args {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Run the NF4 kernels' load-time check with a stand-in runner instead of the GPU's
+    /// (shows the check and its fallback on any machine).
+    #[arg(long, value_enum, hide = true)]
+    nf4_check_with: Option<super::nf4::CheckWith>,
 }
 
 struct Report {
     lines: Vec<(String, String)>,
     problems: Vec<String>,
     notes: Vec<String>,
+    /// Works, but slower than it should: printed, without failing the exit status.
+    warnings: Vec<String>,
 }
 
 impl Report {
@@ -30,6 +36,7 @@ pub fn run(args: Args, log: &LogSetup) -> anyhow::Result<ExitCode> {
         lines: Vec::new(),
         problems: Vec::new(),
         notes: Vec::new(),
+        warnings: Vec::new(),
     };
 
     let version = device::version();
@@ -74,25 +81,24 @@ pub fn run(args: Args, log: &LogSetup) -> anyhow::Result<ExitCode> {
             .problems
             .push("no cblas_sgemm is loaded: MLX's CPU matmul cannot work".into()),
     }
-    if cfg!(target_os = "linux") {
-        let avx512 = std::fs::read_to_string("/proc/cpuinfo")
-            .map(|s| s.contains("avx512f"))
-            .unwrap_or(false);
-        let coretype = std::env::var("OPENBLAS_CORETYPE").ok();
-        r.line(
-            "cpu avx-512",
-            format!(
-                "{} (OPENBLAS_CORETYPE={})",
-                if avx512 { "yes" } else { "no" },
-                coretype.as_deref().unwrap_or("unset")
-            ),
-        );
-        if avx512 && coretype.is_none() {
-            r.notes.push(
-                "this CPU has AVX-512: OPENBLAS_CORETYPE=SKYLAKEX roughly doubles sgemm speed \
-                 (scripts/run sets it)"
-                    .into(),
-            );
+    if let Some(core) = blas_kernel::corename() {
+        let how = match blas_kernel::choice() {
+            blas_kernel::Choice::Automatic => "chosen by this program for the AVX-512 CPU",
+            blas_kernel::Choice::User => "from OPENBLAS_CORETYPE",
+            blas_kernel::Choice::OpenBlas => "OpenBLAS's own choice",
+        };
+        r.line("blas kernel", format!("{core} ({how})"));
+        if let Some(config) = blas_kernel::config() {
+            r.line("openblas build", config);
+        }
+        let avx512 = blas_kernel::cpu_has_avx512();
+        r.line("cpu avx-512", if avx512 { "yes" } else { "no" });
+        if avx512 && !blas_kernel::is_avx512_kernel(&core) {
+            r.warnings.push(format!(
+                "OpenBLAS runs its {core} kernels on this AVX-512 CPU, about half the sgemm \
+                 speed of SkylakeX: unset OPENBLAS_CORETYPE (this program then picks \
+                 SKYLAKEX itself) or set OPENBLAS_CORETYPE=SKYLAKEX"
+            ));
         }
     }
 
@@ -118,6 +124,15 @@ pub fn run(args: Args, log: &LogSetup) -> anyhow::Result<ExitCode> {
         Ok(detail) => r.line("round trip", detail),
         Err(e) => r.problems.push(format!("MLX round trip failed: {e}")),
     }
+    match super::nf4::doctor_lines(args.nf4_check_with) {
+        Ok(d) => {
+            for (k, v) in d.lines {
+                r.line(&k, v);
+            }
+            r.notes.extend(d.notes);
+        }
+        Err(e) => r.problems.push(format!("NF4 kernel check failed: {e:#}")),
+    }
     r.line("log file", log.describe());
 
     if args.json {
@@ -127,6 +142,7 @@ pub fn run(args: Args, log: &LogSetup) -> anyhow::Result<ExitCode> {
         }
         obj.insert("problems".into(), serde_json::json!(r.problems));
         obj.insert("notes".into(), serde_json::json!(r.notes));
+        obj.insert("warnings".into(), serde_json::json!(r.warnings));
         println!("{}", serde_json::Value::Object(obj));
     } else {
         let width = r.lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
@@ -135,6 +151,9 @@ pub fn run(args: Args, log: &LogSetup) -> anyhow::Result<ExitCode> {
         }
         for n in &r.notes {
             println!("note: {n}");
+        }
+        for w in &r.warnings {
+            println!("warning: {w}");
         }
         for p in &r.problems {
             println!("problem: {p}");

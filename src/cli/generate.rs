@@ -5,7 +5,7 @@
 //! runs `--count` jobs with consecutive seeds, and writes each image atomically with its record
 //! embedded. Progress goes to a bar on stderr, or JSON lines on stdout with `--json`.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +56,9 @@ Examples:
   ideogram4-tui generate --caption-file cap.json --steps 30 --mu 0.5 --std 1.5 --guidance 5
   ideogram4-tui generate --caption-file cap.json --steps 3 --guidance-schedule 3,7,7
       guidance in the official loop-index order: the FIRST entry is the LAST step
+  ideogram4-tui generate --caption-file cap.json --preset V4_TURBOTIME_8
+      8 steps, one DiT pass each (needs `models download ostris/ideogram_4_turbotime_lora`)
+  ideogram4-tui generate --caption-file cap.json --lora style.safetensors@0.8 --cfg-end 0.6
   ideogram4-tui generate --from-image fox.png --seed 8
       re-run the parameters embedded in an earlier output, with a new seed
   ideogram4-tui generate --model demo --caption-file cap.json --json | jq .
@@ -89,7 +92,14 @@ pub struct Args {
     /// The caption text itself.
     #[arg(long, value_name = "TEXT")]
     caption: Option<String>,
-    /// An official preset: V4_QUALITY_48 (default), V4_DEFAULT_20, V4_TURBO_12.
+    /// A plain idea instead of a caption: expanded by the magic prompt backend first (see
+    /// `ideogram4-tui caption --help`); the idea and the backend are recorded in the image.
+    #[arg(long, value_name = "IDEA", conflicts_with_all = ["caption", "caption_file"])]
+    idea: Option<String>,
+    #[command(flatten)]
+    magic: super::caption::BackendArgs,
+    /// A preset: V4_QUALITY_48 (default), V4_DEFAULT_20, V4_TURBO_12, or V4_TURBOTIME_8 / _4 /
+    /// _2 (TurboTime LoRA, guidance 1, one DiT).
     #[arg(long, value_name = "NAME", conflicts_with_all = ["steps", "mu", "std", "guidance", "guidance_schedule"])]
     preset: Option<String>,
     /// Custom sampler: number of steps [default 48, or the guidance schedule's length].
@@ -149,6 +159,18 @@ pub struct Args {
     /// Compute dtype (the goldens' tight parity is float32).
     #[arg(long, value_enum, default_value_t = DtypeArg::Auto)]
     dtype: DtypeArg,
+    /// A LoRA/LoKr adapter: a .safetensors file or a cached repo `owner/name[:file]`, with
+    /// an optional strength (`style.safetensors@0.8`); repeatable, applied in order.
+    #[arg(long = "lora", value_name = "SPEC[@STRENGTH]")]
+    loras: Vec<String>,
+    /// Which transformer the --lora adapters patch: cond (default: style LoRAs), both, or
+    /// uncond-pass (the unconditional LoRA, picked automatically by its file name).
+    #[arg(long, value_name = "cond|both|uncond-pass", default_value = "cond")]
+    lora_target: String,
+    /// Guidance truncation: only the first round(F·steps) steps use guidance, the rest run
+    /// the conditional DiT alone (mflux --cfg-end).
+    #[arg(long, value_name = "F")]
+    cfg_end: Option<f64>,
     /// Conditional DiT from a GGUF file, a folder of GGUF files or another checkpoint (folder
     /// or cached repo); --model supplies the rest [default: `dit` of config.toml].
     #[arg(long, value_name = "FILE_OR_REPO")]
@@ -157,6 +179,10 @@ pub struct Args {
     /// way (`*_uncond-*`, `*-unconditional_transformer-*`), else from --model].
     #[arg(long, value_name = "FILE_OR_REPO")]
     uncond_dit: Option<String>,
+    /// Every N sampling steps, write the live preview (predicted image, cheap colour map) to
+    /// DIR as <seed>_step<NNN>.png.
+    #[arg(long, num_args = 2, value_names = ["N", "DIR"])]
+    preview_every: Vec<String>,
 }
 
 /// Set by SIGINT: the running job stops before its next step.
@@ -208,6 +234,9 @@ impl Reporter {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if !args.preview_every.is_empty() {
+        super::live_preview::configure(&args.preview_every)?;
+    }
     let reporter = Reporter {
         json: args.json,
         bar: None,
@@ -224,7 +253,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
-    let plan = Plan::resolve(&args)?;
+    let mut plan = Plan::resolve(&args)?;
     let source = ModelSource::parse(&plan.model);
     let dits = ideogram4::pipeline::dits::resolve_dits(
         args.dit.clone().or_else(|| configured("dit")).as_deref(),
@@ -254,6 +283,20 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
         let root = source.resolve()?.unwrap_or_default();
         check_checkpoint(&root, &dits.overrides, plan.size, args.force, &reporter)?;
     }
+    let idea = match &args.idea {
+        Some(idea) => {
+            let config = args.magic.config(None)?;
+            let (w, h) = (plan.size.width, plan.size.height);
+            let expansion = super::caption::expand_idea(&config, idea, w, h, args.json)?;
+            reporter.emit(json!({
+                "event": "caption", "caption": expansion.caption, "backend": expansion.backend,
+                "retried": expansion.retried,
+            }));
+            plan.caption = expansion.caption;
+            Some((idea.clone(), expansion.backend))
+        }
+        None => None,
+    };
     let compute = compute_for(args.dtype);
     let started = Instant::now();
     tracing::info!(
@@ -269,6 +312,8 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
         &dits.overrides,
         LoadOptions {
             compute: Some(compute),
+            // Read only when a job has a guided step (TurboTime never does).
+            defer_unconditional: true,
             ..LoadOptions::default()
         },
     )
@@ -316,6 +361,8 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
             seed,
             init_noise: noise.clone(),
             allow_caption_warnings: args.warn_on_caption_issues,
+            cfg_end: plan.cfg_end,
+            adapters: plan.adapters.clone(),
         };
         // The caption is private: its length and digest identify it in the log.
         tracing::info!(
@@ -344,6 +391,9 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
             reporter.bar = Some(bar);
         }
         let finished = run_job(&mut pipeline, &job, &reporter)?;
+        for warning in pipeline.take_adapter_warnings() {
+            reporter.warn(&warning);
+        }
         if let Some(bar) = reporter.bar.take() {
             bar.finish_and_clear();
         }
@@ -358,6 +408,9 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
                 "init_noise".into(),
                 json!(path.file_name().map(|n| n.to_string_lossy().into_owned())),
             );
+        }
+        if let Some((idea, backend)) = &idea {
+            record.set_idea(idea, backend);
         }
         let saved = save(&finished, &record, &plan, args.out.as_deref(), format)?;
         let t = finished.timings;
@@ -379,6 +432,11 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
             "seconds": t.total_seconds, "text_seconds": t.text_seconds,
             "sampling_seconds": t.sampling_seconds, "decode_seconds": t.decode_seconds,
             "text_cached": t.text_cached, "peak_memory": finished.peak_memory,
+            "dit_passes": finished.dit_passes,
+            "transformers_loaded": finished.transformers_loaded,
+            "seconds_per_step": t.sampling_seconds / plan.sampler.steps().max(1) as f64,
+            "adapters": record.extra.get(ideogram4::pipeline::RECORD_ADAPTERS),
+            "cfg_end": plan.cfg_end,
         }));
         if !args.json {
             eprintln!(
@@ -444,7 +502,7 @@ fn run_job(
             }
         }
     };
-    match pipeline.run(job, &mut on_event, &INTERRUPTED) {
+    match super::live_preview::run(pipeline, job, &mut on_event, &INTERRUPTED) {
         Ok(f) => Ok(f),
         Err(PipelineError::Cancelled) => {
             tracing::info!(seed = job.seed, "job cancelled");
@@ -493,6 +551,8 @@ struct Plan {
     size: ImageSize,
     seed: u64,
     seed_was_random: bool,
+    cfg_end: Option<f64>,
+    adapters: Vec<ideogram4::model::adapter::AdapterUse>,
 }
 
 impl Plan {
@@ -505,6 +565,8 @@ impl Plan {
             })
             .transpose()?;
         let caption = match (&args.caption, &args.caption_file, &record) {
+            // Filled in by the magic prompt once the cheap checks have passed.
+            _ if args.idea.is_some() => String::new(),
             (Some(text), _, _) => text.clone(),
             (None, Some(path), _) => read_caption(path)?,
             (None, None, Some(r)) => r.caption.clone(),
@@ -543,6 +605,18 @@ impl Plan {
             (None, Some(r)) => (r.seed, false),
             (None, None) => (random_seed(), true),
         };
+        let recorded = match &record {
+            Some(r) => ideogram4::pipeline::recorded_adapters(r).map_err(|e| anyhow!(e))?,
+            None => (Vec::new(), None),
+        };
+        let cfg_end = args.cfg_end.or(recorded.1);
+        let adapters = crate::cli::lora::plan_adapters(
+            &args.loras,
+            &args.lora_target,
+            &recorded.0,
+            args.from_image.as_deref(),
+            &sampler,
+        )?;
         Ok(Plan {
             model,
             caption,
@@ -550,6 +624,8 @@ impl Plan {
             size,
             seed,
             seed_was_random,
+            cfg_end,
+            adapters,
         })
     }
 }
@@ -593,15 +669,14 @@ fn sampler_from_flags(args: &Args) -> anyhow::Result<Option<SamplerParams>> {
 /// The caption file as text (strict UTF-8; `-` is standard input). Line endings are kept:
 /// the model reads the caption verbatim.
 fn read_caption(path: &Path) -> anyhow::Result<String> {
+    use ideogram4::caption::input;
     if path.as_os_str() == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .context("reading the caption from standard input")?;
-        return Ok(s);
+        return input::read_stdin().context("reading the caption from standard input");
     }
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    String::from_utf8(bytes).map_err(|e| anyhow!("{} is not UTF-8 text: {e}", path.display()))
+    input::read_file(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => anyhow!("{} is not UTF-8 text: {e}", path.display()),
+        _ => anyhow!("reading {}: {e}", path.display()),
+    })
 }
 
 /// A string setting of config.toml (`dit`, `uncond_dit`), if the file sets it.

@@ -6,11 +6,15 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod bench;
+mod caption;
 mod completions;
 mod doctor;
 mod generate;
+mod live_preview;
 mod logs;
+mod lora;
 mod models;
+mod nf4;
 mod tui;
 mod verify;
 
@@ -21,6 +25,7 @@ Examples:
   ideogram4-tui completions bash > ~/.local/share/bash-completion/completions/ideogram4-tui
   ideogram4-tui verify examples/captions/*.json  check captions like the official verifier
   ideogram4-tui generate --model demo --caption-file examples/captions/photo.json
+  ideogram4-tui caption \"a red fox in the snow\"    expand an idea into a JSON caption
 
 Captions are JSON objects with high_level_description, style_description and
 compositional_deconstruction; see examples/captions/ for starters.
@@ -55,6 +60,8 @@ enum Command {
     Models(models::Args),
     /// Generate images from a caption (`--model demo` runs anywhere in seconds).
     Generate(Box<generate::Args>),
+    /// Expand a plain idea into a verified JSON caption (magic prompt).
+    Caption(caption::Args),
 }
 
 impl Command {
@@ -67,6 +74,7 @@ impl Command {
             Command::Verify(_) => "verify",
             Command::Models(_) => "models",
             Command::Generate(_) => "generate",
+            Command::Caption(_) => "caption",
         }
     }
 }
@@ -76,6 +84,7 @@ pub fn run() -> ExitCode {
     let name = cli.command.as_ref().map_or("tui", Command::name);
     let log = logs::start(name, cli.command.is_none());
     let started = std::time::Instant::now();
+    nf4::apply_config();
     let result = match cli.command {
         Some(Command::Doctor(args)) => doctor::run(args, &log),
         Some(Command::Bench(args)) => bench::run(args),
@@ -83,6 +92,7 @@ pub fn run() -> ExitCode {
         Some(Command::Verify(args)) => verify::run(args),
         Some(Command::Models(args)) => models::run(args),
         Some(Command::Generate(args)) => generate::run(*args),
+        Some(Command::Caption(args)) => caption::run(args),
         None => tui::run(cli.tui, log.problem),
     };
     let seconds = started.elapsed().as_secs_f64();

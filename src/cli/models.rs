@@ -43,7 +43,8 @@ enum Action {
 
 #[derive(Debug, clap::Args)]
 struct DownloadArgs {
-    /// Hub repo id.
+    /// Hub repo id: a checkpoint, or an adapter repo such as
+    /// ostris/ideogram_4_turbotime_lora (its .safetensors files).
     #[arg(default_value = hub::DEFAULT_REPO)]
     repo: String,
     /// Branch, tag or commit.
@@ -159,6 +160,7 @@ fn list(env: &HubEnv, json: bool) -> anyhow::Result<ExitCode> {
             });
         }
     }
+    rows.extend(adapter_rows(&repos));
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
@@ -205,6 +207,37 @@ fn list(env: &HubEnv, json: bool) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Adapter repos (LoRA files at the snapshot root, no checkpoint layout): format `lora`,
+/// the files in place of missing ones.
+fn adapter_rows(repos: &[cache::CachedRepo]) -> Vec<Listed> {
+    let mut rows = Vec::new();
+    for repo in repos.iter().filter(|r| !cache::looks_like_ideogram4(r)) {
+        for rev in &repo.revisions {
+            let files = ideogram4::model::adapter::root_safetensors(&rev.snapshot);
+            if files.is_empty() {
+                continue;
+            }
+            rows.push(Listed {
+                repo: repo.repo_id.clone(),
+                revision: if rev.refs.is_empty() {
+                    "-".into()
+                } else {
+                    rev.refs.join(",")
+                },
+                commit: rev.commit.clone(),
+                snapshot: rev.snapshot.clone(),
+                format: "lora".into(),
+                size_on_disk: rev.size_on_disk,
+                complete: true,
+                missing: Vec::new(),
+                partial_bytes: repo.partial_bytes,
+                gguf_files: Vec::new(),
+            });
+        }
+    }
+    rows
 }
 
 /// Format of an incomplete snapshot, from what is there (the text encoder's config flags,

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -115,16 +115,19 @@ fn checked(raw: String) -> (String, Vec<Warning>) {
 }
 
 fn read_file(path: &Path) -> Result<String, String> {
-    let bytes = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    String::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))
+    caption::input::read_file(path).map_err(read_error)
 }
 
 fn read_stdin() -> Result<String, String> {
-    let mut bytes = Vec::new();
-    io::stdin()
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    String::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))
+    caption::input::read_stdin().map_err(read_error)
+}
+
+fn read_error(e: io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::InvalidData => format!("not UTF-8: {e}"),
+        io::ErrorKind::FileTooLarge => e.to_string(),
+        _ => format!("cannot read: {e}"),
+    }
 }
 
 /// Python's text-mode reading: `\r\n` and a lone `\r` both become `\n`.

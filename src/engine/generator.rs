@@ -19,6 +19,8 @@ pub struct Request<'a> {
     pub params: &'a SamplerParams,
     pub size: ImageSize,
     pub seed: u64,
+    /// Send a [`Report::Preview`] every this many steps (0: none).
+    pub preview_every: usize,
 }
 
 /// Reported after each sampling step.
@@ -38,6 +40,12 @@ pub enum Report {
     /// A phase began ("encoding text", "sampling", "decoding"…).
     Stage(String),
     Step(StepInfo),
+    /// A cheap picture of where sampling is heading (after `step` of `total`).
+    Preview {
+        step: usize,
+        total: usize,
+        image: RgbImage,
+    },
 }
 
 /// An 8-bit RGB image, rows top to bottom.

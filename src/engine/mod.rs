@@ -72,6 +72,13 @@ pub enum EngineEvent {
         job: JobId,
         info: StepInfo,
     },
+    /// A live preview of the running job (see [`EngineOptions::preview_every`]).
+    Preview {
+        job: JobId,
+        step: usize,
+        total: usize,
+        image: SharedImage,
+    },
     Finished {
         job: JobId,
         output: PathBuf,
@@ -93,6 +100,8 @@ pub type EventSink = Box<dyn Fn(EngineEvent) + Send + Sync>;
 pub struct EngineOptions {
     /// MLX's allocator cache limit in bytes (`None`: MLX's default).
     pub cache_limit: Option<usize>,
+    /// Live previews every this many sampling steps (0: off).
+    pub preview_every: usize,
 }
 
 struct State {
@@ -485,6 +494,7 @@ impl Worker {
             params: &spec.params,
             size: spec.size,
             seed: spec.seed,
+            preview_every: self.options.preview_every,
         };
         let shared = self.shared.clone();
         let mut progress = |report: Report| match report {
@@ -510,6 +520,14 @@ impl Worker {
             Report::Stage(stage) => {
                 tracing::debug!(job = id, stage = %stage, "stage");
                 shared.emit(EngineEvent::Stage { job: id, stage });
+            }
+            Report::Preview { step, total, image } => {
+                shared.emit(EngineEvent::Preview {
+                    job: id,
+                    step,
+                    total,
+                    image: std::sync::Arc::new(image),
+                });
             }
         };
         let generated = generator.generate(&request, &mut progress, flag)?;

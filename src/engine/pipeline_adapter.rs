@@ -13,6 +13,8 @@ use crate::sampler::SizeLimits;
 
 pub struct PipelineGenerator {
     pipeline: Pipeline,
+    /// The live preview's latent-to-colour map, fitted on first use.
+    latent_rgb: Option<crate::pipeline::preview::LatentRgb>,
 }
 
 impl PipelineGenerator {
@@ -23,6 +25,7 @@ impl PipelineGenerator {
         let source = ModelSource::parse(&model.to_string());
         Ok(PipelineGenerator {
             pipeline: Pipeline::load(&source, options)?,
+            latent_rgb: None,
         })
     }
 }
@@ -36,7 +39,12 @@ pub fn pipeline_loader_with_dits(
     move |model: &ModelSpec| {
         let source = ModelSource::parse(&model.to_string());
         Pipeline::load_with(&source, &dits, options)
-            .map(|pipeline| Box::new(PipelineGenerator { pipeline }) as Box<dyn Generator>)
+            .map(|pipeline| {
+                Box::new(PipelineGenerator {
+                    pipeline,
+                    latent_rgb: None,
+                }) as Box<dyn Generator>
+            })
             .map_err(|e| crate::logging::error_chain(&e))
     }
 }
@@ -90,24 +98,78 @@ impl Generator for PipelineGenerator {
             request.size,
             request.seed,
         );
+        if request.preview_every > 0 && self.latent_rgb.is_none() {
+            match self.pipeline.fit_latent_rgb(8) {
+                Ok(map) => self.latent_rgb = Some(map),
+                Err(e) => tracing::warn!("live preview off: {}", crate::logging::error_chain(&e)),
+            }
+        }
+        let progress = std::cell::RefCell::new(progress);
+        let total_steps = std::cell::Cell::new(0usize);
+        let preview = self
+            .latent_rgb
+            .as_ref()
+            .filter(|_| request.preview_every > 0);
+        let grid = (
+            (request.size.height / crate::sampler::PIXELS_PER_TOKEN) as usize,
+            (request.size.width / crate::sampler::PIXELS_PER_TOKEN) as usize,
+        );
+        let mut trace = |t: pipeline::Trace<'_>| {
+            let (Some(map), pipeline::Trace::Step(report)) = (preview, t) else {
+                return;
+            };
+            let done = report.position + 1;
+            if done % request.preview_every != 0 || report.step.index == 0 {
+                return; // the last step's image is the decoded one
+            }
+            let started = std::time::Instant::now();
+            match map.step_preview(&report, grid.0, grid.1) {
+                Ok(img) => {
+                    tracing::debug!(
+                        step = done,
+                        preview_ms = started.elapsed().as_secs_f64() * 1e3,
+                        step_ms = report.seconds * 1e3,
+                        "live preview"
+                    );
+                    (progress.borrow_mut())(Report::Preview {
+                        step: done,
+                        total: total_steps.get(),
+                        image: RgbImage {
+                            width: img.width,
+                            height: img.height,
+                            pixels: img.pixels,
+                        },
+                    });
+                }
+                Err(e) => tracing::warn!("live preview: {}", crate::logging::error_chain(&e)),
+            }
+        };
         let mut events = |event: &Event| match event {
-            Event::Stage(stage) => progress(Report::Stage(stage.label().to_string())),
-            Event::Step(p) => progress(Report::Step(StepInfo {
-                step: p.step,
-                total: p.total,
-                secs_per_step: p.seconds_per_step,
-                eta_secs: p.eta_seconds,
-                memory: p.memory,
-            })),
+            Event::Stage(stage) => {
+                (progress.borrow_mut())(Report::Stage(stage.label().to_string()))
+            }
+            Event::Step(p) => {
+                total_steps.set(p.total);
+                (progress.borrow_mut())(Report::Step(StepInfo {
+                    step: p.step,
+                    total: p.total,
+                    secs_per_step: p.seconds_per_step,
+                    eta_secs: p.eta_seconds,
+                    memory: p.memory,
+                }))
+            }
             Event::CaptionWarnings(text) => {
                 tracing::warn!(
                     warnings = crate::logging::verifier_warning_count(text),
                     "the caption verifier warned; going on as allowed"
                 );
-                progress(Report::Stage(text.clone()));
+                (progress.borrow_mut())(Report::Stage(text.clone()));
             }
         };
-        match self.pipeline.run(&job, &mut events, cancel) {
+        match self
+            .pipeline
+            .run_traced(&job, None, &mut events, cancel, &mut trace)
+        {
             Ok(done) => Ok(Generated {
                 parameters: done.record.to_value(),
                 image: RgbImage {

@@ -15,6 +15,7 @@
 
 mod array;
 pub mod blas;
+pub mod blas_kernel;
 pub mod device;
 mod dtype;
 mod error;

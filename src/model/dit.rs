@@ -39,7 +39,10 @@ pub use host::Kernels;
 
 use block::{Block, RmsNorm, Run};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::mlx::{self, fast, Array, Dtype};
+use crate::model::adapter::{Adapter, LinearDelta, PassGate, TargetModule};
 use crate::model::linear::{Compute, Linear, LinearError};
 use crate::model::packing::{
     PackedBatch, PackingError, LLM_TOKEN_INDICATOR, OUTPUT_IMAGE_INDICATOR,
@@ -268,6 +271,10 @@ pub struct Dit {
     layers: Vec<Block>,
     final_modulation: Linear,
     final_linear: Linear,
+    /// On while [`Dit::velocity_unconditional_pass`] runs: gates unconditional-pass adapters.
+    uncond_pass: PassGate,
+    /// Forward passes run so far (guidance-aware sampling is checked by counting them).
+    forwards: AtomicU64,
 }
 
 impl Dit {
@@ -317,11 +324,138 @@ impl Dit {
             layers,
             final_modulation,
             final_linear,
+            uncond_pass: PassGate::default(),
+            forwards: AtomicU64::new(0),
         })
+    }
+
+    /// Forward passes run by this DiT since it was loaded.
+    pub fn forward_count(&self) -> u64 {
+        self.forwards.load(Ordering::Relaxed)
+    }
+
+    /// Every linear layer with its official module path.
+    fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        let mut out: Vec<(String, &mut Linear)> = vec![
+            ("input_proj".into(), &mut self.input_proj),
+            ("t_embedding.mlp_in".into(), &mut self.t_mlp_in),
+            ("t_embedding.mlp_out".into(), &mut self.t_mlp_out),
+            ("adaln_proj".into(), &mut self.adaln_proj),
+            (
+                "final_layer.adaln_modulation".into(),
+                &mut self.final_modulation,
+            ),
+            ("final_layer.linear".into(), &mut self.final_linear),
+        ];
+        if let Some(text) = self.text.as_mut() {
+            out.push(("llm_cond_proj".into(), &mut text.proj));
+        }
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            for (name, linear) in layer.linears_mut() {
+                out.push((format!("layers.{i}.{name}"), linear));
+            }
+        }
+        out
+    }
+
+    /// The layers an adapter may patch: official paths and `[out, in]`.
+    pub fn adapter_targets(&mut self) -> Vec<TargetModule> {
+        self.linears_mut()
+            .into_iter()
+            .map(|(path, l)| TargetModule {
+                path,
+                out_features: l.out_features(),
+                in_features: l.in_features(),
+            })
+            .collect()
+    }
+
+    /// Attaches `adapter` at `strength` under `id` (factors cast to the compute dtype once);
+    /// with `unconditional_pass` it applies only inside [`Dit::velocity_unconditional_pass`].
+    /// Modules this DiT lacks (the unconditional one has no `llm_cond_proj`) are skipped.
+    /// Returns the number of layers patched.
+    pub fn attach_adapter(
+        &mut self,
+        id: u64,
+        adapter: &Adapter,
+        strength: f64,
+        unconditional_pass: bool,
+    ) -> Result<usize> {
+        let dtype = self.options.compute.dtype;
+        let gate = unconditional_pass.then(|| self.uncond_pass.clone());
+        let mut patched = 0;
+        for (path, linear) in self.linears_mut() {
+            if let Some(delta) = adapter.modules.get(&path) {
+                let d = LinearDelta::new(id, delta, strength, dtype, gate.clone())?;
+                if d.out_features() != linear.out_features() {
+                    return Err(DitError::Config(format!(
+                        "adapter update of {path} has {} outputs, the layer {}",
+                        d.out_features(),
+                        linear.out_features()
+                    )));
+                }
+                linear.attach(d);
+                patched += 1;
+            }
+        }
+        Ok(patched)
+    }
+
+    /// Removes adapter `id` from every layer (the base weights were never changed).
+    pub fn detach_adapter(&mut self, id: u64) {
+        for (_, linear) in self.linears_mut() {
+            linear.detach(id);
+        }
+    }
+
+    /// Bytes held by attached adapter factors.
+    pub fn adapter_bytes(&mut self) -> usize {
+        self.linears_mut()
+            .iter()
+            .flat_map(|(_, l)| l.adapters().iter().map(LinearDelta::nbytes))
+            .sum()
+    }
+
+    /// [`Dit::velocity`] with the unconditional-pass adapters switched on (the unconditional
+    /// LoRA run on the conditional DiT: image-only sequence, no text).
+    pub fn velocity_unconditional_pass(
+        &self,
+        x: &Array,
+        t: &[f32],
+        seq: &DitSequence,
+    ) -> Result<Array> {
+        self.uncond_pass.set(true);
+        let v = self.velocity(x, t, seq, None).and_then(|v| {
+            // Evaluated while the gate is on: the graph reads the gate when it is built, but
+            // a lazily evaluated host expansion must not outlive it either.
+            v.eval()?;
+            Ok(v)
+        });
+        self.uncond_pass.set(false);
+        v
     }
 
     pub fn config(&self) -> &DitConfig {
         &self.config
+    }
+
+    /// The first block's NF4 weights of distinct shapes (attention and feed-forward), named
+    /// by module path: the layers the load-time check of the fused NF4 kernels runs on.
+    pub fn nf4_check_layers(&self) -> Vec<(String, &crate::weights::Nf4Weight)> {
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        let Some(block) = self.layers.first() else {
+            return out;
+        };
+        for (name, linear) in block::Block::LINEAR_NAMES.iter().zip(block.linears()) {
+            if let crate::weights::Weight::Nf4(w) = linear.stored_weight() {
+                if !seen.contains(&w.shape().to_vec()) {
+                    seen.push(w.shape().to_vec());
+                    out.push((format!("layers.0.{name}"), w));
+                }
+            }
+        }
+        out
     }
 
     pub fn options(&self) -> DitOptions {
@@ -511,6 +645,7 @@ impl Dit {
                 t.len()
             )));
         }
+        self.forwards.fetch_add(1, Ordering::Relaxed);
         let cd = self.options.compute.dtype;
         let m_img = &seq.image_mask;
 

@@ -107,6 +107,20 @@ impl LatentNorm {
         let shift = Array::from_slice(&self.shift, &[channels])?;
         Ok(z.astype(Dtype::F32)?.mul(&scale)?.add(&shift)?)
     }
+
+    /// `(z − shift) / scale` in float32 (the inverse of [`LatentNorm::denormalize`]).
+    pub fn normalize(&self, z: &Array) -> Result<Array> {
+        let channels = z.dim(-1)?;
+        if channels != self.channels() {
+            return Err(LatentError::Shape {
+                shape: z.shape(),
+                what: format!("{} normalisation channels", self.channels()),
+            });
+        }
+        let scale = Array::from_slice(&self.scale, &[channels])?;
+        let shift = Array::from_slice(&self.shift, &[channels])?;
+        Ok(z.astype(Dtype::F32)?.sub(&shift)?.div(&scale)?)
+    }
 }
 
 /// Scatters tokens `[B, grid_h·grid_w, 4·C]` back to the latent image `[B, 2·grid_h,
@@ -126,6 +140,31 @@ pub fn unpatchify(z: &Array, grid_h: usize, grid_w: usize) -> Result<Array> {
     Ok(z.reshape(&[b, grid_h, grid_w, p, p, c])?
         .transpose(&[0, 1, 3, 2, 4, 5])?
         .reshape(&[b, grid_h * p, grid_w * p, c])?)
+}
+
+/// Gathers the latent image `[B, 2·grid_h, 2·grid_w, C]` (NHWC) into tokens
+/// `[B, grid_h·grid_w, 4·C]`: the exact inverse of [`unpatchify`] (the encoder's side).
+pub fn patchify(latent: &Array) -> Result<Array> {
+    let shape = latent.shape();
+    let p = PATCH_SIZE;
+    if shape.len() != 4 || shape[1] % p != 0 || shape[2] % p != 0 {
+        return Err(LatentError::Shape {
+            shape,
+            what: "[B, 2·grid_h, 2·grid_w, C]".to_owned(),
+        });
+    }
+    let (b, gh, gw, c) = (shape[0], shape[1] / p, shape[2] / p, shape[3]);
+    // [B, h, p1, w, p2, C] -> [B, h, w, p1, p2, C]
+    Ok(latent
+        .reshape(&[b, gh, p, gw, p, c])?
+        .transpose(&[0, 1, 3, 2, 4, 5])?
+        .reshape(&[b, gh * gw, p * p * c])?)
+}
+
+/// Patchify and normalise: the tokens an image-to-image sampler starts from,
+/// `(patchify(latent) − shift) / scale`, float32.
+pub fn latent_to_tokens(latent: &Array, norm: &LatentNorm) -> Result<Array> {
+    norm.normalize(&patchify(latent)?)
 }
 
 /// De-normalise and un-patchify: the decoder's input, `[B, 2·grid_h, 2·grid_w, C]` float32.

@@ -8,6 +8,7 @@
 //! host loop writing straight into an MLX buffer (the fast path when MLX computes on the CPU).
 
 use crate::mlx::{self, Array, Dtype};
+use crate::model::adapter::LinearDelta;
 use crate::weights::{Component, Weight, WeightsError};
 
 /// How quantised weights become dense at call time.
@@ -76,6 +77,8 @@ pub struct Linear {
     in_features: usize,
     compute: Compute,
     block_bytes: usize,
+    /// Attached adapters, applied on top of the base product (never merged into `weight`).
+    adapters: Vec<LinearDelta>,
 }
 
 impl Linear {
@@ -115,6 +118,7 @@ impl Linear {
             in_features,
             compute,
             block_bytes: EXPANDED_BLOCK_BYTES,
+            adapters: Vec::new(),
         })
     }
 
@@ -179,19 +183,33 @@ impl Linear {
         } else {
             x.astype(self.compute.dtype)?
         };
-        // MLX affine weights on the GPU: MLX's own quantized_matmul, never expanded.
-        if let (Weight::Affine(w), Dequant::Graph) = (&self.weight, self.compute.dequant) {
-            let y = w.matmul_t(&x, self.compute.dtype)?;
-            return match &self.bias {
-                Some(b) => y.add(b),
-                None => Ok(y),
-            };
+        if self.compute.dequant == Dequant::Graph {
+            if let Weight::Nf4(w) = &self.weight {
+                // Fused NF4 kernels, when the load-time check activated them on this thread.
+                if let Some(y) = super::nf4_fused::forward_active(&x, w) {
+                    return match &self.bias {
+                        Some(b) => y.add(b),
+                        None => Ok(y),
+                    };
+                }
+            }
+            // MLX affine weights on the GPU: MLX's own quantized_matmul, never expanded.
+            if let Weight::Affine(w) = &self.weight {
+                let y = w.matmul_t(&x, self.compute.dtype)?;
+                let y = match &self.bias {
+                    Some(b) => y.add(b)?,
+                    None => y,
+                };
+                return self.add_adapters(&x, y);
+            }
         }
         let expanded = self.out_features * self.in_features * self.compute.dtype.size();
         if self.weight.is_quantized() && expanded > self.block_bytes {
-            return self.forward_in_row_blocks(&x);
+            let y = self.forward_in_row_blocks(&x)?;
+            return self.add_adapters(&x, y);
         }
         let y = self.product(&x, &self.dense_weight()?, self.bias.as_ref())?;
+        let y = self.add_adapters(&x, y)?;
         if self.compute.dequant == Dequant::Host {
             // A host expansion is materialised as soon as it is asked for: computing the
             // product now lets the expanded weight go when it drops, so a block holds one
@@ -233,6 +251,28 @@ impl Linear {
             outputs.push(y);
         }
         mlx::concatenate(&outputs.iter().collect::<Vec<_>>(), -1)
+    }
+
+    /// Attaches an adapter's update (`y += Δ(x)` at every call from now on).
+    pub fn attach(&mut self, delta: LinearDelta) {
+        self.adapters.push(delta);
+    }
+
+    /// Removes the updates of adapter `id`; the base weight is untouched.
+    pub fn detach(&mut self, id: u64) {
+        self.adapters.retain(|d| d.id != id);
+    }
+
+    pub fn adapters(&self) -> &[LinearDelta] {
+        &self.adapters
+    }
+
+    /// `y + Σ Δᵢ(x)` over the active adapters (`x` already in the compute dtype).
+    fn add_adapters(&self, x: &Array, mut y: Array) -> mlx::Result<Array> {
+        for delta in self.adapters.iter().filter(|d| d.active()) {
+            y = y.add(&delta.apply(x)?)?;
+        }
+        Ok(y)
     }
 
     /// Multiply-adds of one call on `rows` input rows (for FLOP accounting: 2 per MAC).

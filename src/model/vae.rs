@@ -19,9 +19,11 @@
 //! weights at 1024² in float32), or the whole decoder as one lazy graph (over 2 GiB at 256²,
 //! growing with the pixel count), kept for comparison.
 
+mod encoder;
 mod lean;
 mod synthetic;
 
+pub use encoder::{encoder_tensor, native_encoder_key, pixels_to_input, LeanEncode, VaeEncoder};
 pub use lean::{Chunking, DecodeStrategy, LeanDecode};
 pub use synthetic::random_diffusers_tensors;
 

@@ -7,6 +7,11 @@ use crate::sampler::{ImageSize, SamplerParams};
 /// Version of the record layout; bump when a field changes meaning.
 pub const RECORD_VERSION: u32 = 1;
 
+/// Record field: the plain idea a magic prompt expanded into the caption.
+pub const IDEA_FIELD: &str = "idea";
+/// Record field: the magic prompt backend and model that expanded it.
+pub const MAGIC_PROMPT_FIELD: &str = "magic_prompt";
+
 /// Everything needed to make the same image again (never token ids or keys).
 ///
 /// JSON form (what [`super::save_image`] embeds when given `record.to_value()`):
@@ -75,6 +80,18 @@ impl GenerationRecord {
     /// The image size.
     pub fn size(&self) -> ImageSize {
         ImageSize::new(self.width, self.height)
+    }
+
+    /// Notes that the caption was expanded from `idea` by the magic prompt `backend`
+    /// (backend and model, e.g. `openrouter anthropic/claude-opus-4.8`; never a key).
+    pub fn set_idea(&mut self, idea: &str, backend: &str) {
+        self.extra.insert(IDEA_FIELD.into(), idea.into());
+        self.extra.insert(MAGIC_PROMPT_FIELD.into(), backend.into());
+    }
+
+    /// The idea the caption was expanded from, if it was.
+    pub fn idea(&self) -> Option<&str> {
+        self.extra.get(IDEA_FIELD)?.as_str()
     }
 
     /// As a JSON value, for [`super::save_image`].

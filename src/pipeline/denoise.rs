@@ -8,6 +8,10 @@
 //! v     = g_i·v_pos + (1 − g_i)·v_neg                 (float32, g_i in loop-index order)
 //! z     = z + v·delta_f32                              (delta = s[i] − s[i+1] rounded to f32)
 //! ```
+//!
+//! A step whose guidance is 1 (`|g − 1| < 1e-6`) skips the unconditional forward:
+//! `v = v_pos` exactly. The unconditional branch is either the unconditional DiT or, with
+//! the unconditional LoRA, the conditional DiT with that adapter switched on ([`Uncond`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -15,15 +19,26 @@ use std::time::Instant;
 use super::{PipelineError, Result};
 use crate::mlx::{self, Array, Dtype};
 use crate::model::dit::{Dit, DitSequence, TextConditioning};
-use crate::sampler::Step;
+use crate::sampler::{is_guidance_one, Step};
+
+/// What runs the unconditional branch.
+#[derive(Clone, Copy)]
+pub enum Uncond<'a> {
+    /// The unconditional transformer.
+    Dit(&'a Dit),
+    /// The conditional transformer with its unconditional-pass adapters on (§7.3).
+    CondPass,
+    /// Nothing: every step has guidance 1 (asking for it is an error).
+    Skipped,
+}
 
 /// The two transformers and the per-job sequences they run on.
 pub struct Denoiser<'a> {
     pub cond: &'a Dit,
-    pub uncond: &'a Dit,
+    pub uncond: Uncond<'a>,
     /// The full packed sequence `[text | image]` of the conditional branch.
     pub cond_seq: &'a DitSequence,
-    /// The image-only sequence of the unconditional branch.
+    /// The image-only sequence of the unconditional branch (built by whichever DiT runs it).
     pub uncond_seq: &'a DitSequence,
     /// The job's projected text features (computed once).
     pub text: &'a TextConditioning,
@@ -37,7 +52,8 @@ pub struct StepReport<'a> {
     /// The latent entering the step.
     pub z_in: &'a Array,
     pub v_cond: &'a Array,
-    pub v_uncond: &'a Array,
+    /// `None` when the step's guidance is 1 and the unconditional forward was skipped.
+    pub v_uncond: Option<&'a Array>,
     /// The latent after the Euler update (evaluated).
     pub z_out: &'a Array,
     /// Wall time of the step, including evaluation.
@@ -46,7 +62,7 @@ pub struct StepReport<'a> {
 
 impl Denoiser<'_> {
     /// One guided Euler step from `z` (`[B, N, C]` float32).
-    pub fn step(&self, z: &Array, step: &Step) -> Result<(Array, Array, Array)> {
+    pub fn step(&self, z: &Array, step: &Step) -> Result<(Array, Array, Option<Array>)> {
         let b = self.cond_seq.batch();
         let t = vec![step.t; b];
         let text_len = self.cond_seq.text_len();
@@ -60,7 +76,24 @@ impl Denoiser<'_> {
         let v_cond = self
             .cond
             .velocity(&x_cond, &t, self.cond_seq, Some(self.text))?;
-        let v_uncond = self.uncond.velocity(z, &t, self.uncond_seq, None)?;
+        if is_guidance_one(step.guidance) {
+            // v = g·v_pos + (1 − g)·v_neg = v_pos: the unconditional forward is not run.
+            let z_next = z.add(&v_cond.mul_scalar(f64::from(step.delta))?)?;
+            mlx::eval(&[&z_next, &v_cond])?;
+            return Ok((z_next, v_cond, None));
+        }
+        let v_uncond = match self.uncond {
+            Uncond::Dit(dit) => dit.velocity(z, &t, self.uncond_seq, None)?,
+            Uncond::CondPass => self
+                .cond
+                .velocity_unconditional_pass(z, &t, self.uncond_seq)?,
+            Uncond::Skipped => {
+                return Err(PipelineError::Source(format!(
+                    "step {} has guidance {} but no unconditional branch was prepared",
+                    step.index, step.guidance
+                )))
+            }
+        };
         let g = f64::from(step.guidance);
         let one_minus_g = f64::from(1.0f32 - step.guidance);
         let v = v_cond
@@ -69,7 +102,7 @@ impl Denoiser<'_> {
         // `mul_scalar` casts the scalar to the latent's dtype: delta is applied as f32.
         let z_next = z.add(&v.mul_scalar(f64::from(step.delta))?)?;
         mlx::eval(&[&z_next, &v_cond, &v_uncond])?;
-        Ok((z_next, v_cond, v_uncond))
+        Ok((z_next, v_cond, Some(v_uncond)))
     }
 
     /// Runs `steps` (execution order) from `z0`, reporting each step; `cancel` is checked
@@ -93,7 +126,7 @@ impl Denoiser<'_> {
                 step,
                 z_in: &z,
                 v_cond: &v_cond,
-                v_uncond: &v_uncond,
+                v_uncond: v_uncond.as_ref(),
                 z_out: &z_next,
                 seconds: started.elapsed().as_secs_f64(),
             });

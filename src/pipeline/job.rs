@@ -1,6 +1,7 @@
 //! What a job asks for and what it reports back.
 
 use crate::mlx::memory::Snapshot;
+use crate::model::adapter::AdapterUse;
 use crate::output::GenerationRecord;
 use crate::sampler::{ImageSize, SamplerParams};
 
@@ -19,6 +20,12 @@ pub struct JobSpec {
     /// Go on when the caption verifier warns (the official `--warn-on-caption-issues`);
     /// by default warnings abort the job, as in the official pipeline.
     pub allow_caption_warnings: bool,
+    /// Guidance truncation (formats §7.5): execution steps from
+    /// `max(1, round_half_even(cfg_end · steps))` on use guidance 1 (no unconditional pass).
+    pub cfg_end: Option<f64>,
+    /// Adapters to apply, in order. A TurboTime preset with none finds its LoRA in the
+    /// Hugging Face cache.
+    pub adapters: Vec<AdapterUse>,
 }
 
 impl JobSpec {
@@ -36,6 +43,8 @@ impl JobSpec {
             seed,
             init_noise: None,
             allow_caption_warnings: false,
+            cfg_end: None,
+            adapters: Vec::new(),
         }
     }
 }
@@ -112,4 +121,8 @@ pub struct Finished {
     pub timings: Timings,
     /// Highest MLX active memory during the job.
     pub peak_memory: usize,
+    /// DiT forward passes the sampling ran (steps with guidance 1 run one, others two).
+    pub dit_passes: u64,
+    /// Transformers resident while sampling (1 when the unconditional DiT was not needed).
+    pub transformers_loaded: usize,
 }

@@ -36,21 +36,29 @@
 //! a cancelled job drops its arrays, clears MLX's buffer cache and returns
 //! [`PipelineError::Cancelled`].
 
+pub mod adapters;
 pub mod bench_memory;
 pub mod denoise;
 pub mod dits;
 mod job;
 pub mod parity;
+pub mod preview;
 mod source;
+pub mod start_image;
 mod text_cache;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-pub use denoise::{Denoiser, StepReport};
+pub use adapters::{
+    locate_recorded, preset_adapter, recorded_adapters, RecordedAdapter, RECORD_ADAPTERS,
+    RECORD_CFG_END,
+};
+pub use denoise::{Denoiser, StepReport, Uncond};
 pub use job::{Event, Finished, JobSpec, Progress, Stage, Timings};
 pub use source::{hf_cache_dirs, ModelSource};
+pub use start_image::{StartImage, StartSource};
 
 use crate::caption;
 use crate::mlx::{self, memory, random, Array, Dtype};
@@ -64,10 +72,11 @@ use crate::model::tokenizer::{PromptTokenizer, TokenizerError};
 use crate::model::vae::{to_uint8, VaeDecoder, VaeError};
 use crate::output::GenerationRecord;
 use crate::sampler::{
-    validate_size, ImageSize, SamplerError, Schedule, SizeError, SizeLimits, MAX_SIDE,
-    PIXELS_PER_TOKEN,
+    apply_cfg_end, is_guidance_one, validate_cfg_end, validate_size, ImageSize, SamplerError,
+    Schedule, SizeError, SizeLimits, MAX_SIDE, PIXELS_PER_TOKEN,
 };
 use crate::weights::{Checkpoint, ComponentKind, WeightsError};
+use adapters::AdapterState;
 use text_cache::TextCache;
 
 /// Everything that can stop a job or a load.
@@ -76,6 +85,9 @@ pub enum PipelineError {
     /// The cancel flag was seen.
     #[error("cancelled")]
     Cancelled,
+    /// The live preview's latent-to-colour map could not be made or applied.
+    #[error("preview: {0}")]
+    Preview(String),
     /// The official verifier's combined message (`caption verifier flagged prompt[0]: …`).
     #[error("{message}\n(pass --warn-on-caption-issues to generate anyway)")]
     Caption { message: String },
@@ -88,6 +100,9 @@ pub enum PipelineError {
     /// An injected initial latent of the wrong size.
     #[error("initial noise: {0}")]
     InitNoise(String),
+    /// A start image, mask or strength the job cannot use.
+    #[error("start image: {0}")]
+    StartImage(String),
     /// The model could not be found.
     #[error("{0}")]
     Source(String),
@@ -107,6 +122,9 @@ pub enum PipelineError {
     Demo(#[from] DemoError),
     #[error(transparent)]
     Mlx(#[from] mlx::Error),
+    /// An adapter that cannot be used (file, keys, shapes, a preset's missing LoRA).
+    #[error("{0}")]
+    Adapter(String),
 }
 
 pub type Result<T> = std::result::Result<T, PipelineError>;
@@ -123,6 +141,9 @@ pub struct LoadOptions {
     pub keep_text_encoder: bool,
     /// Attention query chunking of the DiTs.
     pub chunking: QueryChunking,
+    /// Do not load the unconditional DiT up front: the first job with a guided step loads
+    /// it (jobs whose every step has guidance 1 never do).
+    pub defer_unconditional: bool,
 }
 
 /// What was loaded.
@@ -179,7 +200,12 @@ pub struct Pipeline {
     checkpoint: Checkpoint,
     tokenizer: PromptTokenizer,
     cond: Dit,
-    uncond: Dit,
+    /// `None` until a job needs it, and again after a job that did not.
+    uncond: Option<Dit>,
+    dit_options: DitOptions,
+    adapters: AdapterState,
+    /// Every transformer component read from disk, in order (what the loader read).
+    transformer_loads: Vec<ComponentKind>,
     vae: VaeDecoder,
     latent_norm: LatentNorm,
     text_encoder: Option<TextEncoder>,
@@ -240,13 +266,14 @@ impl Pipeline {
         let mut component = checkpoint.load_component(ComponentKind::Transformer)?;
         let cond = Dit::from_component(&mut component, dit_options)?;
         drop(component);
-        // The unconditional branch never has text: its text projection is never read.
-        let mut component = checkpoint
-            .load_component_filtered(ComponentKind::UnconditionalTransformer, &|n| {
-                !n.starts_with("llm_cond_")
-            })?;
-        let uncond = Dit::from_component(&mut component, dit_options)?;
-        drop(component);
+        crate::model::nf4_fused::check_at_load(&cond.nf4_check_layers(), compute.dtype);
+        let mut transformer_loads = vec![ComponentKind::Transformer];
+        let uncond = if options.defer_unconditional {
+            None
+        } else {
+            transformer_loads.push(ComponentKind::UnconditionalTransformer);
+            Some(load_unconditional(&checkpoint, dit_options)?)
+        };
         let vae = VaeDecoder::from_checkpoint(&checkpoint, compute)?;
         let in_channels = cond.config().in_channels;
         let latent_norm = LatentNorm::ideogram4()?.truncated(in_channels)?;
@@ -273,6 +300,9 @@ impl Pipeline {
             tokenizer,
             cond,
             uncond,
+            dit_options,
+            adapters: AdapterState::default(),
+            transformer_loads,
             vae,
             latent_norm,
             text_encoder: None,
@@ -306,6 +336,37 @@ impl Pipeline {
         self.text_encoder.is_some()
     }
 
+    /// Whether the unconditional DiT is in memory now.
+    pub fn unconditional_resident(&self) -> bool {
+        self.uncond.is_some()
+    }
+
+    /// Every transformer component read from disk since loading, in order.
+    pub fn transformer_loads(&self) -> &[ComponentKind] {
+        &self.transformer_loads
+    }
+
+    /// Forward passes run by the (conditional, unconditional) DiTs so far; the second is
+    /// `None` when the unconditional DiT is not resident.
+    pub fn forward_counts(&self) -> (u64, Option<u64>) {
+        (
+            self.cond.forward_count(),
+            self.uncond.as_ref().map(Dit::forward_count),
+        )
+    }
+
+    /// Warnings about adapters (keys that matched nothing) since the last call.
+    pub fn take_adapter_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.adapters.warnings)
+    }
+
+    /// Drops the unconditional DiT (the next guided job reads it again).
+    pub fn release_unconditional(&mut self) {
+        if self.uncond.take().is_some() {
+            memory::clear_cache();
+        }
+    }
+
     /// Captions whose text features are cached.
     pub fn cached_captions(&self) -> usize {
         self.text_cache.len()
@@ -328,6 +389,24 @@ impl Pipeline {
         self.run_traced(job, None, events, cancel, &mut |_| {})
     }
 
+    /// [`Pipeline::run_traced`] starting from an image (image to image, inpainting,
+    /// outpainting; see `start_image.rs`); `start: None` is text to image.
+    pub fn run_from(
+        &mut self,
+        job: &JobSpec,
+        start: Option<&StartImage>,
+        schedule: Option<Schedule>,
+        events: &mut dyn FnMut(&Event),
+        cancel: &AtomicBool,
+        trace: &mut dyn FnMut(Trace<'_>),
+    ) -> Result<Finished> {
+        let result = self.run_inner(job, start, schedule, events, cancel, trace);
+        if result.is_err() {
+            memory::clear_cache();
+        }
+        result
+    }
+
     /// [`Pipeline::run`] with an explicit schedule (e.g. a golden run's
     /// `LogitNormalSchedule` passed without the resolution shift) and a view of the
     /// internals for parity checks.
@@ -339,7 +418,7 @@ impl Pipeline {
         cancel: &AtomicBool,
         trace: &mut dyn FnMut(Trace<'_>),
     ) -> Result<Finished> {
-        let result = self.run_inner(job, schedule, events, cancel, trace);
+        let result = self.run_inner(job, None, schedule, events, cancel, trace);
         if result.is_err() {
             // Whatever the job made is dropped by now; hand the buffers back too.
             memory::clear_cache();
@@ -350,6 +429,7 @@ impl Pipeline {
     fn run_inner(
         &mut self,
         job: &JobSpec,
+        start: Option<&StartImage>,
         schedule: Option<Schedule>,
         events: &mut dyn FnMut(&Event),
         cancel: &AtomicBool,
@@ -357,12 +437,44 @@ impl Pipeline {
     ) -> Result<Finished> {
         let started = Instant::now();
         memory::reset_peak();
+        let start_spec = start;
         let size = job.size;
         self.check_size(size)?;
-        let schedule = match schedule {
+        let mut schedule = match schedule {
             Some(s) => s,
             None => job.sampler.schedule(size)?,
         };
+        if let Some(f) = job.cfg_end {
+            validate_cfg_end(f)?;
+        }
+        apply_cfg_end(&mut schedule.steps, job.cfg_end);
+        let adapter_uses = match (job.sampler.preset(), job.adapters.is_empty()) {
+            (Some(p), true) => preset_adapter(p, &crate::weights::hub::HubEnv::from_env())
+                .map_err(PipelineError::Adapter)?
+                .into_iter()
+                .collect(),
+            _ => job.adapters.clone(),
+        };
+        let uncond_pass = adapter_uses
+            .iter()
+            .any(|a| a.target == crate::model::adapter::AdapterTarget::UncondPass);
+        let guided = schedule.steps.iter().any(|s| !is_guidance_one(s.guidance));
+        if guided && !uncond_pass {
+            if self.uncond.is_none() {
+                let mut dit = load_unconditional(&self.checkpoint, self.dit_options)?;
+                self.transformer_loads
+                    .push(ComponentKind::UnconditionalTransformer);
+                self.adapters.attach_to_new_uncond(&mut dit)?;
+                self.uncond = Some(dit);
+            }
+        } else {
+            self.release_unconditional();
+        }
+        self.adapters
+            .sync(&adapter_uses, &mut self.cond, self.uncond.as_mut())?;
+        for warning in &self.adapters.warnings {
+            tracing::warn!("{warning}");
+        }
 
         if let Some(message) = caption_issues(&job.caption) {
             if !job.allow_caption_warnings {
@@ -380,10 +492,22 @@ impl Pipeline {
         let tokens = grid_h * grid_w;
         let channels = self.info.in_channels;
         let z0 = self.initial_latent(job, tokens, channels)?;
+        let start = match start {
+            Some(s) => Some(self.prepare_start(s, &z0, &schedule.steps, (grid_h, grid_w))?),
+            None => None,
+        };
+        let (z0, steps) = match &start {
+            Some(p) => (p.z.clone(), &schedule.steps[p.first..]),
+            None => (z0, &schedule.steps[..]),
+        };
 
         let packed = PackedBatch::new(&[ids.len()], grid_h, grid_w)?;
         let cond_seq = self.cond.sequence(&packed)?;
-        let uncond_seq = self.uncond.sequence(&packed.image_only())?;
+        // Masks and rotary tables depend only on the config, which both DiTs share.
+        let uncond_seq = match &self.uncond {
+            Some(u) => u.sequence(&packed.image_only())?,
+            None => self.cond.sequence(&packed.image_only())?,
+        };
 
         if cancel.load(Ordering::Relaxed) {
             return Err(PipelineError::Cancelled);
@@ -411,30 +535,46 @@ impl Pipeline {
 
         events(&Event::Stage(Stage::Sampling));
         let sampling_started = Instant::now();
+        let forwards_before = self.forward_counts();
+        let transformers_loaded = 1 + usize::from(self.uncond.is_some());
         let denoiser = Denoiser {
             cond: &self.cond,
-            uncond: &self.uncond,
+            uncond: match (&self.uncond, uncond_pass) {
+                (_, true) => Uncond::CondPass,
+                (Some(u), false) => Uncond::Dit(u),
+                (None, false) => Uncond::Skipped,
+            },
             cond_seq: &cond_seq,
             uncond_seq: &uncond_seq,
             text: &text,
         };
-        let total = schedule.steps.len();
+        let total = steps.len();
         let mut spent = 0.0;
-        let z = denoiser.run(z0, &schedule.steps, cancel, &mut |report| {
-            spent += report.seconds;
-            let done = report.position + 1;
-            let per_step = spent / done as f64;
-            events(&Event::Step(Progress {
-                step: done,
-                total,
-                seconds_per_step: per_step,
-                eta_seconds: per_step * (total - done) as f64,
-                memory: memory::snapshot(),
-            }));
-            trace(Trace::Step(report));
-        })?;
-        drop((text, cond_seq, uncond_seq));
+        let z = start_image::sample(
+            &denoiser,
+            z0,
+            steps,
+            start.as_ref(),
+            cancel,
+            &mut |report| {
+                spent += report.seconds;
+                let done = report.position + 1;
+                let per_step = spent / done as f64;
+                events(&Event::Step(Progress {
+                    step: done,
+                    total,
+                    seconds_per_step: per_step,
+                    eta_seconds: per_step * (total - done) as f64,
+                    memory: memory::snapshot(),
+                }));
+                trace(Trace::Step(report));
+            },
+        )?;
+        drop((text, cond_seq, uncond_seq, start));
         let sampling_seconds = sampling_started.elapsed().as_secs_f64();
+        let forwards_after = self.forward_counts();
+        let dit_passes = forwards_after.0 - forwards_before.0 + forwards_after.1.unwrap_or(0)
+            - forwards_before.1.unwrap_or(0);
 
         if cancel.load(Ordering::Relaxed) {
             return Err(PipelineError::Cancelled);
@@ -461,10 +601,26 @@ impl Pipeline {
             self.info.name.clone(),
             self.info.weight_format.clone(),
         );
+        if let Some(s) = start_spec {
+            record
+                .extra
+                .insert("strength".into(), serde_json::json!(s.strength));
+        }
         record.extra.insert(
             "compute_dtype".into(),
             serde_json::json!(dtype_name(self.info.compute.dtype)),
         );
+        let recorded = self.adapters.recorded();
+        if !recorded.is_empty() {
+            record
+                .extra
+                .insert(RECORD_ADAPTERS.into(), serde_json::json!(recorded));
+        }
+        if let Some(f) = job.cfg_end {
+            record
+                .extra
+                .insert(RECORD_CFG_END.into(), serde_json::json!(f));
+        }
         Ok(Finished {
             pixels,
             width: size.width,
@@ -478,6 +634,8 @@ impl Pipeline {
                 total_seconds: started.elapsed().as_secs_f64(),
             },
             peak_memory: memory::peak(),
+            dit_passes,
+            transformers_loaded,
         })
     }
 
@@ -556,6 +714,15 @@ impl Pipeline {
         }
         Ok(features)
     }
+}
+
+/// The unconditional DiT, without the text projection it never uses.
+fn load_unconditional(checkpoint: &Checkpoint, options: DitOptions) -> Result<Dit> {
+    let mut component = checkpoint
+        .load_component_filtered(ComponentKind::UnconditionalTransformer, &|n| {
+            !n.starts_with("llm_cond_")
+        })?;
+    Ok(Dit::from_component(&mut component, options)?)
 }
 
 /// Whether a DiT has the shipped model's sizes (then the real size rules apply).

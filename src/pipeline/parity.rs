@@ -12,6 +12,8 @@
 //! reference's own noise floor for that output, `rtol = 1e-4`; token ids, schedules and
 //! dequantised weights exactly; uint8 images within 1 level.
 
+mod lora;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -21,12 +23,12 @@ use serde_json::Value;
 use super::{JobSpec, Pipeline, PipelineError, Trace};
 use crate::mlx::{self, io, Array, Dtype};
 use crate::model::dit::{Dit, DitOptions, QueryChunking};
-use crate::model::latent::{tokens_to_latent, LatentNorm};
+use crate::model::latent::{latent_to_tokens, tokens_to_latent, LatentNorm};
 use crate::model::linear::Compute;
 use crate::model::packing::PackedBatch;
 use crate::model::text_encoder::TextEncoder;
 use crate::model::tokenizer::PromptTokenizer;
-use crate::model::vae::{image_float, to_uint8, VaeDecoder};
+use crate::model::vae::{image_float, pixels_to_input, to_uint8, VaeDecoder, VaeEncoder};
 use crate::sampler::{Guidance, ImageSize, LogitNormalSchedule, Preset, SamplerParams, Schedule};
 use crate::weights::{Checkpoint, ComponentKind};
 
@@ -356,9 +358,11 @@ pub fn run_sidecar(
         "dit_forward" => runner.dit_forward(emit),
         "text_encoder" => runner.text_encoder(emit),
         "vae_decode" => runner.vae_decode(emit),
+        "vae_encode" => runner.vae_encode(emit),
         "pipeline_e2e" => runner.pipeline_e2e(emit),
         "tokenizer" => runner.tokenizer(emit),
         "quant_formats" => runner.quant_formats(emit),
+        "lora_dit_forward" => runner.lora_dit_forward(emit),
         other => Err(ParityError::UnknownKind(other.to_string())),
     }
 }
@@ -655,6 +659,72 @@ impl Runner<'_> {
         Ok(())
     }
 
+    /// The encoder on the golden's images: the input mapping, the `quant_conv` output and
+    /// the normalised tokens an image-to-image job starts from. Float32 uses the README's
+    /// noise-floor rule; other compute dtypes get the decoder golden's bf16-sized slack
+    /// (`0.1` absolute, scaled by the output's range).
+    fn vae_encode(&self, emit: &mut dyn FnMut(Comparison)) -> Result<()> {
+        let g = self.golden;
+        let (b, h, w) = (
+            g.usize_at("/batch")?,
+            g.usize_at("/image_height")?,
+            g.usize_at("/image_width")?,
+        );
+        let floor = g.f64_at("/observed/encoder_output_fp32_vs_fp64_max_abs")?;
+        let tolerance = if self.options.compute.dtype == Dtype::F32 {
+            Tolerance::from_noise_floor(floor)
+        } else {
+            Tolerance {
+                atol: 0.1 * g.f64_at("/observed/encoder_output_stats/max_abs")?.max(1.0),
+                rtol: 0.0,
+            }
+        };
+        // NCHW uint8 → NHWC bytes.
+        let pixels = g
+            .get("image_uint8_nchw")?
+            .transpose(&[0, 2, 3, 1])?
+            .astype(Dtype::U8)?
+            .to_vec::<u8>()?;
+        let input = pixels_to_input(&pixels, b, h, w)?;
+        for (flavour, repo) in g.folders("repos")? {
+            let Some(ckpt) = self.checkpoint(&repo)? else {
+                continue;
+            };
+            let case = self.case(&flavour);
+            emit(compare_f32(
+                &case,
+                "encoder_input",
+                &nchw(&input)?,
+                &g.f32s("encoder_input")?,
+                Tolerance::from_noise_floor(0.0),
+            ));
+            let encoder = VaeEncoder::from_checkpoint(&ckpt, self.options.compute)?;
+            let moments = encoder.encode(&input)?;
+            emit(compare_f32(
+                &case,
+                "encoder_output",
+                &nchw(&moments)?,
+                &g.f32s("encoder_output")?,
+                tolerance,
+            ));
+            let mean = encoder.mean(&moments)?;
+            let norm = LatentNorm::new(g.f32s("latent_shift")?, g.f32s("latent_scale")?)?;
+            let tokens = latent_to_tokens(&mean, &norm)?;
+            emit(compare_f32(
+                &case,
+                "latent_normalized",
+                &tokens.to_f32_vec()?,
+                &g.f32s("latent_normalized")?,
+                // Normalising divides by scales below one: the encoder's slack grows with it.
+                Tolerance {
+                    atol: tolerance.atol / norm.scale().iter().copied().fold(1.0, f32::min) as f64,
+                    rtol: tolerance.rtol,
+                },
+            ));
+        }
+        Ok(())
+    }
+
     fn pipeline_e2e(&self, emit: &mut dyn FnMut(Comparison)) -> Result<()> {
         let g = self.golden;
         let prompt = g
@@ -698,6 +768,7 @@ impl Runner<'_> {
                     compute: Some(self.options.compute),
                     keep_text_encoder: false,
                     chunking: QueryChunking::Whole,
+                    defer_unconditional: false,
                 },
             )?;
             let job = JobSpec {
@@ -707,6 +778,8 @@ impl Runner<'_> {
                 seed: 0,
                 init_noise: Some(g.f32s("z0")?),
                 allow_caption_warnings: false,
+                cfg_end: None,
+                adapters: Vec::new(),
             };
             let mut ids = Vec::new();
             let mut features = Vec::new();
@@ -734,7 +807,9 @@ impl Runner<'_> {
                     Trace::Step(r) => {
                         keep(r.z_in, &mut z_in, &mut failure);
                         keep(r.v_cond, &mut v_cond, &mut failure);
-                        keep(r.v_uncond, &mut v_uncond, &mut failure);
+                        if let Some(v) = r.v_uncond {
+                            keep(v, &mut v_uncond, &mut failure);
+                        }
                         z_last.clear();
                         keep(r.z_out, &mut z_last, &mut failure);
                     }

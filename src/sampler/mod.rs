@@ -37,12 +37,17 @@
 
 use thiserror::Error;
 
+mod guidance_skip;
 mod ndtri;
 mod params;
 mod presets;
 mod schedule;
 mod size;
 
+pub use guidance_skip::{
+    apply_cfg_end, cfg_cutoff, dit_passes, is_guidance_one, validate_cfg_end,
+    GUIDANCE_ONE_TOLERANCE,
+};
 pub use ndtri::ndtri;
 pub use params::{
     loop_to_sampling_order, parse_guidance_list, sampling_to_loop_order, CustomSampler, Guidance,
@@ -63,7 +68,8 @@ pub use size::{
 pub enum SamplerError {
     /// Not one of the official preset names.
     #[error(
-        "unknown preset {0:?}; choose V4_QUALITY_48, V4_DEFAULT_20, V4_TURBO_12 or custom settings"
+        "unknown preset {0:?}; choose V4_QUALITY_48, V4_DEFAULT_20, V4_TURBO_12, V4_TURBOTIME_8, \
+         V4_TURBOTIME_4, V4_TURBOTIME_2 or custom settings"
     )]
     UnknownPreset(String),
     /// `steps` is 0.

@@ -143,4 +143,13 @@ pub enum Action {
 
     // History.
     LoadParams,
+
+    // Magic prompt and layout view.
+    /// Open the idea line (an idea expanded into a caption in the background).
+    OpenIdea,
+    /// Cancel the idea expansion in flight.
+    CancelIdea,
+    /// Open or close the layout view of the caption's boxes.
+    ToggleLayout,
+    Layout(super::layout_view::LayoutAction),
 }

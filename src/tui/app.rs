@@ -199,6 +199,10 @@ pub struct App {
     pub show_line_numbers: bool,
     /// The last action applied (tests check that every binding reaches its action).
     pub last_action: Option<Action>,
+    /// The idea line's expansion in flight.
+    pub idea: super::idea::IdeaState,
+    /// The layout view, when open.
+    pub layout_view: Option<super::layout_view::LayoutView>,
 }
 
 /// Everything the app starts from.
@@ -303,6 +307,8 @@ impl App {
             now: crate::engine::job::now(),
             show_line_numbers: true,
             last_action: None,
+            idea: super::idea::IdeaState::default(),
+            layout_view: None,
         };
         app.set_queue(saved.queue);
         app.refresh_caption();
@@ -381,6 +387,7 @@ impl App {
             Some(Overlay::Prompt(_)) => vec![Context::Prompt],
             Some(Overlay::Picker(_)) => vec![Context::Picker],
             Some(Overlay::Guidance(_)) => vec![Context::Guidance],
+            None if self.layout_view.is_some() => vec![Context::Layout, Context::Global],
             None => {
                 let pane = Context::of_pane(self.focus);
                 let mut v = vec![pane];
@@ -424,7 +431,9 @@ impl App {
                 Some(Overlay::Prompt(p)) => {
                     p.input.insert(&c.to_string());
                 }
-                None if self.focus == Pane::Editor => self.apply(Action::Insert(c)),
+                None if self.focus == Pane::Editor && self.layout_view.is_none() => {
+                    self.apply(Action::Insert(c))
+                }
                 _ => {}
             }
         }
@@ -589,6 +598,10 @@ impl App {
                 });
             }
             Action::LoadParams => self.load_history_params(),
+            Action::OpenIdea => self.open_idea(),
+            Action::CancelIdea => self.cancel_idea(),
+            Action::ToggleLayout => self.toggle_layout(),
+            Action::Layout(a) => self.layout_action(a),
         }
         self.refresh_caption();
     }
@@ -763,6 +776,7 @@ impl App {
                     self.model_chosen();
                 }
             }
+            PromptKind::Idea(_) => self.start_idea(&text),
             PromptKind::GuidanceList => match crate::sampler::parse_guidance_list(&text) {
                 Ok(list) => match self.params.set_guidance_sampling_order(list) {
                     Ok(()) => self.open_guidance_editor(),
@@ -884,7 +898,8 @@ impl App {
             Some(crate::sampler::Preset::Quality48) => 0,
             Some(crate::sampler::Preset::Default20) => 1,
             Some(crate::sampler::Preset::Turbo12) => 2,
-            None => 3,
+            // TurboTime presets are switched with their own keys (not in this picker yet).
+            Some(_) | None => 3,
         };
         self.overlay = Some(Overlay::Picker(Picker {
             title: "Sampler preset".into(),
@@ -961,7 +976,7 @@ impl App {
 
     fn open_file(&mut self, path: &Path) {
         let path = crate::engine::job::expand_home(path);
-        match std::fs::read_to_string(&path) {
+        match crate::caption::input::read_file(&path) {
             Ok(text) => {
                 self.editor.reset(text);
                 self.saved_text = self.editor.text().to_string();
@@ -1264,6 +1279,21 @@ impl App {
                     },
                 });
                 self.progress.job = None;
+            }
+            EngineEvent::Preview {
+                job,
+                step,
+                total,
+                image,
+            } => {
+                // Only while that job still runs: a late preview must not replace the result.
+                if self.progress.job == Some(job) {
+                    self.set_preview(PreviewImage {
+                        image,
+                        path: None,
+                        title: format!("job {job} · step {step}/{total} · preview"),
+                    });
+                }
             }
             EngineEvent::Failed { job, error } => {
                 self.error(format!("job {job} failed: {error}"));

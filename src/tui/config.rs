@@ -10,6 +10,15 @@
 //! preview = "auto"                    # auto | blocks | viuer | off
 //! keep_text_encoder = false           # true: keep it in memory between captions (~5 GB
 //!                                     # more for the real model; faster caption changes)
+//! nf4_kernels = "auto"                # auto | fused | portable: fused NF4 Metal kernels on
+//!                                     # Apple GPUs after a load-time check (doctor shows it);
+//!                                     # IDEOGRAM4_NF4_KERNELS overrides it for one run
+//! live_preview_every = 4              # a cheap preview every N sampling steps; 0 = off
+//!
+//! [magic_prompt]                      # idea -> caption (see `crate::magic::config`)
+//! backend = "openai"                  # ideogram | openrouter | openai (any compatible server)
+//! model = "qwen2.5:14b"
+//! base_url = "http://127.0.0.1:11434/v1"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -83,6 +92,12 @@ pub struct Config {
     pub preview: PreviewMode,
     /// Keep the text encoder resident between captions instead of streaming it from disk.
     pub keep_text_encoder: bool,
+    /// Fused NF4 kernels or the portable path (applied by the CLI at start).
+    pub nf4_kernels: crate::model::nf4_fused::KernelMode,
+    /// Show the predicted image every this many sampling steps while a job runs (0: off).
+    pub live_preview_every: usize,
+    /// The idea expander (backend, model, URL, timeout; keys come from the environment).
+    pub magic_prompt: crate::magic::MagicConfig,
 }
 
 impl Default for Config {
@@ -95,6 +110,9 @@ impl Default for Config {
             mlx_cache_limit_mb: None,
             preview: PreviewMode::Auto,
             keep_text_encoder: false,
+            nf4_kernels: crate::model::nf4_fused::KernelMode::Auto,
+            live_preview_every: 4,
+            magic_prompt: crate::magic::MagicConfig::default(),
         }
     }
 }

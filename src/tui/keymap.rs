@@ -23,6 +23,8 @@ pub enum Context {
     Prompt,
     Picker,
     Guidance,
+    /// The layout view of the caption's boxes.
+    Layout,
 }
 
 impl Context {
@@ -50,17 +52,19 @@ impl Context {
             Context::Prompt => "Input line",
             Context::Picker => "Pickers",
             Context::Guidance => "Guidance schedule editor",
+            Context::Layout => "Layout view (boxes)",
         }
     }
 
     /// The order the help overlay lists contexts in.
-    pub const HELP_ORDER: [Context; 10] = [
+    pub const HELP_ORDER: [Context; 11] = [
         Context::Global,
         Context::Panes,
         Context::Editor,
         Context::Diagnostics,
         Context::Params,
         Context::Guidance,
+        Context::Layout,
         Context::Queue,
         Context::History,
         Context::Picker,
@@ -343,6 +347,8 @@ impl KeyMap {
             "redraw the screen",
             false,
         );
+
+        add_magic_bindings(&mut b);
 
         b.add(C::Panes, [ch('q')], A::Quit, "quit", false);
         b.add(C::Panes, [ch('?')], A::ToggleHelp, "help", false);
@@ -778,6 +784,111 @@ impl KeyMap {
 
         KeyMap { bindings: b.0 }
     }
+}
+
+/// The idea line and the layout view.
+fn add_magic_bindings(b: &mut Builder) {
+    use super::layout_view::{Dir, LayoutAction as L};
+    use Action as A;
+    use Context as C;
+    use KeyCode as K;
+    let plain = Key::plain;
+    let ch = Key::ch;
+    b.add(
+        C::Global,
+        [Key::ctrl('g')],
+        A::OpenIdea,
+        "idea → caption (magic prompt)",
+        false,
+    );
+    b.add(
+        C::Global,
+        [plain(K::Esc)],
+        A::CancelIdea,
+        "cancel the idea expansion",
+        false,
+    );
+    b.add(
+        C::Global,
+        [Key::alt('l')],
+        A::ToggleLayout,
+        "layout view: the caption's boxes",
+        false,
+    );
+    let dirs = [
+        (K::Up, 'k', Dir::Up),
+        (K::Down, 'j', Dir::Down),
+        (K::Left, 'h', Dir::Left),
+        (K::Right, 'l', Dir::Right),
+    ];
+    for (i, (code, letter, dir)) in dirs.into_iter().enumerate() {
+        let help = if i == 0 { "move the box" } else { "" };
+        b.add(
+            C::Layout,
+            [plain(code), ch(letter)],
+            A::Layout(L::Move(dir)),
+            help,
+            i == 0,
+        );
+    }
+    for (i, (code, letter, dir)) in dirs.into_iter().enumerate() {
+        let help = if i == 0 {
+            "resize (bottom / right edge)"
+        } else {
+            ""
+        };
+        b.add(
+            C::Layout,
+            [Key::shift(code), ch(letter.to_ascii_uppercase())],
+            A::Layout(L::Resize(dir)),
+            help,
+            i == 0,
+        );
+    }
+    b.add(
+        C::Layout,
+        [plain(K::Tab), ch('n')],
+        A::Layout(L::Next),
+        "next element",
+        true,
+    );
+    b.add(
+        C::Layout,
+        [plain(K::BackTab), ch('p')],
+        A::Layout(L::Prev),
+        "previous element",
+        false,
+    );
+    b.add(
+        C::Layout,
+        [ch('f')],
+        A::Layout(L::ToggleFine),
+        "fine / coarse steps",
+        true,
+    );
+    b.add(
+        C::Layout,
+        [ch('a')],
+        A::Layout(L::AddBox),
+        "add a bbox to the element",
+        true,
+    );
+    b.add(C::Layout, [Key::ctrl('z'), ch('u')], A::Undo, "undo", true);
+    b.add(C::Layout, [Key::ctrl('y')], A::Redo, "redo", false);
+    b.add(
+        C::Layout,
+        [plain(K::Enter)],
+        A::Layout(L::Jump),
+        "edit the element's text",
+        false,
+    );
+    b.add(
+        C::Layout,
+        [plain(K::Esc), ch('q')],
+        A::Layout(L::Close),
+        "close",
+        true,
+    );
 }
 
 fn pane_help(pane: Pane) -> &'static str {

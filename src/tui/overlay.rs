@@ -65,6 +65,8 @@ pub enum PromptKind {
     Field(Field),
     /// The whole guidance list, sampling order.
     GuidanceList,
+    /// An idea for the magic prompt (its backend and model, for the title).
+    Idea(String),
 }
 
 impl PromptKind {
@@ -74,6 +76,7 @@ impl PromptKind {
             PromptKind::SaveAs => "Save caption as".into(),
             PromptKind::SubmitMany => "How many jobs (successive seeds)?".into(),
             PromptKind::Field(f) => format!("Set {}", f.label()),
+            PromptKind::Idea(backend) => format!("Idea → caption ({backend})"),
             PromptKind::GuidanceList => {
                 "Guidance per step, first step first (comma-separated)".into()
             }

@@ -166,7 +166,7 @@ impl ParamsState {
             Some(Preset::Quality48) => 0,
             Some(Preset::Default20) => 1,
             Some(Preset::Turbo12) => 2,
-            None => 3,
+            Some(_) | None => 3,
         };
         let next = if forward {
             (now + 1) % 4

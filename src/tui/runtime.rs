@@ -87,10 +87,11 @@ pub fn prepare(options: &RunOptions, dirs: Dirs) -> Result<Startup, RunError> {
     };
     let caption_file = match &options.caption_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| RunError::CaptionFile {
-                path: path.clone(),
-                source,
-            })?;
+            let text =
+                crate::caption::input::read_file(path).map_err(|source| RunError::CaptionFile {
+                    path: path.clone(),
+                    source,
+                })?;
             // Absolute, so the saved state still finds it from another folder.
             Some((
                 std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
@@ -194,6 +195,7 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
     let engine = Engine::start(
         EngineOptions {
             cache_limit: config.mlx_cache_limit_mb.map(|mb| (mb as usize) << 20),
+            preview_every: config.live_preview_every,
         },
         loader,
         output,
@@ -217,6 +219,8 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
     app.system_memory = Some(probe.sample());
     let mut graphics = GraphicsState::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // Spinner frames and the result check while an idea is being expanded.
+    let mut spin = tokio::time::interval(Duration::from_millis(100));
     let state_file = dirs.state_file();
     let mut last_saved = String::new();
 
@@ -238,7 +242,9 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
                 app.system_memory = Some(probe.sample());
                 save_if_changed(&app, &engine, &state_file, &mut last_saved);
             }
+            _ = spin.tick(), if app.idea.is_running() => {}
         }
+        app.poll_idea();
         // Take everything already waiting, then draw once.
         drain(&mut key_rx, &mut eng_rx, &mut app, &mut graphics);
         for effect in app.take_effects() {

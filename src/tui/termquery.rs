@@ -1,8 +1,10 @@
 //! Asking the terminal what it can draw, once, with a time limit.
 //!
-//! Two queries go out together: a kitty graphics query (`a=q`, answered only by terminals
-//! with the kitty protocol) and Primary Device Attributes (`CSI c`, answered by practically
-//! every terminal, tmux included; a `4` among its parameters means sixel). The DA reply ends
+//! Three queries go out together: a kitty graphics query (`a=q`, answered only by terminals
+//! with the kitty protocol), the cell size in pixels (`CSI 16 t`, answered `CSI 6;h;w t` by
+//! xterm, kitty, foot, WezTerm…) and Primary Device Attributes (`CSI c`, answered by
+//! practically every terminal; a `4` among its parameters means sixel). Never used inside
+//! tmux, which would take the kitty query for a title (see [`super::tmux`]). The DA reply ends
 //! the wait, so terminals that ignore the kitty query cost one round trip; one that answers
 //! nothing costs the time limit. Bytes are read straight from stdin with `select`, so nothing is
 //! left blocked on stdin afterwards (the event reader starts only once this returns).
@@ -15,6 +17,8 @@ pub struct Capabilities {
     pub sixel: bool,
     /// Whether the terminal answered the DA query at all.
     pub answered: bool,
+    /// Cell size in pixels (width, height) from the `CSI 6;h;w t` answer.
+    pub cell: Option<(u16, u16)>,
 }
 
 /// Parses what the terminal sent back.
@@ -28,7 +32,32 @@ pub fn parse_replies(bytes: &[u8]) -> Capabilities {
         caps.answered = true;
         caps.sixel = params.split(';').any(|p| p == "4");
     }
+    caps.cell = cell_reply(bytes);
     caps
+}
+
+/// The cell size in a `ESC [ 6 ; height ; width t` reply.
+fn cell_reply(bytes: &[u8]) -> Option<(u16, u16)> {
+    let mut i = 0;
+    while i + 4 <= bytes.len() {
+        if bytes[i..].starts_with(b"\x1b[6;") {
+            let rest = &bytes[i + 4..];
+            let end = rest
+                .iter()
+                .position(|b| !(b.is_ascii_digit() || *b == b';'))?;
+            if rest[end] == b't' {
+                let text = String::from_utf8_lossy(&rest[..end]).into_owned();
+                let mut parts = text.split(';').map(|p| p.parse::<u16>().ok());
+                if let (Some(Some(h)), Some(Some(w))) = (parts.next(), parts.next()) {
+                    if h > 0 && w > 0 {
+                        return Some((w, h));
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The parameters of a complete `ESC [ ? params c` reply, if one is in `bytes`.
@@ -61,7 +90,7 @@ pub fn query(limit: Duration) -> Capabilities {
 
     let mut out = std::io::stdout();
     if out
-        .write_all(b"\x1b_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\\x1b[c")
+        .write_all(b"\x1b_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\\x1b[16t\x1b[c")
         .and_then(|()| out.flush())
         .is_err()
     {
@@ -133,9 +162,18 @@ mod tests {
             Capabilities {
                 kitty: false,
                 sixel: false,
-                answered: true
+                answered: true,
+                cell: None,
             }
         );
+        // xterm: cell size then DA; kitty's answer order differs.
+        let x = parse_replies(b"\x1b[6;15;8t\x1b[?63;1;2;4;6;9;15;22c");
+        assert_eq!(x.cell, Some((8, 15)));
+        assert!(x.sixel);
+        let k = parse_replies(b"\x1b_Gi=31;OK\x1b\\\x1b[6;17;7t\x1b[?62;c");
+        assert_eq!(k.cell, Some((7, 17)));
+        assert_eq!(parse_replies(b"\x1b[6;0;8t\x1b[?1c").cell, None);
+        assert_eq!(parse_replies(b"\x1b[6;15t\x1b[?1c").cell, None);
         // kitty: graphics OK, then DA.
         let k = parse_replies(b"\x1b_Gi=31;OK\x1b\\\x1b[?62;c");
         assert!(k.kitty && k.answered && !k.sixel);

@@ -47,6 +47,14 @@ pub fn draw(f: &mut Frame, app: &mut App, backend: PreviewBackend) -> Drawn {
     if let Some(tabs) = screen.tabs {
         draw_tabs(app, f, tabs, screen.mode);
     }
+    if app.layout_view.is_some() {
+        let main = Rect {
+            height: area.height.saturating_sub(screen.status.height),
+            ..area
+        };
+        super::layout_view::draw(app, f, main);
+        drawn.graphics_area = None;
+    }
     match app.overlay.clone() {
         Some(Overlay::Help { scroll }) => components::help::draw(app, f, area, scroll),
         Some(Overlay::Prompt(p)) => components::overlays::draw_prompt(app, f, area, &p),

@@ -26,7 +26,9 @@ FAILED=0
 # Waiting for a finished image: the demo model on a CPU takes seconds per job.
 JOB_TIMEOUT="${JOB_TIMEOUT:-300}"
 
+LLM_PID=""
 cleanup() {
+    [ -n "$LLM_PID" ] && kill "$LLM_PID" 2>/dev/null
     tmux kill-server 2>/dev/null
     [ -n "${KEEP:-}" ] || rm -rf "$WORK"
 }
@@ -204,6 +206,98 @@ keys a b c
 check_screen "keys still reach the app after the image" "abc"
 keys C-z C-q
 [ "$(wait_exit)" = 0 ] && pass "viuer mode quits cleanly" || fail "viuer mode quit"
+
+# ---- idea -> caption -> job, against a local OpenAI-compatible server ---------------------
+# The server answers every chat completion with one fenced caption and logs the requests.
+cat > "$WORK/fake_llm.py" <<'PY'
+import http.server, json, sys
+CAPTION = {
+    "aspect_ratio": "1:1",
+    "high_level_description": "A white lighthouse on a green cliff above a calm sea, with a sign reading 'E2E-LIGHTHOUSE'.",
+    "style_description": {"aesthetics": "calm, bright", "lighting": "clear noon sun",
+                          "photo": "35mm lens", "medium": "photograph"},
+    "compositional_deconstruction": {
+        "background": "a calm blue sea under a clear sky",
+        "elements": [
+            {"type": "obj", "bbox": [100, 300, 800, 600], "desc": "a white lighthouse with a red lamp room"},
+            {"type": "text", "bbox": [820, 350, 900, 650], "text": "E2E-LIGHTHOUSE", "desc": "black block letters"},
+        ],
+    },
+}
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(sys.argv[2], "ab") as log:
+            log.write(body + b"\n")
+        content = "```json\n" + json.dumps(CAPTION, ensure_ascii=False) + "\n```"
+        data = json.dumps({"choices": [{"index": 0, "finish_reason": "stop",
+                           "message": {"role": "assistant", "content": content}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+server.serve_forever()
+PY
+python3 "$WORK/fake_llm.py" "$WORK/llm_port" "$WORK/llm_requests" &
+LLM_PID=$!
+for _ in $(seq 50); do [ -f "$WORK/llm_port" ] && break; sleep 0.1; done
+LLM_PORT="$(cat "$WORK/llm_port" 2>/dev/null)"
+sed -i 's/^preview = .*/preview = "blocks"/' "$WORK/config/ideogram4-tui/config.toml"
+printf '\n[magic_prompt]\nbackend = "openai"\nbase_url = "http://127.0.0.1:%s/v1"\nmodel = "e2e-model"\n' \
+    "$LLM_PORT" >> "$WORK/config/ideogram4-tui/config.toml"
+start
+check_screen "idea run: app starts" "History · 1"
+keys C-g
+check_screen "Ctrl-G opens the idea line with backend and model" "Idea → caption (openai e2e-model)"
+tmux send-keys -t "$SESSION" -l "a lighthouse on a cliff"; sleep 0.2
+keys Enter
+check_screen "status line reports the expansion" "caption from idea by openai e2e-model" 30
+check_screen "the caption is in the editor" "E2E-LIGHTHOUSE"
+check_screen "the expanded caption verifies clean" "Diagnostics (0)"
+grep -q 'User idea: a lighthouse on a cliff' "$WORK/llm_requests" 2>/dev/null \
+    && pass "the server got the idea and the aspect ratio line" || fail "no idea in the request"
+keys M-l
+check_screen "Alt-L opens the layout view" "Layout · "
+check_screen "stripped boxes are listed as missing" "no bbox"
+keys a
+check_screen "a adds a box" "[250,250,750,750]"
+keys Right
+check_screen "→ moves it" "[250,300,750,800]"
+keys Escape
+keys C-r
+sleep 0.5
+if screen | grep -q PAUSED; then keys M-4 p; fi
+check_screen "the idea's job finishes" "done in" "$JOB_TIMEOUT"
+NEWEST="$(ls -t "$WORK"/out/*.png 2>/dev/null | head -1)"
+if [ -n "$NEWEST" ] && python3 - "$NEWEST" <<'PY'
+import json, struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+pos, record = 8, None
+while pos < len(data):
+    n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+    body = data[pos + 8:pos + 8 + n]
+    if kind == b"iTXt" and body.startswith(b"parameters\0"):
+        rest = body[len(b"parameters\0"):]
+        text = rest[2:].split(b"\0", 2)[2]
+        record = json.loads(zlib.decompress(text) if rest[0] else text)
+    pos += 12 + n
+caption = json.loads(record["caption"])
+assert "aspect_ratio" not in caption, caption
+elements = caption["compositional_deconstruction"]["elements"]
+assert elements[1]["text"] == "E2E-LIGHTHOUSE", elements
+assert elements[0]["bbox"] == [250, 300, 750, 800], elements[0]
+print("idea record:", record["seed"], elements[0]["bbox"])
+PY
+then pass "the image's caption is the expanded idea with the moved box"; else fail "idea job record"; fi
+keys C-q
+[ "$(wait_exit)" = 0 ] && pass "idea run quits cleanly" || fail "idea run quit"
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]

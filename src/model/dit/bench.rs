@@ -205,6 +205,8 @@ impl Dit {
             layers,
             final_modulation: random_linear(&mut rng, d, a, true, c)?,
             final_linear: random_linear(&mut rng, config.in_channels, d, true, c)?,
+            uncond_pass: Default::default(),
+            forwards: Default::default(),
         })
     }
 

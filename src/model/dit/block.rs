@@ -143,6 +143,16 @@ pub(crate) struct BlockWeights {
 }
 
 impl Block {
+    /// Module paths (relative to the block) of [`Block::linears`], in the same order.
+    pub(crate) const LINEAR_NAMES: [&'static str; 6] = [
+        "attention.qkv",
+        "attention.o",
+        "feed_forward.w1",
+        "feed_forward.w2",
+        "feed_forward.w3",
+        "adaln_modulation",
+    ];
+
     pub(crate) fn new(w: BlockWeights, heads: usize, norm_eps: f32) -> Result<Block, DitError> {
         let [nq, nk, a1, a2, f1, f2] = &w.norms;
         let emb = w.qkv.in_features();
@@ -262,6 +272,19 @@ impl Block {
     pub(crate) fn linears(&self) -> [&Linear; 6] {
         let (a, f) = (&self.attention, &self.feed_forward);
         [&a.qkv, &a.o, &f.w1, &f.w2, &f.w3, &self.adaln_modulation]
+    }
+
+    /// Every linear of the block with its path under `layers.N.`, for adapters.
+    pub(crate) fn linears_mut(&mut self) -> [(&'static str, &mut Linear); 6] {
+        let (a, f) = (&mut self.attention, &mut self.feed_forward);
+        [
+            ("attention.qkv", &mut a.qkv),
+            ("attention.o", &mut a.o),
+            ("feed_forward.w1", &mut f.w1),
+            ("feed_forward.w2", &mut f.w2),
+            ("feed_forward.w3", &mut f.w3),
+            ("adaln_modulation", &mut self.adaln_modulation),
+        ]
     }
 
     /// Multiply-adds of the block's linears and attention products for `batch` rows of

@@ -87,18 +87,18 @@ impl Default for DecodeStrategy {
 
 /// An NHWC activation `[B, H, W, C]` held as horizontal bands of rows, top to bottom. Bands
 /// above a row can be released once nothing reads them any more.
-struct Bands {
+pub(super) struct Bands {
     /// `(first row, [B, rows, W, C])`, contiguous and in order.
     parts: VecDeque<(usize, Array)>,
-    height: usize,
+    pub(super) height: usize,
 }
 
 impl Bands {
-    fn whole(a: Array) -> Result<Bands> {
+    pub(super) fn whole(a: Array) -> Result<Bands> {
         Bands::from_parts(vec![(0, a)])
     }
 
-    fn from_parts(parts: Vec<(usize, Array)>) -> Result<Bands> {
+    pub(super) fn from_parts(parts: Vec<(usize, Array)>) -> Result<Bands> {
         let mut height = 0;
         for (start, part) in &parts {
             debug_assert_eq!(*start, height, "bands are contiguous");
@@ -114,20 +114,20 @@ impl Bands {
         &self.parts[0].1
     }
 
-    fn batch(&self) -> usize {
+    pub(super) fn batch(&self) -> usize {
         self.first().shape()[0]
     }
 
-    fn width(&self) -> usize {
+    pub(super) fn width(&self) -> usize {
         self.first().shape()[2]
     }
 
-    fn channels(&self) -> usize {
+    pub(super) fn channels(&self) -> usize {
         self.first().shape()[3]
     }
 
     /// Rows `r0..r1` as one array: a view when they lie in one band, else a joined copy.
-    fn rows(&self, r0: usize, r1: usize) -> Result<Array> {
+    pub(super) fn rows(&self, r0: usize, r1: usize) -> Result<Array> {
         let mut pieces = Vec::new();
         for (start, part) in &self.parts {
             let end = start + part.dim(1)?;
@@ -153,7 +153,7 @@ impl Bands {
 
     /// Drops the bands lying wholly above row `row` (every row of theirs `< row`), which the
     /// caller will not read again; the last band stays, for the shape.
-    fn release_above(&mut self, row: usize) -> Result<()> {
+    pub(super) fn release_above(&mut self, row: usize) -> Result<()> {
         while let Some((start, part)) = self.parts.front() {
             if self.parts.len() == 1 || start + part.dim(1)? > row {
                 break;
@@ -167,19 +167,19 @@ impl Bands {
         self.rows(0, self.height)
     }
 
-    fn into_whole(self) -> Result<Array> {
+    pub(super) fn into_whole(self) -> Result<Array> {
         self.join()
     }
 }
 
 /// `[start, end)` row ranges of `rows` rows covering `height`.
-fn ranges(height: usize, rows: usize) -> impl Iterator<Item = (usize, usize)> {
+pub(super) fn ranges(height: usize, rows: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..height)
         .step_by(rows.max(1))
         .map(move |r0| (r0, (r0 + rows).min(height)))
 }
 
-fn eval(a: Array) -> Result<Array> {
+pub(super) fn eval(a: Array) -> Result<Array> {
     a.eval()?;
     Ok(a)
 }
@@ -189,7 +189,7 @@ fn eval(a: Array) -> Result<Array> {
 /// variance). MLX's whole-tensor `mean`/`var` accumulate in float32 (about 1e-5 relative
 /// error over a 256² group); these sums stay near 1e-7, so the two paths differ by the whole
 /// graph's own rounding.
-fn group_stats(x: &Bands) -> Result<GroupStats> {
+pub(super) fn group_stats(x: &Bands) -> Result<GroupStats> {
     let count = (x.height * x.width() * (x.channels() / GROUPS)) as f64;
     let shape = [x.batch(), 1, GROUPS, 1];
     let total = |f: &dyn Fn(Array) -> Result<Array>| -> Result<Vec<f64>> {
@@ -222,9 +222,9 @@ fn group_stats(x: &Bands) -> Result<GroupStats> {
 }
 
 /// Normalisation + swish applied band by band before a convolution.
-struct NormSwish<'a> {
-    norm: &'a GroupNorm,
-    stats: GroupStats,
+pub(super) struct NormSwish<'a> {
+    pub(super) norm: &'a GroupNorm,
+    pub(super) stats: GroupStats,
 }
 
 impl NormSwish<'_> {
@@ -234,7 +234,7 @@ impl NormSwish<'_> {
 }
 
 /// Rows per band of a 3×3 convolution `c_in → c_out` over `width` columns.
-fn conv_rows(
+pub(super) fn conv_rows(
     lean: &LeanDecode,
     x: &Bands,
     width: usize,
@@ -250,7 +250,7 @@ fn conv_rows(
 
 /// Zero rows above (`top`) and below (`bottom`) a band, standing in for the padding of the
 /// whole-tensor convolution at the image's edges.
-fn pad_rows(x: Array, top: bool, bottom: bool) -> Result<Array> {
+pub(super) fn pad_rows(x: Array, top: bool, bottom: bool) -> Result<Array> {
     if !top && !bottom {
         return Ok(x);
     }
@@ -274,7 +274,12 @@ fn conv3_band(
 }
 
 /// `conv3(pre(x))` band by band, releasing the input's bands as the output passes them.
-fn conv3(lean: &LeanDecode, conv: &Conv2d, mut x: Bands, pre: Option<&NormSwish>) -> Result<Bands> {
+pub(super) fn conv3(
+    lean: &LeanDecode,
+    conv: &Conv2d,
+    mut x: Bands,
+    pre: Option<&NormSwish>,
+) -> Result<Bands> {
     let rows = conv_rows(
         lean,
         &x,
@@ -291,7 +296,7 @@ fn conv3(lean: &LeanDecode, conv: &Conv2d, mut x: Bands, pre: Option<&NormSwish>
     Bands::from_parts(out)
 }
 
-fn resnet(lean: &LeanDecode, block: &ResnetBlock, mut x: Bands) -> Result<Bands> {
+pub(super) fn resnet(lean: &LeanDecode, block: &ResnetBlock, mut x: Bands) -> Result<Bands> {
     let pre1 = NormSwish {
         norm: &block.norm1,
         stats: group_stats(&x)?,
@@ -347,7 +352,7 @@ fn resnet(lean: &LeanDecode, block: &ResnetBlock, mut x: Bands) -> Result<Bands>
     Bands::from_parts(out)
 }
 
-fn attention(lean: &LeanDecode, attn: &AttnBlock, x: Bands) -> Result<Bands> {
+pub(super) fn attention(lean: &LeanDecode, attn: &AttnBlock, x: Bands) -> Result<Bands> {
     // At latent resolution the whole input is small: one joined copy.
     let x = x.into_whole()?;
     let shape = x.shape();

@@ -36,13 +36,15 @@ pub fn draw(
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(p) = &app.preview else {
+        let mut text = format!("The last finished image shows here ({}).", backend.label());
+        if let Some(notice) = crate::tui::preview::notice() {
+            text.push_str("\n\n");
+            text.push_str(&notice);
+        }
         f.render_widget(
-            Paragraph::new(format!(
-                "The last finished image shows here ({}).",
-                backend.label()
-            ))
-            .style(Style::default().fg(theme.dim))
-            .wrap(ratatui::widgets::Wrap { trim: true }),
+            Paragraph::new(text)
+                .style(Style::default().fg(theme.dim))
+                .wrap(ratatui::widgets::Wrap { trim: true }),
             inner,
         );
         return None;

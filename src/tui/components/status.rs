@@ -20,7 +20,11 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         ModelStatus::Ready { model, .. } => format!("{} ready ", model.short()),
         ModelStatus::Failed { model, .. } => format!("{} failed ", model.short()),
     };
-    let right = format!(" {} │ {model}", app.focus.title());
+    let right = format!(
+        "{} {} │ {model}",
+        crate::tui::idea::status_segment(app),
+        app.focus.title()
+    );
     let width = usize::from(area.width);
     let room = width.saturating_sub(right.chars().count() + 1);
     let mut spans: Vec<Span> = Vec::new();
@@ -75,7 +79,7 @@ pub fn hint_bindings(app: &App) -> Vec<(String, &'static str)> {
             out.push((b.short_label(), short_help(b.help)));
         }
     }
-    if app.focus == Pane::Editor && app.overlay.is_none() {
+    if app.focus == Pane::Editor && app.overlay.is_none() && app.layout_view.is_none() {
         // The editor has no single-letter keys; remind how to leave it.
         out.retain(|(k, _)| k != "Tab");
         out.insert(0, ("Tab".into(), "next pane"));

@@ -400,12 +400,18 @@ pub fn parse_repo_info(body: &str) -> std::result::Result<(String, Vec<RemoteFil
         .as_array()
         .ok_or("model info has no siblings list")?;
     let mut files = Vec::new();
+    // An adapter repo (LoRA files at the root, no checkpoint layout): its safetensors.
+    let adapter_repo = !siblings
+        .iter()
+        .filter_map(|s| s["rfilename"].as_str())
+        .any(is_wanted);
     for s in siblings {
         let Some(path) = s["rfilename"].as_str() else {
             continue;
         };
         let safe = !path.starts_with('/') && path.split('/').all(|p| !p.is_empty() && p != "..");
-        if !safe || !is_wanted(path) {
+        let adapter_file = adapter_repo && !path.contains('/') && path.ends_with(".safetensors");
+        if !safe || !(is_wanted(path) || adapter_file) {
             continue;
         }
         let lfs_sha256 = s["lfs"]["sha256"]
@@ -420,7 +426,7 @@ pub fn parse_repo_info(body: &str) -> std::result::Result<(String, Vec<RemoteFil
         });
     }
     if files.is_empty() {
-        return Err("the repo has none of the files of an Ideogram 4 checkpoint".into());
+        return Err("the repo has none of the files of an Ideogram 4 checkpoint or adapter".into());
     }
     Ok((commit.to_string(), files))
 }
@@ -648,6 +654,23 @@ mod tests {
         assert_eq!(files[1].size, Some(2_160_694));
         assert!(files[1].lfs_sha256.is_some() && files[0].lfs_sha256.is_none());
         assert!(parse_repo_info("{}").is_err());
+    }
+
+    #[test]
+    fn adapter_repos_fetch_their_root_safetensors() {
+        let body = r#"{"sha": "0123456789abcdef0123456789abcdef01234567", "siblings": [
+            {"rfilename": "README.md", "size": 10},
+            {"rfilename": "samples/a.safetensors", "size": 5},
+            {"rfilename": "ideogram_4_turbotime_v1.safetensors", "size": 847000000}]}"#;
+        let (_, files) = parse_repo_info(body).unwrap();
+        let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(names, ["ideogram_4_turbotime_v1.safetensors"]);
+        // A checkpoint repo never pulls stray root files.
+        let body = r#"{"sha": "0123456789abcdef0123456789abcdef01234567", "siblings": [
+            {"rfilename": "model_index.json", "size": 10},
+            {"rfilename": "extra.safetensors", "size": 5}]}"#;
+        let (_, files) = parse_repo_info(body).unwrap();
+        assert_eq!(files.len(), 1);
     }
 
     #[test]

@@ -1,0 +1,152 @@
+//! `kind: "lora_dit_forward"`: both transformers of each flavour with every case's adapter
+//! attached at run time, against the reference with the adapter merged into the weights;
+//! after each case the adapter is detached and the base outputs are checked again (the base
+//! weights are never reloaded).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::{compare_f32, Comparison, Result, Runner, Tolerance};
+use crate::model::adapter::Adapter;
+use crate::model::dit::{Dit, DitOptions, QueryChunking};
+use crate::weights::ComponentKind;
+
+/// Like `dit_forward`'s float32 tolerances (the sidecar has no `observed` block).
+const TOLERANCE: Tolerance = Tolerance {
+    atol: 1e-4,
+    rtol: 1e-4,
+};
+
+struct Case {
+    adapter: String,
+    strength: f64,
+    cond_out: String,
+    uncond_out: String,
+    base_cond_out: String,
+    base_uncond_out: String,
+}
+
+impl Runner<'_> {
+    pub(super) fn lora_dit_forward(&self, emit: &mut dyn FnMut(Comparison)) -> Result<()> {
+        let g = self.golden;
+        let cases = g
+            .json
+            .get("cases")
+            .and_then(Value::as_array)
+            .ok_or_else(|| g.err("`cases` is missing"))?;
+        let mut by_flavour: BTreeMap<String, Vec<Case>> = BTreeMap::new();
+        for (i, c) in cases.iter().enumerate() {
+            let text = |key: &str| -> Result<String> {
+                c.get(key)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| g.err(format!("cases[{i}].{key} is missing")))
+            };
+            let strength = c
+                .get("strength")
+                .and_then(Value::as_f64)
+                .ok_or_else(|| g.err(format!("cases[{i}].strength is missing")))?;
+            by_flavour.entry(text("flavour")?).or_default().push(Case {
+                adapter: text("adapter")?,
+                strength,
+                cond_out: text("cond_out")?,
+                uncond_out: text("uncond_out")?,
+                base_cond_out: text("base_cond_out")?,
+                base_uncond_out: text("base_uncond_out")?,
+            });
+        }
+        let repos: BTreeMap<String, String> = g.folders("repos")?.into_iter().collect();
+        let options = DitOptions {
+            compute: self.options.compute,
+            chunking: QueryChunking::Whole,
+        };
+        let beside = g.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        let cond_packed = self.packed("cond")?;
+        let uncond_packed = self.packed("uncond")?;
+        for (flavour, cases) in by_flavour {
+            let repo = repos
+                .get(&flavour)
+                .ok_or_else(|| g.err(format!("no repo for flavour {flavour}")))?;
+            let Some(ckpt) = self.checkpoint(repo)? else {
+                continue;
+            };
+            let mut cond = Dit::from_component(
+                &mut ckpt.load_component(ComponentKind::Transformer)?,
+                options,
+            )?;
+            let mut uncond = Dit::from_component(
+                &mut ckpt.load_component(ComponentKind::UnconditionalTransformer)?,
+                options,
+            )?;
+            let targets = cond.adapter_targets();
+            let cond_seq = cond.sequence(&cond_packed)?;
+            let uncond_seq = uncond.sequence(&uncond_packed)?;
+            let llm = g
+                .get("input.cond.llm_features")?
+                .slice_axis(1, 0, cond_packed.text_len())?;
+            let run = |cond: &Dit, uncond: &Dit| -> Result<(Vec<f32>, Vec<f32>)> {
+                // The text projection is patched too when an adapter names it: recompute.
+                let text = cond.text_conditioning(&llm, &cond_seq)?;
+                let c = cond
+                    .forward(
+                        g.get("input.cond.x")?,
+                        &g.f32s("input.cond.t")?,
+                        &cond_seq,
+                        Some(&text),
+                    )?
+                    .to_f32_vec()?;
+                let u = uncond
+                    .forward(
+                        g.get("input.uncond.x")?,
+                        &g.f32s("input.uncond.t")?,
+                        &uncond_seq,
+                        None,
+                    )?
+                    .to_f32_vec()?;
+                Ok((c, u))
+            };
+            for (id, case) in cases.iter().enumerate() {
+                let id = id as u64 + 1;
+                let name = format!("{}/{flavour}/{}@{}", g.stem, case.adapter, case.strength);
+                let adapter = Adapter::load(&beside.join(&case.adapter), &targets)
+                    .map_err(|e| g.err(e.to_string()))?;
+                cond.attach_adapter(id, &adapter, case.strength, false)?;
+                uncond.attach_adapter(id, &adapter, case.strength, false)?;
+                let (c, u) = run(&cond, &uncond)?;
+                emit(compare_f32(
+                    &name,
+                    "cond_out",
+                    &c,
+                    &g.f32s(&case.cond_out)?,
+                    TOLERANCE,
+                ));
+                emit(compare_f32(
+                    &name,
+                    "uncond_out",
+                    &u,
+                    &g.f32s(&case.uncond_out)?,
+                    TOLERANCE,
+                ));
+                cond.detach_adapter(id);
+                uncond.detach_adapter(id);
+                let (c, u) = run(&cond, &uncond)?;
+                emit(compare_f32(
+                    &name,
+                    "base_cond_out_after_detach",
+                    &c,
+                    &g.f32s(&case.base_cond_out)?,
+                    TOLERANCE,
+                ));
+                emit(compare_f32(
+                    &name,
+                    "base_uncond_out_after_detach",
+                    &u,
+                    &g.f32s(&case.base_uncond_out)?,
+                    TOLERANCE,
+                ));
+            }
+        }
+        Ok(())
+    }
+}
