@@ -12,6 +12,7 @@
 #include <exception>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -427,6 +428,32 @@ int shim_conv2d(const Arr* input, const Arr* weight, int sh, int sw, int ph, int
 
 int shim_addmm(const Arr* c, const Arr* a, const Arr* b, float alpha, float beta, Arr** out) {
   return guarded([&] { put(out, mx::addmm(*c, *a, *b, alpha, beta)); });
+}
+
+// MLX affine quantisation (mode "affine"): packed uint32 words, per-group scales and biases.
+int shim_quantize(const Arr* w, int group_size, int bits, Arr** wq, Arr** scales, Arr** biases) {
+  return guarded([&] {
+    auto r = mx::quantize(*w, group_size, bits, "affine");
+    if (r.size() != 3) throw std::runtime_error("quantize: expected 3 outputs");
+    *wq = new Arr(std::move(r[0]));
+    *scales = new Arr(std::move(r[1]));
+    *biases = new Arr(std::move(r[2]));
+  });
+}
+
+int shim_dequantize(const Arr* w, const Arr* scales, const Arr* biases, int group_size, int bits,
+                    Arr** out) {
+  return guarded([&] {
+    put(out, mx::dequantize(*w, *scales, *biases, group_size, bits, "affine"));
+  });
+}
+
+int shim_quantized_matmul(const Arr* x, const Arr* w, const Arr* scales, const Arr* biases,
+                          int transpose, int group_size, int bits, Arr** out) {
+  return guarded([&] {
+    put(out, mx::quantized_matmul(*x, *w, *scales, *biases, transpose != 0, group_size, bits,
+                                  "affine"));
+  });
 }
 
 int shim_rms_norm(const Arr* x, const Arr* w, float eps, Arr** out) {

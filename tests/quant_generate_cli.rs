@@ -236,3 +236,28 @@ fn models_lists_and_inspects_gguf_files_and_mlx_checkpoints() {
     assert_eq!(r["components"][0]["formats"]["gguf-Q4_0"], 12, "{r}");
     assert_eq!(r["components"][1]["formats"]["gguf-Q4_0"], 12, "{r}");
 }
+
+/// The TUI's loader (what `ideogram4-tui --model DIR --dit FILE` builds) loads GGUF DiTs
+/// beside the picked model, and MLX checkpoints as models of their own.
+#[test]
+fn the_tui_loader_takes_gguf_dits_and_mlx_checkpoints() {
+    use ideogram4::engine::{
+        pipeline_loader_with, pipeline_loader_with_dits, ModelLoader, ModelSpec,
+    };
+    use ideogram4::pipeline::{dits::resolve_dits, LoadOptions};
+    let dit = fixtures().join("quant/tiny-gguf/ideogram4-Q5_0.gguf");
+    let dits = resolve_dits(Some(dit.to_str().unwrap()), None).unwrap();
+    assert!(dits.overrides.uncond_dit.is_some(), "sibling found");
+    let g = pipeline_loader_with_dits(LoadOptions::default(), dits.overrides)
+        .load(&ModelSpec::Dir(fixtures().join("tiny-ideogram4-bf16")))
+        .unwrap();
+    assert!(g.describe().contains("gguf weights"), "{}", g.describe());
+    let g = pipeline_loader_with(LoadOptions::default())
+        .load(&ModelSpec::Dir(fixtures().join("quant/tiny-mlx-q4")))
+        .unwrap();
+    assert!(
+        g.describe().contains("mlx-affine weights"),
+        "{}",
+        g.describe()
+    );
+}

@@ -18,6 +18,12 @@ pub struct Args {
     /// Colour theme: dark, light, a name from the config folder's themes/, or a .toml path.
     #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
+    /// Conditional DiT from a GGUF file, GGUF folder or checkpoint; the model supplies the rest.
+    #[arg(long, value_name = "FILE_OR_REPO")]
+    pub dit: Option<String>,
+    /// Unconditional DiT, likewise (default: the GGUF sibling of --dit, else the model's).
+    #[arg(long, value_name = "FILE_OR_REPO")]
+    pub uncond_dit: Option<String>,
     /// Caption file to open in the editor (otherwise the last session's caption).
     #[arg(value_name = "CAPTION_FILE")]
     pub caption_file: Option<PathBuf>,
@@ -31,12 +37,26 @@ pub fn run(args: Args, log_problem: Option<String>) -> anyhow::Result<ExitCode> 
         caption_file: args.caption_file,
         notices: log_problem.into_iter().collect(),
     };
-    let make_loader: runtime::LoaderFactory = Box::new(|config| {
-        Box::new(pipeline_loader_with(LoadOptions {
-            keep_text_encoder: config.keep_text_encoder,
-            ..LoadOptions::default()
-        }))
-    });
+    let dits =
+        ideogram4::pipeline::dits::resolve_dits(args.dit.as_deref(), args.uncond_dit.as_deref())?;
+    let make_loader: runtime::LoaderFactory = if dits.is_empty() {
+        Box::new(|config| {
+            Box::new(pipeline_loader_with(LoadOptions {
+                keep_text_encoder: config.keep_text_encoder,
+                ..LoadOptions::default()
+            }))
+        })
+    } else {
+        Box::new(move |config| {
+            Box::new(ideogram4::engine::pipeline_loader_with_dits(
+                LoadOptions {
+                    keep_text_encoder: config.keep_text_encoder,
+                    ..LoadOptions::default()
+                },
+                dits.overrides,
+            ))
+        })
+    };
     runtime::run(options, make_loader, cached_models()).context("the terminal app stopped")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -38,7 +38,8 @@ pub use generator::{
 };
 pub use job::{CancelOutcome, Job, JobId, JobSpec, JobStatus, ModelSpec, Queue};
 pub use pipeline_adapter::{
-    cached_models, pipeline_loader, pipeline_loader_with, PipelineGenerator,
+    cached_models, pipeline_loader, pipeline_loader_with, pipeline_loader_with_dits,
+    PipelineGenerator,
 };
 
 /// What the engine tells its owner. Sent from the engine thread (or from the caller's thread

@@ -30,6 +30,25 @@ impl PipelineGenerator {
     }
 }
 
+/// A loader for the real pipeline whose DiTs come from elsewhere (`--dit`, `--uncond-dit`),
+/// whatever model is picked.
+pub fn pipeline_loader_with_dits(
+    options: LoadOptions,
+    dits: crate::weights::DitOverrides,
+) -> impl ModelLoader {
+    move |model: &ModelSpec| {
+        let source = ModelSource::parse(&model.to_string());
+        Pipeline::load_with(&source, &dits, options)
+            .map(|pipeline| {
+                Box::new(PipelineGenerator {
+                    pipeline,
+                    latent_rgb: None,
+                }) as Box<dyn Generator>
+            })
+            .map_err(|e| crate::logging::error_chain(&e))
+    }
+}
+
 /// The engine's default loader: the real pipeline with default options.
 pub fn pipeline_loader(model: &ModelSpec) -> Result<Box<dyn Generator>, String> {
     load_generator(model, LoadOptions::default())

@@ -221,6 +221,32 @@ extern "C" {
         beta: f32,
         out: Out,
     ) -> c_int;
+    pub fn shim_quantize(
+        w: *const RawArray,
+        group_size: c_int,
+        bits: c_int,
+        wq: Out,
+        scales: Out,
+        biases: Out,
+    ) -> c_int;
+    pub fn shim_dequantize(
+        w: *const RawArray,
+        scales: *const RawArray,
+        biases: *const RawArray,
+        group_size: c_int,
+        bits: c_int,
+        out: Out,
+    ) -> c_int;
+    pub fn shim_quantized_matmul(
+        x: *const RawArray,
+        w: *const RawArray,
+        scales: *const RawArray,
+        biases: *const RawArray,
+        transpose: c_int,
+        group_size: c_int,
+        bits: c_int,
+        out: Out,
+    ) -> c_int;
     pub fn shim_rms_norm(x: *const RawArray, w: *const RawArray, eps: f32, out: Out) -> c_int;
     pub fn shim_layer_norm(
         x: *const RawArray,

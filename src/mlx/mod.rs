@@ -25,6 +25,7 @@ pub mod io;
 pub mod memory;
 pub mod metal;
 mod ops;
+pub mod quantized;
 pub mod random;
 
 pub use array::{eval, Array};

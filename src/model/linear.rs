@@ -193,6 +193,15 @@ impl Linear {
                     };
                 }
             }
+            // MLX affine weights on the GPU: MLX's own quantized_matmul, never expanded.
+            if let Weight::Affine(w) = &self.weight {
+                let y = w.matmul_t(&x, self.compute.dtype)?;
+                let y = match &self.bias {
+                    Some(b) => y.add(b)?,
+                    None => y,
+                };
+                return self.add_adapters(&x, y);
+            }
         }
         let expanded = self.out_features * self.in_features * self.compute.dtype.size();
         if self.weight.is_quantized() && expanded > self.block_bytes {

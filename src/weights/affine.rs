@@ -5,7 +5,8 @@
 //!
 //! `w[r, j] = scales[r, j/g] · q[r, j] + biases[r, j/g]`, evaluated the way `mx.dequantize`
 //! evaluates it: the product rounded to the scales' dtype, then the sum rounded again
-//! (bit-identical to MLX 0.32.4's output, `tests/weights_affine.rs`).
+//! (bit-identical to MLX 0.32.4's output, `tests/weights_affine.rs`). On a GPU, Linear layers
+//! multiply with MLX's `quantized_matmul` instead of expanding ([`AffineWeight::matmul_t`]).
 
 use rayon::prelude::*;
 
@@ -117,10 +118,17 @@ impl AffineWeight {
         .map_err(|why| mlx::Error::new("affine rows", why))
     }
 
-    /// The weight in `dtype`: MLX's values in the scales' dtype, then one cast.
+    /// The weight in `dtype` through MLX's own `dequantize` (lazy, on MLX's default device):
+    /// values in the scales' dtype, then one cast.
     pub fn dequantize(&self, dtype: Dtype) -> mlx::Result<Array> {
         let own = self.scales.dtype();
-        let v = self.dequantize_host(own)?;
+        let v = mlx::quantized::dequantize(
+            &self.packed,
+            &self.scales,
+            &self.biases,
+            self.group_size,
+            self.bits,
+        )?;
         if own == dtype {
             Ok(v)
         } else {
@@ -128,7 +136,33 @@ impl AffineWeight {
         }
     }
 
-    /// Host expansion straight into `dtype` (float32, bfloat16 or float16).
+    /// `x · Wᵀ` with MLX's `quantized_matmul` (the weight is never expanded); `x` is cast to
+    /// the scales' dtype and the product to `dtype`.
+    pub fn matmul_t(&self, x: &Array, dtype: Dtype) -> mlx::Result<Array> {
+        let own = self.scales.dtype();
+        let x = if x.dtype() == own {
+            x.clone()
+        } else {
+            x.astype(own)?
+        };
+        let y = mlx::quantized::quantized_matmul(
+            &x,
+            &self.packed,
+            &self.scales,
+            &self.biases,
+            true,
+            self.group_size,
+            self.bits,
+        )?;
+        if y.dtype() == dtype {
+            Ok(y)
+        } else {
+            y.astype(dtype)
+        }
+    }
+
+    /// Host expansion straight into `dtype` (float32, bfloat16 or float16), bit-identical to
+    /// [`AffineWeight::dequantize`].
     pub fn dequantize_host(&self, dtype: Dtype) -> mlx::Result<Array> {
         let own = self.scales.dtype();
         let scales = self.scales.astype(Dtype::F32)?.to_vec::<f32>()?;
