@@ -370,3 +370,43 @@ fn without_a_gpu_the_portable_path_is_kept() {
     assert_eq!(status.path, KernelPath::Portable);
     assert!(status.reason.contains("CPU"), "{}", status.reason);
 }
+
+#[test]
+fn fused_path_keeps_attached_adapters() {
+    use ideogram4::model::adapter::{LinearDelta, ModuleDelta, ModuleFactors};
+    let l = layers();
+    let runner = Injected::new(0.0, None);
+    let r2 = runner.clone();
+    let make = move || -> Result<Rc<dyn KernelRunner>, KernelError> { Ok(r2.clone()) };
+    let status = check_layers(KernelMode::Auto, true, &make, &refs(&l), Dtype::F32);
+    assert_eq!(status.path, KernelPath::Fused);
+    let (a, _) = activations(4, 96, 21, Dtype::F32);
+    let (b, _) = activations(48, 4, 22, Dtype::F32);
+    let delta = ModuleDelta {
+        factors: ModuleFactors::LowRank { a, b },
+        scale: 1.0,
+    };
+    let mut fused = linear(&l[0].1);
+    fused.attach(LinearDelta::new(1, &delta, 0.5, Dtype::F32, None).unwrap());
+    let mut cpu = Linear::new("cpu", Weight::Nf4(l[0].1.clone()), None, Compute::CPU).unwrap();
+    cpu.attach(LinearDelta::new(1, &delta, 0.5, Dtype::F32, None).unwrap());
+    let (x, _) = activations(3, 96, 23, Dtype::F32);
+    let calls = runner.calls.get();
+    let got = fused.forward(&x).unwrap().to_vec::<f32>().unwrap();
+    assert_eq!(runner.calls.get(), calls + 1, "the fused path ran");
+    let want = cpu.forward(&x).unwrap().to_vec::<f32>().unwrap();
+    let base = portable(&l[0].1, &x);
+    let diff = got
+        .iter()
+        .zip(&want)
+        .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+    let adapter_size = want
+        .iter()
+        .zip(&base)
+        .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+    assert!(
+        adapter_size > 0.1,
+        "the adapter changes the output ({adapter_size})"
+    );
+    assert!(diff < 1e-4, "fused + adapter vs portable + adapter: {diff}");
+}

@@ -187,10 +187,11 @@ impl Linear {
             if let Weight::Nf4(w) = &self.weight {
                 // Fused NF4 kernels, when the load-time check activated them on this thread.
                 if let Some(y) = super::nf4_fused::forward_active(&x, w) {
-                    return match &self.bias {
-                        Some(b) => y.add(b),
-                        None => Ok(y),
+                    let y = match &self.bias {
+                        Some(b) => y.add(b)?,
+                        None => y,
                     };
+                    return self.add_adapters(&x, y);
                 }
             }
             // MLX affine weights on the GPU: MLX's own quantized_matmul, never expanded.
