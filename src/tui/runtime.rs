@@ -77,6 +77,10 @@ pub fn prepare(options: &RunOptions, dirs: Dirs) -> Result<Startup, RunError> {
         tracing::warn!("theme: {}; using the dark theme", error_chain(&e));
         messages.push(format!("{e}; using the dark theme"));
     }
+    if let Err(e) = crate::output::prepare_dir(&config.output_dir(&dirs)) {
+        tracing::warn!("output folder: {e}");
+        messages.push(e.to_string());
+    }
     let saved = match persist::load(&dirs.state_file()) {
         Ok(s) => s,
         Err(e) => {
