@@ -21,6 +21,7 @@ pub mod overlay;
 pub mod params;
 pub mod preview;
 pub mod runtime;
+pub mod signals;
 pub mod sysmem;
 pub mod terminal;
 pub mod termquery;

@@ -195,6 +195,8 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
     let mut backend = preview::detect(config.preview);
     let (key_tx, mut key_rx) = unbounded_channel::<Event>();
     let input = InputReader::spawn(move |ev| key_tx.send(ev).is_ok())?;
+    let (sig_tx, mut sig_rx) = unbounded_channel::<i32>();
+    let signals = super::signals::SignalForwarder::spawn(move |sig| sig_tx.send(sig).is_ok())?;
     let (eng_tx, mut eng_rx) = unbounded_channel::<EngineEvent>();
     let engine = Engine::start(
         EngineOptions {
@@ -239,6 +241,11 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
                 None => break Ok(()),
             },
             Some(ev) = eng_rx.recv() => app.on_engine_event(ev),
+            Some(sig) = sig_rx.recv() => {
+                // As Ctrl-Q: the shutdown below saves, stops the engine and restores.
+                tracing::info!(signal = super::signals::name(sig), "quitting on a signal");
+                break Ok(());
+            }
             _ = tick.tick() => {
                 app.system_memory = Some(probe.sample());
                 save_if_changed(&app, &engine, &state_file, &mut last_saved);
@@ -274,6 +281,7 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
     if let Err(e) = persist::save(&state_file, &state) {
         tracing::error!("saving the app state: {}", error_chain(&e));
     }
+    drop(signals);
     drop(input);
     drop(terminal);
     drop(guard);
