@@ -235,7 +235,7 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
         },
     )?;
     resolve_format(probe.extension(), format)?;
-    ideogram4::output::prepare_dir(probe.dir())?;
+    ideogram4::output::check_dir(probe.dir())?;
     if source != ModelSource::Demo {
         let root = source.resolve()?.unwrap_or_default();
         check_checkpoint(&root, plan.size, args.force, &reporter)?;

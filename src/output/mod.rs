@@ -57,7 +57,7 @@ pub use atomic::{write_atomic, Replace, TEMP_PREFIX};
 pub use clock::{CivilTime, Timestamp};
 pub use history::{caption_summary, History, HistoryEntry, HistoryLoad, SUMMARY_CHARS};
 pub use pattern::{expand_pattern, OutputName, PatternFields, PLACEHOLDERS};
-pub use preflight::{prepare_dir, FolderError};
+pub use preflight::{check_dir, FolderError};
 pub use record::{GenerationRecord, RECORD_VERSION};
 
 /// Keyword of the PNG text chunk (and name of the record everywhere).

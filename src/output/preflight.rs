@@ -20,20 +20,17 @@ pub enum FolderError {
     Unwritable { dir: PathBuf, reason: io::Error },
 }
 
-/// Creates `dir` (and its parents) if needed and proves a file can be created in it.
-pub fn prepare_dir(dir: &Path) -> Result<(), FolderError> {
+/// Proves images can be written into `dir` without creating it: the nearest existing folder
+/// on its path must be a folder (not a file) in which a file can be created (a probe file,
+/// removed at once). Nothing is left behind.
+pub fn check_dir(dir: &Path) -> Result<(), FolderError> {
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
         dir
     };
-    check_no_file_on_path(dir)?;
-    let unwritable = |reason| FolderError::Unwritable {
-        dir: dir.to_path_buf(),
-        reason,
-    };
-    fs::create_dir_all(dir).map_err(unwritable)?;
-    let probe = dir.join(format!("{TEMP_PREFIX}probe-{}", std::process::id()));
+    let existing = check_no_file_on_path(dir)?.unwrap_or_else(|| Path::new(".").to_path_buf());
+    let probe = existing.join(format!("{TEMP_PREFIX}probe-{}", std::process::id()));
     match OpenOptions::new().write(true).create_new(true).open(&probe) {
         Ok(_) => {
             let _ = fs::remove_file(&probe);
@@ -41,18 +38,21 @@ pub fn prepare_dir(dir: &Path) -> Result<(), FolderError> {
         }
         // Left by another run of ours: the folder is writable all the same.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(unwritable(e)),
+        Err(reason) => Err(FolderError::Unwritable {
+            dir: dir.to_path_buf(),
+            reason,
+        }),
     }
 }
 
-/// The nearest existing ancestor of `dir` must be a folder (symlinks followed).
-pub(super) fn check_no_file_on_path(dir: &Path) -> Result<(), FolderError> {
+/// The nearest existing ancestor of `dir` must be a folder (symlinks followed); returns it.
+pub(super) fn check_no_file_on_path(dir: &Path) -> Result<Option<PathBuf>, FolderError> {
     for a in dir.ancestors() {
         if a.as_os_str().is_empty() {
             break;
         }
         match fs::metadata(a) {
-            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(m) if m.is_dir() => return Ok(Some(a.to_path_buf())),
             Ok(_) => {
                 return Err(FolderError::ThroughFile {
                     dir: dir.to_path_buf(),
@@ -62,7 +62,7 @@ pub(super) fn check_no_file_on_path(dir: &Path) -> Result<(), FolderError> {
             Err(_) => continue,
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 impl From<FolderError> for OutputError {
@@ -80,7 +80,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let file = tmp.path().join("existing.png");
         fs::write(&file, b"x").unwrap();
-        let e = prepare_dir(&file.join("sub")).unwrap_err();
+        let e = check_dir(&file.join("sub")).unwrap_err();
         assert!(
             matches!(&e, FolderError::ThroughFile { file: f, .. } if *f == file),
             "{e}"
@@ -93,11 +93,9 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_folder_is_created_and_left_empty() {
+    fn a_missing_folder_is_fine_and_nothing_is_left_behind() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("a/b");
-        prepare_dir(&dir).unwrap();
-        assert!(dir.is_dir());
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+        check_dir(&tmp.path().join("a/b")).unwrap();
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
 }

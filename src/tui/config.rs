@@ -10,7 +10,12 @@
 //! preview = "auto"                    # auto | blocks | viuer | off
 //! keep_text_encoder = false           # true: keep it in memory between captions (~5 GB
 //!                                     # more for the real model; faster caption changes)
+//! keep_finished_jobs = 50             # finished jobs kept in the saved queue
 //! ```
+//!
+//! `model` is the model of a first start: after that the app reopens with the last session's
+//! model (the status line says so when that differs from `model` here), and `--model` on the
+//! command line overrides both.
 
 use std::path::{Path, PathBuf};
 
@@ -83,6 +88,8 @@ pub struct Config {
     pub preview: PreviewMode,
     /// Keep the text encoder resident between captions instead of streaming it from disk.
     pub keep_text_encoder: bool,
+    /// Finished jobs (done, failed, cancelled) kept in the saved queue; older ones are dropped.
+    pub keep_finished_jobs: usize,
 }
 
 impl Default for Config {
@@ -95,6 +102,7 @@ impl Default for Config {
             mlx_cache_limit_mb: None,
             preview: PreviewMode::Auto,
             keep_text_encoder: false,
+            keep_finished_jobs: 50,
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod params;
 pub mod preview;
 pub mod runtime;
 pub mod signals;
+pub mod state_save;
 pub mod sysmem;
 pub mod terminal;
 pub mod termquery;

@@ -66,7 +66,13 @@ for sig in TERM HUP; do
     while (( SECONDS - start < 30 )) && [ "$(pane '#{pane_dead}')" != 1 ]; do sleep 0.2; done
     if [ "$(pane '#{pane_dead}')" != 1 ]; then fail "SIG$sig: the app is still running"; continue; fi
     status="$(pane '#{pane_dead_status}')"
-    [ "$status" = 0 ] && pass "SIG$sig: exit status 0" || fail "SIG$sig: exit status '$status'"
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        [ -n "$status" ] && break
+        sleep 0.2
+        status="$(pane '#{pane_dead_status}')"
+    done
+    [ "$status" = 0 ] && pass "SIG$sig: exit status 0" \
+        || fail "SIG$sig: exit status '$status' (killed by signal '$(pane '#{pane_dead_signal}')')"
     [ "$(pane '#{alternate_on}')" = 0 ] && pass "SIG$sig: alternate screen left" \
         || fail "SIG$sig: terminal left on the alternate screen"
     grep -q "quitting on a signal" "$LOG" 2>/dev/null && grep -q "terminal app quitting" "$LOG" \
