@@ -22,8 +22,17 @@ fn fixture_repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-ideogram4-nf4")
 }
 
-/// A stand-in for content hashes (the server only needs stable, distinct ids): FNV-1a,
-/// widened to the hex length of a sha256 (LFS files) or a git sha1 (small files).
+/// The real sha256, as the Hub publishes for LFS files (the client checks it).
+fn sha256_hex(data: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, data)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A stand-in for git blob ids of small files (only stable, distinct ids are needed): FNV-1a,
+/// widened to the hex length of a git sha1.
 fn fake_hash(data: &[u8], hex_len: usize) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in data {
@@ -56,6 +65,10 @@ struct Request {
 #[derive(Default)]
 struct Behaviour {
     gated: bool,
+    /// Answer LFS file requests with a 302 to this base URL (another local listener).
+    redirect_lfs_to: Option<String>,
+    /// Files served with one byte changed (same length): data that does not match its hash.
+    corrupt: std::collections::HashSet<String>,
     /// file -> bytes to send before cutting the connection, applied once.
     cut_once: HashMap<String, usize>,
 }
@@ -68,6 +81,10 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_on("127.0.0.1:0")
+    }
+
+    fn start_on(addr: &str) -> Server {
         let mut files = BTreeMap::new();
         collect(&fixture_repo(), "", &mut files);
         files.insert(
@@ -79,7 +96,7 @@ impl Server {
             },
         );
         let files = Arc::new(files);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = TcpListener::bind(addr).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let log = Arc::new(Mutex::new(Vec::new()));
         let behaviour = Arc::new(Mutex::new(Behaviour::default()));
@@ -124,7 +141,11 @@ fn collect(dir: &Path, prefix: &str, out: &mut BTreeMap<String, File>) {
         } else {
             let data = std::fs::read(e.path()).unwrap();
             let lfs = name.ends_with(".safetensors");
-            let etag = fake_hash(&data, if lfs { 64 } else { 40 });
+            let etag = if lfs {
+                sha256_hex(&data)
+            } else {
+                fake_hash(&data, 40)
+            };
             out.insert(name, File { data, etag, lfs });
         }
     }
@@ -139,6 +160,7 @@ fn respond(
     let reason = match status {
         200 => "OK",
         206 => "Partial Content",
+        302 => "Found",
         401 => "Unauthorized",
         403 => "Forbidden",
         _ => "Not Found",
@@ -230,7 +252,21 @@ fn serve(
             Some(_) => {}
         }
     }
-    let total = file.data.len();
+    let redirect = behaviour.lock().unwrap().redirect_lfs_to.clone();
+    if let (Some(base), true) = (redirect, file.lfs) {
+        return respond(
+            &mut s,
+            302,
+            &[("Location".into(), format!("{base}{path}"))],
+            b"",
+        );
+    }
+    let mut data = file.data.clone();
+    if behaviour.lock().unwrap().corrupt.contains(file_name) {
+        let last = data.len() - 1;
+        data[last] ^= 0x55;
+    }
+    let total = data.len();
     let (start, end) = match req.range.as_deref().and_then(|r| r.strip_prefix("bytes=")) {
         Some(r) => {
             let (a, b) = r.split_once('-').unwrap_or((r, ""));
@@ -258,7 +294,7 @@ fn serve(
     } else {
         200
     };
-    let body = &file.data[start..end];
+    let body = &data[start..end];
     let cut = {
         let mut b = behaviour.lock().unwrap();
         if body.len() > 1 {
@@ -723,4 +759,127 @@ fn cli_models_download_then_list_and_inspect() {
         !ok && text.contains("gated") && text.contains("hf auth login"),
         "{text}"
     );
+}
+
+#[test]
+fn the_token_never_follows_a_redirect_to_another_host() {
+    let server = Server::start();
+    // A second loopback address: another host as far as HTTP is concerned.
+    let other = Server::start_on("127.0.0.2:0");
+    {
+        let mut b = server.behaviour.lock().unwrap();
+        b.gated = true;
+        b.redirect_lfs_to = Some(other.url.clone());
+    }
+    let home = tempfile::tempdir().unwrap();
+    let snap = run(&DownloadOptions::new(
+        REPO,
+        env_for(&server, home.path(), Some(GOOD_TOKEN)),
+    ))
+    .0
+    .unwrap();
+    assert_same_files(&snap);
+    let seen = other.requests();
+    assert!(!seen.is_empty(), "the LFS files came from the second host");
+    assert!(
+        seen.iter().all(|r| r.auth.is_none()),
+        "the second host saw authorization: {seen:?}"
+    );
+    // The endpoint itself still got the token (it is gated).
+    assert!(server
+        .file_requests()
+        .iter()
+        .all(|r| r.auth.as_deref() == Some(&*format!("Bearer {GOOD_TOKEN}"))));
+}
+
+fn blob_names(home: &Path) -> Vec<String> {
+    let blobs = home.join("hub/models--ideogram-ai--ideogram-4-nf4/blobs");
+    std::fs::read_dir(blobs)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn data_that_does_not_match_the_published_sha256_never_enters_the_cache() {
+    let server = Server::start();
+    let big = "vae/diffusion_pytorch_model.safetensors";
+    server.behaviour.lock().unwrap().corrupt.insert(big.into());
+    let home = tempfile::tempdir().unwrap();
+    let opts = DownloadOptions::new(REPO, env_for(&server, home.path(), None));
+    let err = run(&opts).0.unwrap_err();
+    let mut files = BTreeMap::new();
+    collect(&fixture_repo(), "", &mut files);
+    let sha = &files[big].etag;
+    match &err {
+        HubError::HashMismatch { file, expected, .. } => {
+            assert_eq!(file, big);
+            assert_eq!(expected, sha);
+        }
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().starts_with(big), "{err}");
+    let blobs = blob_names(home.path());
+    assert!(
+        blobs.iter().all(|b| !b.starts_with(sha.as_str())),
+        "{blobs:?}"
+    );
+    let link = home
+        .path()
+        .join("hub/models--ideogram-ai--ideogram-4-nf4/snapshots")
+        .join(COMMIT)
+        .join(big);
+    assert!(std::fs::symlink_metadata(link).is_err());
+
+    // Served correctly again: the next run fetches it afresh and succeeds.
+    server.behaviour.lock().unwrap().corrupt.clear();
+    assert_same_files(&run(&opts).0.unwrap());
+}
+
+#[test]
+fn a_resumed_download_is_checked_over_the_whole_file() {
+    let server = Server::start();
+    let big = "vae/diffusion_pytorch_model.safetensors";
+    server
+        .behaviour
+        .lock()
+        .unwrap()
+        .cut_once
+        .insert(big.into(), 500_000);
+    let home = tempfile::tempdir().unwrap();
+    let mut opts = DownloadOptions::new(REPO, env_for(&server, home.path(), None));
+    opts.retries = 0;
+    assert!(matches!(run(&opts).0, Err(HubError::Network { .. })));
+    // The kept part goes bad on disk before the next run resumes it.
+    let blobs = home
+        .path()
+        .join("hub/models--ideogram-ai--ideogram-4-nf4/blobs");
+    let part = blob_names(home.path())
+        .into_iter()
+        .find(|n| n.ends_with(".part"))
+        .expect("a .part file");
+    let part = blobs.join(part);
+    let mut bytes = std::fs::read(&part).unwrap();
+    bytes[1000] ^= 0xff;
+    std::fs::write(&part, &bytes).unwrap();
+
+    server.clear_log();
+    let err = run(&opts).0.unwrap_err();
+    assert!(
+        matches!(&err, HubError::HashMismatch { file, .. } if file == big),
+        "{err}"
+    );
+    assert!(
+        server
+            .file_requests()
+            .iter()
+            .any(|r| r.path.ends_with(big) && r.range.as_deref() == Some("bytes=500000-")),
+        "the second run resumed: {:?}",
+        server.file_requests()
+    );
+    assert!(!part.exists(), "a corrupt part must not be resumed again");
+    assert_same_files(&run(&opts).0.unwrap());
 }

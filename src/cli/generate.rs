@@ -292,6 +292,7 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
         },
     )?;
     resolve_format(probe.extension(), format)?;
+    ideogram4::output::check_dir(probe.dir())?;
     if source != ModelSource::Demo {
         let root = source.resolve()?.unwrap_or_default();
         let one_dit =

@@ -103,8 +103,10 @@ pub fn run() -> ExitCode {
             code
         }
         Err(err) => {
-            tracing::error!(subcommand = name, seconds, "{name} failed: {err:#}");
-            eprintln!("error: {err:#}");
+            // Causes once each: many messages already quote their source's text.
+            let line = ideogram4::logging::error_chain(err.as_ref());
+            tracing::error!(subcommand = name, seconds, "{name} failed: {line}");
+            eprintln!("error: {line}");
             ExitCode::from(2)
         }
     }

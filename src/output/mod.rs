@@ -48,6 +48,7 @@ mod history;
 mod jpeg_meta;
 mod pattern;
 mod png_meta;
+mod preflight;
 mod record;
 mod webp_meta;
 mod xmp;
@@ -56,6 +57,7 @@ pub use atomic::{write_atomic, Replace, TEMP_PREFIX};
 pub use clock::{CivilTime, Timestamp};
 pub use history::{caption_summary, History, HistoryEntry, HistoryLoad, SUMMARY_CHARS};
 pub use pattern::{expand_pattern, OutputName, PatternFields, PLACEHOLDERS};
+pub use preflight::{check_dir, FolderError};
 pub use record::{GenerationRecord, RECORD_VERSION};
 
 /// Keyword of the PNG text chunk (and name of the record everywhere).
@@ -114,6 +116,9 @@ pub enum OutputError {
     /// Neither embedded metadata nor a sidecar.
     #[error("{0} carries no parameters record (no embedded metadata and no .json sidecar)")]
     NoParameters(PathBuf),
+    /// The output folder cannot be used.
+    #[error(transparent)]
+    Folder(FolderError),
     /// No free name after many tries.
     #[error("no free output name near {0} after 10000 tries")]
     NoFreeName(PathBuf),
@@ -369,6 +374,8 @@ pub fn save_image(
 }
 
 fn publish(name: &OutputName, bytes: &[u8], collision: Collision) -> Result<PathBuf, OutputError> {
+    // Otherwise a file on the path reads as "name taken" below, for every candidate.
+    preflight::check_no_file_on_path(name.dir())?;
     let io_err = |path: &Path, source| OutputError::Io {
         path: path.to_path_buf(),
         source,

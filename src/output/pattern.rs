@@ -61,6 +61,11 @@ impl OutputName {
         }
     }
 
+    /// The folder the candidates are in (empty for the current folder).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The file name's extension as written (without the dot), if it has one.
     pub fn extension(&self) -> Option<&str> {
         self.extension.as_deref()

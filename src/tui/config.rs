@@ -15,12 +15,17 @@
 //!                                     # IDEOGRAM4_NF4_KERNELS overrides it for one run
 //! live_preview_every = 4              # a cheap preview every N sampling steps; 0 = off
 //! lora_dir = "~/loras"                # LoRA/LoKr files offered in the parameters pane
+//! keep_finished_jobs = 50             # finished jobs kept in the saved queue
 //!
 //! [magic_prompt]                      # idea -> caption (see `crate::magic::config`)
 //! backend = "openai"                  # ideogram | openrouter | openai (any compatible server)
 //! model = "qwen2.5:14b"
 //! base_url = "http://127.0.0.1:11434/v1"
 //! ```
+//!
+//! `model` is the model of a first start: after that the app reopens with the last session's
+//! model (the status line says so when that differs from `model` here), and `--model` on the
+//! command line overrides both.
 
 use std::path::{Path, PathBuf};
 
@@ -99,6 +104,8 @@ pub struct Config {
     pub live_preview_every: usize,
     /// A folder of LoRA/LoKr `.safetensors` files offered in the parameters pane.
     pub lora_dir: Option<PathBuf>,
+    /// Finished jobs (done, failed, cancelled) kept in the saved queue; older ones are dropped.
+    pub keep_finished_jobs: usize,
     /// The idea expander (backend, model, URL, timeout; keys come from the environment).
     pub magic_prompt: crate::magic::MagicConfig,
 }
@@ -116,6 +123,7 @@ impl Default for Config {
             nf4_kernels: crate::model::nf4_fused::KernelMode::Auto,
             live_preview_every: 4,
             lora_dir: None,
+            keep_finished_jobs: 50,
             magic_prompt: crate::magic::MagicConfig::default(),
         }
     }

@@ -24,6 +24,8 @@ pub mod params;
 pub mod preview;
 pub mod runtime;
 pub mod sixel;
+pub mod signals;
+pub mod state_save;
 pub mod sysmem;
 pub mod terminal;
 pub mod termquery;

@@ -77,6 +77,10 @@ pub fn prepare(options: &RunOptions, dirs: Dirs) -> Result<Startup, RunError> {
         tracing::warn!("theme: {}; using the dark theme", error_chain(&e));
         messages.push(format!("{e}; using the dark theme"));
     }
+    if let Err(e) = crate::output::check_dir(&config.output_dir(&dirs)) {
+        tracing::warn!("output folder: {e}");
+        messages.push(e.to_string());
+    }
     let saved = match persist::load(&dirs.state_file()) {
         Ok(s) => s,
         Err(e) => {
@@ -109,6 +113,17 @@ pub fn prepare(options: &RunOptions, dirs: Dirs) -> Result<Startup, RunError> {
         messages.push(format!(
             "restored {waiting} waiting job(s); the queue is paused (p in Queue resumes)"
         ));
+    }
+    // Which model the app opens with: --model, else the last session's, else config.toml's.
+    // Say so when the last session's wins over a different config.toml entry.
+    let last_model = saved.as_ref().and_then(|s| s.model.clone());
+    if let (None, Some(last)) = (&options.model, &last_model) {
+        if *last != ModelSpec::parse(&config.model) {
+            messages.push(format!(
+                "model {last} from the last session (config.toml names {}; --model chooses)",
+                config.model
+            ));
+        }
     }
     let mut init = AppInit::new(theme);
     init.model = options.model.as_deref().map(ModelSpec::parse);
@@ -191,6 +206,8 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
     let mut backend = preview::detect(config.preview);
     let (key_tx, mut key_rx) = unbounded_channel::<Event>();
     let input = InputReader::spawn(move |ev| key_tx.send(ev).is_ok())?;
+    let (sig_tx, mut sig_rx) = unbounded_channel::<i32>();
+    let signals = super::signals::SignalForwarder::spawn(move |sig| sig_tx.send(sig).is_ok())?;
     let (eng_tx, mut eng_rx) = unbounded_channel::<EngineEvent>();
     let engine = Engine::start(
         EngineOptions {
@@ -223,6 +240,8 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
     let mut spin = tokio::time::interval(Duration::from_millis(100));
     let state_file = dirs.state_file();
     let mut last_saved = String::new();
+    let keep_finished = config.keep_finished_jobs;
+    let mut last_statuses = super::state_save::status_fingerprint(&engine.queue());
 
     let result: Result<(), RunError> = loop {
         // Every wake-up below changes something on screen; one draw covers the whole batch.
@@ -238,9 +257,14 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
                 None => break Ok(()),
             },
             Some(ev) = eng_rx.recv() => app.on_engine_event(ev),
+            Some(sig) = sig_rx.recv() => {
+                // As Ctrl-Q: the shutdown below saves, stops the engine and restores.
+                tracing::info!(signal = super::signals::name(sig), "quitting on a signal");
+                break Ok(());
+            }
             _ = tick.tick() => {
                 app.system_memory = Some(probe.sample());
-                save_if_changed(&app, &engine, &state_file, &mut last_saved);
+                save_if_changed(&app, &engine, &state_file, &mut last_saved, keep_finished);
             }
             _ = spin.tick(), if app.idea.is_running() => {}
         }
@@ -260,6 +284,13 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
                 Effect::Quit => {}
             }
         }
+        // A job changed status: on disk now, not at the next tick (a kill in between would
+        // run a finished job again).
+        let statuses = super::state_save::status_fingerprint(&engine.queue());
+        if statuses != last_statuses {
+            save_if_changed(&app, &engine, &state_file, &mut last_saved, keep_finished);
+            last_statuses = statuses;
+        }
     };
 
     // Quitting: stop the engine (a running job is put back to waiting), save, restore.
@@ -272,9 +303,11 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
     tracing::info!(waiting, "terminal app quitting; waiting jobs are saved");
     let mut state: SavedState = app.saved_state();
     state.queue = queue;
+    super::state_save::prune_finished(&mut state.queue, keep_finished);
     if let Err(e) = persist::save(&state_file, &state) {
         tracing::error!("saving the app state: {}", error_chain(&e));
     }
+    drop(signals);
     drop(input);
     drop(terminal);
     drop(guard);
@@ -327,9 +360,16 @@ fn run_command(engine: &Engine, cmd: EngineCommand, app: &mut App) {
     app.set_queue(engine.queue());
 }
 
-fn save_if_changed(app: &App, engine: &Engine, path: &std::path::Path, last: &mut String) {
+fn save_if_changed(
+    app: &App,
+    engine: &Engine,
+    path: &std::path::Path,
+    last: &mut String,
+    keep_finished: usize,
+) {
     let mut state = app.saved_state();
     state.queue = engine.queue();
+    super::state_save::prune_finished(&mut state.queue, keep_finished);
     // A running job is saved as waiting: if the process dies it runs again next time.
     for job in &mut state.queue.jobs {
         if job.status == JobStatus::Running {
@@ -474,5 +514,42 @@ mod tests {
         };
         let err = prepare(&missing, dirs).err().unwrap().to_string();
         assert!(err.starts_with("cannot read caption file"), "{err}");
+    }
+
+    #[test]
+    fn the_last_sessions_model_winning_over_config_is_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = Dirs {
+            config_dir: dir.path().join("config"),
+            data_dir: dir.path().join("data"),
+        };
+        std::fs::create_dir_all(&dirs.config_dir).unwrap();
+        std::fs::write(
+            dirs.config_file(),
+            format!("model = \"demo\"\noutput_dir = {:?}\n", dir.path()),
+        )
+        .unwrap();
+        let saved = SavedState {
+            model: Some(ModelSpec::parse("someone/other-model")),
+            ..SavedState::default()
+        };
+        persist::save(&dirs.state_file(), &saved).unwrap();
+        let startup = prepare(&RunOptions::default(), dirs.clone()).unwrap();
+        let joined = startup.init.messages.join("\n");
+        assert!(
+            joined.contains("from the last session (config.toml names demo; --model chooses)"),
+            "{joined}"
+        );
+        // An explicit --model is no surprise: nothing to say.
+        let chosen = RunOptions {
+            model: Some("demo".into()),
+            ..RunOptions::default()
+        };
+        let startup = prepare(&chosen, dirs).unwrap();
+        assert!(
+            startup.init.messages.is_empty(),
+            "{:?}",
+            startup.init.messages
+        );
     }
 }

@@ -1,20 +1,19 @@
-//! Downloads into the shared Hugging Face cache through the `hf-hub` crate (its blocking
-//! `ureq` client: no async runtime). What hf-hub 0.5 does itself: the `resolve` URL layout,
-//! ETag/`x-repo-commit` metadata, resumable `blobs/<etag>.part` files, snapshot symlinks and
-//! `refs/<rev>`. What we add around it: `HF_HUB_CACHE`/`HF_HUB_OFFLINE`/token rules (it reads
-//! neither), the file list and sizes (`/api/models/<repo>/revision/<rev>?blobs=true`), reuse
-//! of blobs already in the cache, a free-disk check before the first byte, one overall
-//! progress stream, a size check after each file, and the gated-repo message.
+//! Downloads into the shared Hugging Face cache layout (`blobs/`, `snapshots/<commit>/`,
+//! `refs/<rev>`), with a blocking `ureq` client (no async runtime): `HF_HUB_CACHE` /
+//! `HF_HUB_OFFLINE` / token rules, the file list and sizes
+//! (`/api/models/<repo>/revision/<rev>?blobs=true`), reuse of blobs already in the cache, a
+//! free-disk check before the first byte, one overall progress stream, resumable
+//! `blobs/<sha256>.part` files, a size and sha256 check of every LFS file before it enters the
+//! cache, and the gated-repo message. Transfers go through [`super::fetch`], which keeps the
+//! token on the endpoint's own host (hf-hub 0.5 forwarded it across redirects).
 
 use std::path::{Path, PathBuf};
 
-use hf_hub::api::sync::{ApiBuilder, ApiError, ApiRepo};
-use hf_hub::api::Progress;
-use hf_hub::{Cache, Repo, RepoType};
 use serde_json::Value;
 
 use super::cache::{is_safe_revision, repo_dir, snapshot_dir};
 use super::env::HubEnv;
+use super::fetch::{FetchError, Fetcher, Wanted};
 use crate::weights::layout::needed_files;
 
 /// The repo `models download` fetches by default.
@@ -70,6 +69,16 @@ pub enum HubError {
     Http { url: String, status: u16 },
     #[error("{url}: {message}")]
     Network { url: String, message: String },
+    #[error(
+        "{file}: the downloaded data has sha256 {got}, but the Hub publishes {expected}; \
+             the download was discarded and nothing entered the cache (run again to fetch it \
+             afresh)"
+    )]
+    HashMismatch {
+        file: String,
+        expected: String,
+        got: String,
+    },
     #[error("{}: downloaded {got} bytes, expected {expected}", path.display())]
     SizeMismatch {
         path: PathBuf,
@@ -214,20 +223,9 @@ pub fn download(
     if env.offline {
         return cached_complete(opts);
     }
-    let api = ApiBuilder::from_cache(Cache::new(env.hub_cache.clone()))
-        .with_endpoint(env.endpoint.clone())
-        .with_token(env.token.as_ref().map(|t| t.expose().to_string()))
-        .with_progress(false)
-        .with_retries(opts.retries)
-        .build()
-        .map_err(|e| api_error(opts, "client", e))?;
-    let repo = api.repo(Repo::with_revision(
-        opts.repo_id.clone(),
-        RepoType::Model,
-        opts.revision.clone(),
-    ));
+    let fetcher = Fetcher::new(&env.endpoint, env.token.as_ref().map(|t| t.expose()));
 
-    let (commit, files) = match remote_files(opts, &repo) {
+    let (commit, files) = match remote_files(opts, &fetcher) {
         Ok(x) => x,
         Err(HubError::Network { message, .. }) => {
             // As huggingface_hub does: no connection, but a complete snapshot -> use it.
@@ -265,15 +263,6 @@ pub fn download(
         }
         to_fetch.push(f.clone());
     }
-    // Sizes the listing did not give come from a metadata request.
-    for f in &mut to_fetch {
-        if f.size.is_none() {
-            let md = api
-                .metadata(&repo.url(&f.path))
-                .map_err(|e| api_error(opts, &f.path, e))?;
-            f.size = Some(md.size() as u64);
-        }
-    }
     let partial: u64 = to_fetch
         .iter()
         .filter_map(|f| f.lfs_sha256.as_ref())
@@ -304,23 +293,54 @@ pub fn download(
             path: f.path.clone(),
             size,
         });
-        let progress = Adapter {
-            on_event: &mut *on_event,
-            base: done,
-            file_bytes: 0,
-            size,
-            total,
+        let blobs = repo_root.join("blobs");
+        let part = match &f.lfs_sha256 {
+            Some(sha) => blobs.join(format!("{sha}.part")),
+            // Small git-stored files have no published hash to name them by before the
+            // transfer; they never resume, so any stable name will do.
+            None => blobs.join(format!("{}.part", f.path.replace('/', "--"))),
         };
-        let path = repo
-            .download_with_progress(&f.path, progress)
-            .map_err(|e| api_error(opts, &f.path, e))?;
-        let got = std::fs::metadata(&path)
+        let url = format!(
+            "{}/{}/resolve/{}/{}",
+            env.endpoint.trim_end_matches('/'),
+            opts.repo_id,
+            commit,
+            f.path
+        );
+        let want = Wanted {
+            url: &url,
+            part: &part,
+            size: f.size,
+            sha256: f.lfs_sha256.as_deref(),
+        };
+        let mut attempt = 0;
+        let sha = loop {
+            let mut progress = |file_bytes: u64| {
+                on_event(&DownloadEvent::Bytes {
+                    done: done + file_bytes.min(size),
+                    total,
+                })
+            };
+            match fetcher.fetch(&want, &mut progress) {
+                Ok(sha) => break sha,
+                Err(FetchError::Transfer { .. }) if attempt < opts.retries => attempt += 1,
+                Err(e) => return Err(fetch_error(opts, &f.path, e)),
+            }
+        };
+        let blob = blobs.join(&sha);
+        std::fs::rename(&part, &blob).map_err(|source| HubError::Io {
+            path: blob.clone(),
+            source,
+        })?;
+        let path = repo_root.join("snapshots").join(&commit).join(&f.path);
+        link_blob(&blob, &path)?;
+        let got = std::fs::metadata(&blob)
             .map_err(|e| HubError::Io {
-                path: path.clone(),
+                path: blob.clone(),
                 source: e,
             })?
             .len();
-        if got != size {
+        if f.size.is_some_and(|s| s != got) {
             return Err(HubError::SizeMismatch {
                 path,
                 expected: size,
@@ -371,20 +391,26 @@ fn cached_complete(opts: &DownloadOptions) -> Result<PathBuf> {
 }
 
 /// `(commit, wanted files)` from the Hub's model-info API.
-fn remote_files(opts: &DownloadOptions, repo: &ApiRepo) -> Result<(String, Vec<RemoteFile>)> {
+fn remote_files(opts: &DownloadOptions, fetcher: &Fetcher) -> Result<(String, Vec<RemoteFile>)> {
     let url = format!(
         "{}/api/models/{}/revision/{}",
-        opts.env.endpoint, opts.repo_id, opts.revision
+        opts.env.endpoint.trim_end_matches('/'),
+        opts.repo_id,
+        opts.revision
     );
-    let response = repo.info_request().query("blobs", "true").call();
-    let mut response = match response {
-        Ok(r) => r,
-        Err(e) => return Err(ureq_error(opts, &url, e, true)),
-    };
+    let (_, response) = fetcher
+        .get(&format!("{url}?blobs=true"), None)
+        .map_err(|e| match e {
+            FetchError::Status { status, .. } => status_error(opts, &url, status, true),
+            other => fetch_error(opts, "model info", other),
+        })?;
     let body = response
-        .body_mut()
+        .into_body()
         .read_to_string()
-        .map_err(|e| ureq_error(opts, &url, e, true))?;
+        .map_err(|e| HubError::Network {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
     parse_repo_info(&body).map_err(|message| HubError::Protocol { what: url, message })
 }
 
@@ -431,86 +457,56 @@ pub fn parse_repo_info(body: &str) -> std::result::Result<(String, Vec<RemoteFil
     Ok((commit.to_string(), files))
 }
 
-fn ureq_error(opts: &DownloadOptions, url: &str, e: ureq::Error, on_info: bool) -> HubError {
-    match e {
-        ureq::Error::StatusCode(401 | 403) if !on_info => HubError::Gated {
+fn status_error(opts: &DownloadOptions, url: &str, status: u16, on_info: bool) -> HubError {
+    match status {
+        401 | 403 if !on_info => HubError::Gated {
             repo: opts.repo_id.clone(),
             endpoint: opts.env.endpoint.clone(),
             has_token: opts.env.token.is_some(),
         },
         // The Hub answers 401 for unknown repos to anonymous callers.
-        ureq::Error::StatusCode(status @ (401 | 404)) => HubError::NotFound {
+        401 | 404 => HubError::NotFound {
             repo: opts.repo_id.clone(),
             revision: opts.revision.clone(),
             endpoint: opts.env.endpoint.clone(),
             status,
         },
-        ureq::Error::StatusCode(403) => HubError::Gated {
+        403 => HubError::Gated {
             repo: opts.repo_id.clone(),
             endpoint: opts.env.endpoint.clone(),
             has_token: opts.env.token.is_some(),
         },
-        ureq::Error::StatusCode(status) => HubError::Http {
+        status => HubError::Http {
             url: url.to_string(),
             status,
         },
-        other => HubError::Network {
-            url: url.to_string(),
-            message: other.to_string(),
-        },
     }
 }
 
-fn api_error(opts: &DownloadOptions, file: &str, e: ApiError) -> HubError {
-    let url = format!(
-        "{}/{}/resolve/{}/{}",
-        opts.env.endpoint, opts.repo_id, opts.revision, file
-    );
+fn fetch_error(opts: &DownloadOptions, file: &str, e: FetchError) -> HubError {
     match e {
-        ApiError::RequestError(e) => match *e {
-            ureq::Error::StatusCode(404) => HubError::NotFound {
-                repo: opts.repo_id.clone(),
-                revision: opts.revision.clone(),
-                endpoint: opts.env.endpoint.clone(),
-                status: 404,
-            },
-            other => ureq_error(opts, &url, other, false),
-        },
-        ApiError::TooManyRetries(inner) => match api_error(opts, file, *inner) {
-            HubError::Network { url, message } => HubError::Network {
-                url,
-                message: format!(
-                    "{message} (gave up after {} retries; run again to resume)",
-                    opts.retries
-                ),
-            },
-            other => other,
-        },
-        ApiError::IoError(source) if is_transfer_error(&source) => HubError::Network {
+        FetchError::Status { url, status } => status_error(opts, &url, status, false),
+        FetchError::Transfer { url, message } => HubError::Network {
             url,
-            message: format!("{source} (the partial file is kept: run again to resume)"),
+            message: if opts.retries > 0 {
+                format!("{message} (gave up after {} retries)", opts.retries)
+            } else {
+                message
+            },
         },
-        ApiError::IoError(source) => HubError::Io {
-            path: opts.env.hub_cache.clone(),
-            source,
+        FetchError::Hash { expected, got } => HubError::HashMismatch {
+            file: file.to_string(),
+            expected,
+            got,
         },
-        other => HubError::Protocol {
-            what: url,
-            message: other.to_string(),
+        FetchError::TooLong { expected, got } => HubError::SizeMismatch {
+            path: PathBuf::from(file),
+            expected,
+            got,
         },
+        FetchError::Io { path, source } => HubError::Io { path, source },
+        FetchError::Protocol { url, message } => HubError::Protocol { what: url, message },
     }
-}
-
-/// hf-hub copies the body into the `.part` file with `io::copy`, so a dropped connection
-/// arrives as an I/O error: tell it apart from a local disk error.
-fn is_transfer_error(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    let from_ureq = e.get_ref().is_some_and(|inner| inner.is::<ureq::Error>());
-    from_ureq
-        || matches!(
-            e.kind(),
-            UnexpectedEof | ConnectionReset | ConnectionAborted | TimedOut
-        )
 }
 
 /// `snapshots/<commit>/<path>` -> `../../blobs/<sha>` (relative, as huggingface_hub does).
@@ -597,33 +593,6 @@ fn check_free_space(hub_cache: &Path, needed: u64, known: Option<u64>) -> Result
         }
         _ => Ok(()),
     }
-}
-
-/// Turns hf-hub's per-file callbacks into overall byte counts.
-struct Adapter<'a> {
-    on_event: &'a mut dyn FnMut(&DownloadEvent),
-    base: u64,
-    file_bytes: u64,
-    size: u64,
-    total: u64,
-}
-
-impl Progress for Adapter<'_> {
-    fn init(&mut self, _size: usize, _filename: &str) {
-        // hf-hub calls init again before each (resumed) request, then reports the bytes
-        // already on disk through update(): start the count afresh each time.
-        self.file_bytes = 0;
-    }
-
-    fn update(&mut self, n: usize) {
-        self.file_bytes += n as u64;
-        (self.on_event)(&DownloadEvent::Bytes {
-            done: self.base + self.file_bytes.min(self.size),
-            total: self.total,
-        });
-    }
-
-    fn finish(&mut self) {}
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod download;
 pub mod env;
+mod fetch;
 
 use std::path::PathBuf;
 
