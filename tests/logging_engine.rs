@@ -67,6 +67,7 @@ fn spec(seed: u64) -> JobSpec {
         size: ImageSize::new(64, 64),
         seed,
         model: ModelSpec::Demo,
+        start: None,
     }
 }
 

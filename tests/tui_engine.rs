@@ -21,6 +21,7 @@ fn spec(seed: u64, size: u32) -> JobSpec {
         size: ImageSize::new(size, size),
         seed,
         model: ModelSpec::Demo,
+        start: None,
     }
 }
 

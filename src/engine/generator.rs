@@ -21,6 +21,8 @@ pub struct Request<'a> {
     pub seed: u64,
     /// Send a [`Report::Preview`] every this many steps (0: none).
     pub preview_every: usize,
+    /// Start from this image instead of noise.
+    pub start: Option<&'a crate::pipeline::start_prepare::StartPaths>,
 }
 
 /// Reported after each sampling step.

@@ -84,6 +84,9 @@ pub struct JobSpec {
     pub size: ImageSize,
     pub seed: u64,
     pub model: ModelSpec,
+    /// Start from this image instead of noise (a variation, inpaint or outpaint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<crate::pipeline::start_prepare::StartPaths>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -311,6 +314,7 @@ mod tests {
             size: ImageSize::new(64, 64),
             seed,
             model: ModelSpec::Demo,
+            start: None,
         }
     }
 

@@ -494,6 +494,7 @@ impl Worker {
             size: spec.size,
             seed: spec.seed,
             preview_every: self.options.preview_every,
+            start: spec.start.as_ref(),
         };
         let shared = self.shared.clone();
         let mut progress = |report: Report| match report {

@@ -155,6 +155,7 @@ mod tests {
             size: ImageSize::new(64, 48),
             seed: 42,
             model: ModelSpec::Demo,
+            start: None,
         });
         save(&path, &state).unwrap();
         assert_eq!(load(&path).unwrap(), Some(state));

@@ -24,6 +24,7 @@ pub mod params;
 pub mod preview;
 pub mod runtime;
 pub mod sixel;
+pub mod start;
 pub mod sysmem;
 pub mod terminal;
 pub mod termquery;

@@ -441,6 +441,7 @@ mod tests {
             size: crate::sampler::ImageSize::new(64, 64),
             seed: 1,
             model: ModelSpec::Demo,
+            start: None,
         });
         persist::save(&dirs.state_file(), &saved).unwrap();
         let options = RunOptions {

@@ -59,6 +59,7 @@ pub fn spec(seed: u64) -> JobSpec {
         size: ImageSize::new(256, 256),
         seed,
         model: ModelSpec::Demo,
+        start: None,
     }
 }
 

@@ -89,6 +89,17 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
                 JobStatus::Failed { error } => error.clone(),
                 _ => job.spec.model.short(),
             };
+            let tail = match &job.spec.start {
+                Some(start) => format!(
+                    "{} {} · {tail}",
+                    crate::tui::start::MARK,
+                    start.source.file_name().map_or_else(
+                        || start.source.display().to_string(),
+                        |n| n.to_string_lossy().into_owned()
+                    )
+                ),
+                None => tail,
+            };
             let head_w = head.chars().count();
             let mut style = Style::default().fg(theme.foreground);
             if i == app.queue_selected && focused {
