@@ -349,7 +349,6 @@ impl KeyMap {
         );
 
         add_magic_bindings(&mut b);
-        add_start_bindings(&mut b);
 
         b.add(C::Panes, [ch('q')], A::Quit, "quit", false);
         b.add(C::Panes, [ch('?')], A::ToggleHelp, "help", false);
@@ -783,6 +782,7 @@ impl KeyMap {
             A::Move(Motion::LineEnd),
         );
 
+        add_start_bindings(&mut b);
         KeyMap { bindings: b.0 }
     }
 }
