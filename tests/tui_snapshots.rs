@@ -229,7 +229,10 @@ fn params_pane_with_start_image_thumbnails() {
     let terminal = draw(&mut app, 100, 30);
     let buf = terminal.backend().buffer();
     let text = buffer_text(buf);
-    assert!(text.contains("↻ from source.png · strength 0.5 · mask mask.png"), "{text}");
+    assert!(
+        text.contains("↻ from source.png · strength 0.5 · mask mask.png"),
+        "{text}"
+    );
     // The first thumbnail row: red cells, then blue ones; the mask's top row white over white.
     let (row, line) = text
         .lines()

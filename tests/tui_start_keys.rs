@@ -69,11 +69,18 @@ fn variation_key_on_a_history_entry_queues_a_job_from_its_image() {
     app.handle_key(key_for(Context::History, &Action::Variation));
     let specs = submitted(&mut app);
     assert_eq!(specs.len(), 1, "{:?}", app.status);
-    let start = specs[0].start.as_ref().expect("the job starts from an image");
+    let start = specs[0]
+        .start
+        .as_ref()
+        .expect("the job starts from an image");
     assert_eq!(start.source, out);
     assert_eq!(start.strength, 0.6, "default strength");
     assert_eq!(start.mask, None);
-    assert_eq!(specs[0].caption, fixture("fox.json"), "its caption came back");
+    assert_eq!(
+        specs[0].caption,
+        fixture("fox.json"),
+        "its caption came back"
+    );
     let (msg, severity) = app.status.clone().unwrap();
     assert_eq!(severity, Severity::Info, "{msg}");
     // The message names the strength keys as the key map has them.
@@ -146,7 +153,11 @@ fn source_and_mask_by_path_with_completion_then_cleared() {
     let Some(Overlay::Prompt(p)) = &app.overlay else {
         panic!("the prompt stays open");
     };
-    assert_eq!(p.input.text, format!("{base}photo-"), "two matches: no change");
+    assert_eq!(
+        p.input.text,
+        format!("{base}photo-"),
+        "two matches: no change"
+    );
     type_text(&mut app, "s");
     app.handle_key(tab);
     let Some(Overlay::Prompt(p)) = &app.overlay else {
@@ -167,7 +178,10 @@ fn source_and_mask_by_path_with_completion_then_cleared() {
     p.input = ideogram4::tui::overlay::LineInput::new(format!("{base}notes.txt"));
     app.handle_key(key(KeyCode::Enter));
     assert_eq!(app.status.as_ref().map(|s| s.1), Some(Severity::Error));
-    assert!(app.start.mask.is_none(), "a file that is no image is refused");
+    assert!(
+        app.start.mask.is_none(),
+        "a file that is no image is refused"
+    );
 
     app.handle_key(key_for(Context::Params, &Action::PickStartMask));
     let Some(Overlay::Prompt(p)) = &mut app.overlay else {

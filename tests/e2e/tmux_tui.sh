@@ -310,14 +310,14 @@ keys M-5 v                       # history: the newest image is selected; v star
 check_screen "v queues a variation of the selected image" "queued a variation of"
 sleep 0.5
 if screen | grep -q PAUSED; then keys M-4 p; fi
-keys M-4
-check_screen "the queue marks the job with its source" "↻ $(basename "$SOURCE")"
 start_wait=$SECONDS
 while (( SECONDS - start_wait < JOB_TIMEOUT )); do
     [ "$(ls "$WORK"/out/*.png 2>/dev/null | wc -l)" -gt "$BEFORE" ] && break
     sleep 0.5
 done
 sleep 0.5
+keys M-4
+check_screen "the queue marks the job that starts from an image" "↻done"
 VARIATION="$(ls -t "$WORK"/out/*.png 2>/dev/null | head -1)"
 if [ "$VARIATION" != "$SOURCE" ] && python3 - "$VARIATION" "$SOURCE" <<'PY'
 import hashlib, json, os, struct, sys, zlib

@@ -74,6 +74,11 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
                 JobStatus::Running => "start".into(),
                 _ => job.status.label().into(),
             };
+            // Marked where narrow layouts still show it: jobs that start from an image.
+            let progress = match job.spec.start {
+                Some(_) => format!("{}{progress}", crate::tui::start::MARK),
+                None => progress,
+            };
             let elapsed = job.elapsed(app.now).map(human_secs).unwrap_or_default();
             let head = format!(
                 "#{:<3}{icon} {:<9} {:<10} {:>9} s{:<10} {:>6} ",
