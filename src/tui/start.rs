@@ -33,7 +33,7 @@ impl Thumb {
         let scale = (max_w as f32 / w.max(1) as f32).min(max_h as f32 / h.max(1) as f32);
         let tw = ((w as f32 * scale).round() as u32).clamp(1, max_w);
         let th = ((h as f32 * scale).round() as u32).clamp(1, max_h);
-        let th = (th + 1) / 2 * 2;
+        let th = th.div_ceil(2) * 2;
         let small = image::imageops::resize(image, tw, th, image::imageops::FilterType::Triangle);
         Thumb {
             width: tw,
@@ -178,58 +178,6 @@ pub fn complete_path(text: &str) -> String {
     format!("{dir_part}{common}")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strength_steps_stay_on_the_grid() {
-        let mut s = StartState::default();
-        assert_eq!(s.strength, 0.6);
-        s.adjust_strength(1);
-        assert_eq!(s.strength, 0.65);
-        s.adjust_strength(100);
-        assert_eq!(s.strength, 1.0);
-        s.adjust_strength(-100);
-        assert_eq!(s.strength, 0.05);
-    }
-
-    #[test]
-    fn completes_files_and_folders() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("shots")).unwrap();
-        std::fs::write(dir.path().join("source-a.png"), b"x").unwrap();
-        std::fs::write(dir.path().join("source-b.png"), b"x").unwrap();
-        std::fs::write(dir.path().join(".hidden.png"), b"x").unwrap();
-        let base = format!("{}/", dir.path().display());
-        assert_eq!(complete_path(&format!("{base}sh")), format!("{base}shots/"));
-        assert_eq!(
-            complete_path(&format!("{base}so")),
-            format!("{base}source-")
-        );
-        assert_eq!(
-            complete_path(&format!("{base}source-b")),
-            format!("{base}source-b.png")
-        );
-        assert_eq!(
-            complete_path(&format!("{base}.h")),
-            format!("{base}.hidden.png")
-        );
-        assert_eq!(complete_path(&format!("{base}zz")), format!("{base}zz"));
-    }
-
-    #[test]
-    fn thumbnails_keep_the_aspect() {
-        let wide = image::RgbImage::from_pixel(200, 50, image::Rgb([10, 20, 30]));
-        let t = Thumb::of(&wide);
-        assert_eq!((t.width, t.height), (THUMB_COLS, 4));
-        assert_eq!(t.lines().len(), 2);
-        let tall = image::RgbImage::from_pixel(50, 200, image::Rgb([10, 20, 30]));
-        let t = Thumb::of(&tall);
-        assert_eq!((t.width, t.height), (2, THUMB_ROWS * 2));
-    }
-}
-
 impl super::app::App {
     /// The prompt's starting text: the chosen file, else the current folder.
     pub(super) fn start_prompt_text(&self, file: Option<&StartFile>) -> String {
@@ -365,3 +313,55 @@ pub fn pane_lines(app: &super::app::App, width: usize) -> Vec<Line<'static>> {
 
 /// The mark of a job that starts from an image, for the queue and history lists.
 pub const MARK: &str = "↻";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strength_steps_stay_on_the_grid() {
+        let mut s = StartState::default();
+        assert_eq!(s.strength, 0.6);
+        s.adjust_strength(1);
+        assert_eq!(s.strength, 0.65);
+        s.adjust_strength(100);
+        assert_eq!(s.strength, 1.0);
+        s.adjust_strength(-100);
+        assert_eq!(s.strength, 0.05);
+    }
+
+    #[test]
+    fn completes_files_and_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("shots")).unwrap();
+        std::fs::write(dir.path().join("source-a.png"), b"x").unwrap();
+        std::fs::write(dir.path().join("source-b.png"), b"x").unwrap();
+        std::fs::write(dir.path().join(".hidden.png"), b"x").unwrap();
+        let base = format!("{}/", dir.path().display());
+        assert_eq!(complete_path(&format!("{base}sh")), format!("{base}shots/"));
+        assert_eq!(
+            complete_path(&format!("{base}so")),
+            format!("{base}source-")
+        );
+        assert_eq!(
+            complete_path(&format!("{base}source-b")),
+            format!("{base}source-b.png")
+        );
+        assert_eq!(
+            complete_path(&format!("{base}.h")),
+            format!("{base}.hidden.png")
+        );
+        assert_eq!(complete_path(&format!("{base}zz")), format!("{base}zz"));
+    }
+
+    #[test]
+    fn thumbnails_keep_the_aspect() {
+        let wide = image::RgbImage::from_pixel(200, 50, image::Rgb([10, 20, 30]));
+        let t = Thumb::of(&wide);
+        assert_eq!((t.width, t.height), (THUMB_COLS, 4));
+        assert_eq!(t.lines().len(), 2);
+        let tall = image::RgbImage::from_pixel(50, 200, image::Rgb([10, 20, 30]));
+        let t = Thumb::of(&tall);
+        assert_eq!((t.width, t.height), (2, THUMB_ROWS * 2));
+    }
+}
