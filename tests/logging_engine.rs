@@ -68,6 +68,7 @@ fn spec(seed: u64) -> JobSpec {
         seed,
         model: ModelSpec::Demo,
         adapters: Vec::new(),
+        start: None,
     }
 }
 

@@ -22,6 +22,7 @@ fn spec(seed: u64, size: u32) -> JobSpec {
         seed,
         model: ModelSpec::Demo,
         adapters: Vec::new(),
+        start: None,
     }
 }
 

@@ -196,3 +196,56 @@ fn light_theme_draws_the_same_layout() {
     );
     assert_ne!(a.backend().buffer(), b.backend().buffer(), "colours differ");
 }
+
+#[test]
+fn params_pane_with_start_image_thumbnails() {
+    use ideogram4::tui::start::StartFile;
+    use ratatui::style::Color;
+    let dir = tempfile::tempdir().unwrap();
+    // A source with a red left half and a blue right half; a mask white at the top.
+    let source = image::RgbImage::from_fn(64, 32, |x, _| {
+        if x < 32 {
+            image::Rgb([220, 20, 20])
+        } else {
+            image::Rgb([20, 20, 220])
+        }
+    });
+    let mask = image::RgbImage::from_fn(64, 32, |_, y| {
+        if y < 16 {
+            image::Rgb([255, 255, 255])
+        } else {
+            image::Rgb([0, 0, 0])
+        }
+    });
+    let (source_path, mask_path) = (dir.path().join("source.png"), dir.path().join("mask.png"));
+    source.save(&source_path).unwrap();
+    mask.save(&mask_path).unwrap();
+    let mut app = app_with(&fixture("fox.json"));
+    app.start.source = Some(StartFile::read(&source_path).unwrap());
+    app.start.mask = Some(StartFile::read(&mask_path).unwrap());
+    app.start.adjust_strength(-2);
+    app.handle_key(alt('3'));
+    app.handle_key(ch('z'));
+    let terminal = draw(&mut app, 100, 30);
+    let buf = terminal.backend().buffer();
+    let text = buffer_text(buf);
+    assert!(
+        text.contains("↻ from source.png · strength 0.5 · mask mask.png"),
+        "{text}"
+    );
+    // The first thumbnail row: red cells, then blue ones; the mask's top row white over white.
+    let (row, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains('▀'))
+        .expect("thumbnail rows");
+    let first = line.chars().position(|c| c == '▀').unwrap() as u16;
+    let cell = |x: u16| &buf[(first + x, row as u16)];
+    assert_eq!(cell(0).fg, Color::Rgb(220, 20, 20));
+    assert_eq!(cell(11).bg, Color::Rgb(20, 20, 220));
+    let mask_first = first + 12 + 2;
+    assert_eq!(buf[(mask_first, row as u16)].fg, Color::Rgb(255, 255, 255));
+    let last_row = row as u16 + 2;
+    assert_eq!(buf[(mask_first, last_row)].bg, Color::Rgb(0, 0, 0));
+    assert_snapshot!("params_start_image", text);
+}

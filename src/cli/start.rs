@@ -7,14 +7,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use ideogram4::output::read_record;
-use ideogram4::pipeline::start_files::{
-    fit_mask, fit_rgb, limit_source, outpaint, read_image, to_luma, Fit, Loaded, Sides,
-};
+use ideogram4::pipeline::start_files::{read_image, Fit, Loaded, Sides};
 use ideogram4::pipeline::start_image::{check_strength, DEFAULT_MASKED_STRENGTH, DEFAULT_STRENGTH};
-use ideogram4::pipeline::{StartImage, StartSource};
+use ideogram4::pipeline::start_prepare::StartChoice;
+use ideogram4::pipeline::StartImage;
 use ideogram4::sampler::ImageSize;
-use image::imageops::{self, FilterType};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The start-image flags of `generate`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -103,12 +101,6 @@ fn recorded_file(
     Ok((path.clone(), loaded))
 }
 
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 /// Reads and checks everything; `size` is the job's size (the canvas when repeating a
 /// recorded outpaint). `Ok(None)` when no start image is involved.
 pub fn prepare(
@@ -190,58 +182,19 @@ pub fn prepare(
         (None, None) => DEFAULT_STRENGTH,
     };
     check_strength(strength).map_err(|e| anyhow::anyhow!("--strength: {e}"))?;
-
-    let (source_w, source_h) = source.image.dimensions();
-    let (limited, note) = limit_source(source.image.clone());
-    notes.extend(note);
-    let fitted = fit_rgb(&limited, inner.width, inner.height, fit);
-    let mask_image = match &mask {
-        Some((path, m)) => {
-            if !m.grey {
-                notes.push(format!(
-                    "the mask {} has colours: converted to grey (white = repaint)",
-                    path.display()
-                ));
-            }
-            let mut luma = to_luma(&m.image);
-            if luma.dimensions() != (source_w, source_h) {
-                notes.push(format!(
-                    "the mask is {}x{}, the source {source_w}x{source_h}: mask scaled to match",
-                    luma.width(),
-                    luma.height()
-                ));
-                luma = imageops::resize(&luma, source_w, source_h, FilterType::Nearest);
-            }
-            Some(fit_mask(&luma, inner.width, inner.height, fit))
-        }
-        None => None,
-    };
-    let (canvas_image, mask_image) = match sides {
-        Some(sides) => {
-            let (c, m) = outpaint(&fitted, mask_image.as_ref(), sides);
-            (c, Some(m))
-        }
-        None => (fitted, mask_image),
-    };
-    let canvas = ImageSize::new(canvas_image.width(), canvas_image.height());
-    let record = json!({
-        "file": file_name(&source_path),
-        "sha256": source.sha256,
-        // The shortest decimal that reads back as the same f32 (0.85, not 0.8500000238).
-        "strength": format!("{strength}").parse::<f64>().unwrap_or(f64::from(strength)),
-        "fit": fit.name(),
-        "mask_file": mask.as_ref().map(|(p, _)| file_name(p)),
-        "mask_sha256": mask.as_ref().map(|(_, m)| m.sha256.clone()),
-        "outpaint": sides,
-    });
+    let prepared = ideogram4::pipeline::start_prepare::prepare(StartChoice {
+        source: (source_path, source),
+        mask,
+        fit,
+        sides,
+        inner,
+        strength,
+    })?;
+    notes.extend(prepared.notes);
     Ok(Some(Prepared {
-        start: StartImage {
-            source: StartSource::Pixels(canvas_image.into_raw()),
-            strength,
-            mask: mask_image.map(|m| m.into_raw()),
-        },
-        canvas,
-        record,
+        start: prepared.start,
+        canvas: prepared.canvas,
+        record: prepared.record,
         notes,
     }))
 }

@@ -22,6 +22,8 @@ pub struct Request<'a> {
     /// Send a [`Report::Preview`] every this many steps (0: none).
     pub preview_every: usize,
     pub adapters: &'a [crate::model::adapter::AdapterUse],
+    /// Start from this image instead of noise.
+    pub start: Option<&'a crate::pipeline::start_prepare::StartPaths>,
 }
 
 /// Reported after each sampling step.

@@ -87,6 +87,9 @@ pub struct JobSpec {
     /// LoRA/LoKr adapters, in order (none for older saved queues).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub adapters: Vec<crate::model::adapter::AdapterUse>,
+    /// Start from this image instead of noise (a variation, inpaint or outpaint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<crate::pipeline::start_prepare::StartPaths>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -315,6 +318,7 @@ mod tests {
             seed,
             model: ModelSpec::Demo,
             adapters: Vec::new(),
+            start: None,
         }
     }
 

@@ -496,6 +496,7 @@ impl Worker {
             seed: spec.seed,
             preview_every: self.options.preview_every,
             adapters: &spec.adapters,
+            start: spec.start.as_ref(),
         };
         let shared = self.shared.clone();
         let mut progress = |report: Report| match report {

@@ -156,6 +156,7 @@ mod tests {
             seed: 42,
             model: ModelSpec::Demo,
             adapters: Vec::new(),
+            start: None,
         });
         save(&path, &state).unwrap();
         assert_eq!(load(&path).unwrap(), Some(state));

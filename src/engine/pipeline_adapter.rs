@@ -92,12 +92,20 @@ impl Generator for PipelineGenerator {
         progress: &mut dyn FnMut(Report),
         cancel: &AtomicBool,
     ) -> Result<Generated, GenerateError> {
-        let mut job = pipeline::JobSpec::new(
-            request.caption,
-            request.params.clone(),
-            request.size,
-            request.seed,
-        );
+        let prepared = match request.start {
+            Some(start) => Some(
+                start
+                    .prepare(request.size)
+                    .map_err(|e| GenerateError::Failed(e.to_string()))?,
+            ),
+            None => None,
+        };
+        for note in prepared.iter().flat_map(|p| &p.notes) {
+            progress(Report::Stage(note.clone()));
+        }
+        let size = prepared.as_ref().map_or(request.size, |p| p.canvas);
+        let mut job =
+            pipeline::JobSpec::new(request.caption, request.params.clone(), size, request.seed);
         if request.preview_every > 0 && self.latent_rgb.is_none() {
             match self.pipeline.fit_latent_rgb(8) {
                 Ok(map) => self.latent_rgb = Some(map),
@@ -111,8 +119,8 @@ impl Generator for PipelineGenerator {
             .as_ref()
             .filter(|_| request.preview_every > 0);
         let grid = (
-            (request.size.height / crate::sampler::PIXELS_PER_TOKEN) as usize,
-            (request.size.width / crate::sampler::PIXELS_PER_TOKEN) as usize,
+            (size.height / crate::sampler::PIXELS_PER_TOKEN) as usize,
+            (size.width / crate::sampler::PIXELS_PER_TOKEN) as usize,
         );
         let mut trace = |t: pipeline::Trace<'_>| {
             let (Some(map), pipeline::Trace::Step(report)) = (preview, t) else {
@@ -167,12 +175,13 @@ impl Generator for PipelineGenerator {
                 (progress.borrow_mut())(Report::Stage(text.clone()));
             }
         };
+        let start = prepared.as_ref().map(|p| &p.start);
         match self
             .pipeline
-            .run_traced(&job, None, &mut events, cancel, &mut trace)
+            .run_from(&job, start, None, &mut events, cancel, &mut trace)
         {
             Ok(done) => Ok(Generated {
-                parameters: done.record.to_value(),
+                parameters: with_start_record(done.record.to_value(), prepared.as_ref()),
                 image: RgbImage {
                     width: done.width,
                     height: done.height,
@@ -183,6 +192,17 @@ impl Generator for PipelineGenerator {
             Err(e) => Err(GenerateError::Failed(crate::logging::error_chain(&e))),
         }
     }
+}
+
+/// The `init_image` block next to the other parameters, as `generate` writes it.
+fn with_start_record(
+    mut parameters: serde_json::Value,
+    prepared: Option<&crate::pipeline::start_prepare::Prepared>,
+) -> serde_json::Value {
+    if let (Some(p), Some(map)) = (prepared, parameters.as_object_mut()) {
+        map.insert("init_image".into(), p.record.clone());
+    }
+    parameters
 }
 
 /// Repositories in the Hugging Face cache that hold a checkpoint (a snapshot with a

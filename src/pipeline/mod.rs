@@ -46,6 +46,7 @@ pub mod preview;
 mod source;
 pub mod start_files;
 pub mod start_image;
+pub mod start_prepare;
 mod text_cache;
 
 use std::path::{Path, PathBuf};

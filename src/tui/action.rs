@@ -150,6 +150,17 @@ pub enum Action {
     // History.
     LoadParams,
 
+    // Image to image.
+    /// Queue a variation of the selected history entry (or the preview's image).
+    Variation,
+    PickStartSource,
+    PickStartMask,
+    ClearStart,
+    StrengthUp,
+    StrengthDown,
+    /// Complete the file name in a path prompt.
+    CompletePath,
+
     // Magic prompt and layout view.
     /// Open the idea line (an idea expanded into a caption in the background).
     OpenIdea,

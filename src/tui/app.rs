@@ -203,6 +203,8 @@ pub struct App {
     pub idea: super::idea::IdeaState,
     /// The layout view, when open.
     pub layout_view: Option<super::layout_view::LayoutView>,
+    /// Image to image: what queued jobs start from.
+    pub start: super::start::StartState,
 }
 
 /// Everything the app starts from.
@@ -309,6 +311,7 @@ impl App {
             last_action: None,
             idea: super::idea::IdeaState::default(),
             layout_view: None,
+            start: super::start::StartState::default(),
         };
         app.set_queue(saved.queue);
         app.refresh_caption();
@@ -615,6 +618,22 @@ impl App {
             Action::CancelIdea => self.cancel_idea(),
             Action::ToggleLayout => self.toggle_layout(),
             Action::Layout(a) => self.layout_action(a),
+            Action::Variation => self.start_variation(),
+            Action::PickStartSource => {
+                let current = self.start_prompt_text(self.start.source.as_ref());
+                self.open_prompt(PromptKind::StartSource, &current);
+            }
+            Action::PickStartMask => {
+                let current = self.start_prompt_text(self.start.mask.as_ref());
+                self.open_prompt(PromptKind::StartMask, &current);
+            }
+            Action::ClearStart => {
+                self.start.clear();
+                self.info("no start image: jobs start from noise");
+            }
+            Action::StrengthUp => self.adjust_strength(1),
+            Action::StrengthDown => self.adjust_strength(-1),
+            Action::CompletePath => {}
         }
         self.refresh_caption();
     }
@@ -677,6 +696,18 @@ impl App {
                     }
                     Action::Move(Motion::LineEnd) => {
                         p.input.cursor = p.input.text.len();
+                        self.overlay = Some(Overlay::Prompt(p));
+                    }
+                    Action::CompletePath => {
+                        if matches!(
+                            p.kind,
+                            PromptKind::StartSource
+                                | PromptKind::StartMask
+                                | PromptKind::OpenFile
+                                | PromptKind::SaveAs
+                        ) {
+                            p.input = LineInput::new(super::start::complete_path(&p.input.text));
+                        }
                         self.overlay = Some(Overlay::Prompt(p));
                     }
                     Action::Quit => return false,
@@ -813,6 +844,9 @@ impl App {
                 }
             }
             PromptKind::Idea(_) => self.start_idea(&text),
+            PromptKind::StartSource | PromptKind::StartMask => {
+                self.choose_start_file(&prompt.kind, &text)
+            }
             PromptKind::GuidanceList => match crate::sampler::parse_guidance_list(&text) {
                 Ok(list) => match self.params.set_guidance_sampling_order(list) {
                     Ok(()) => self.open_guidance_editor(),
@@ -1162,7 +1196,7 @@ impl App {
         self.info("wrapped into a caption; fill in style_description and the elements");
     }
 
-    fn submit(&mut self, count: usize) {
+    pub(super) fn submit(&mut self, count: usize) {
         self.refresh_caption();
         let text = self.editor.text().to_string();
         if text.trim().is_empty() {
@@ -1188,6 +1222,7 @@ impl App {
                 seed: self.params.seed.wrapping_add(i),
                 model: self.params.model.clone(),
                 adapters: self.params.adapters.clone(),
+                start: self.start.paths(),
             })
             .collect();
         let first_seed = self.params.seed;
@@ -1293,7 +1328,7 @@ impl App {
             .sort_by(|a, b| b.finished.total_cmp(&a.finished));
     }
 
-    fn load_history_params(&mut self) {
+    pub(super) fn load_history_params(&mut self) {
         let Some(item) = self.history.get(self.history_selected).cloned() else {
             self.info("no finished image selected");
             return;

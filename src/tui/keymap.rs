@@ -846,6 +846,7 @@ impl KeyMap {
             A::Move(Motion::LineEnd),
         );
 
+        add_start_bindings(&mut b);
         KeyMap { bindings: b.0 }
     }
 }
@@ -952,6 +953,68 @@ fn add_magic_bindings(b: &mut Builder) {
         A::Layout(L::Close),
         "close",
         true,
+    );
+}
+
+/// Image to image: variations of finished images, start and mask files, strength.
+fn add_start_bindings(b: &mut Builder) {
+    use Action as A;
+    use Context as C;
+    b.add(
+        C::History,
+        [Key::ch('v')],
+        A::Variation,
+        "variation: rerun it starting from this image",
+        true,
+    );
+    b.add(
+        C::Panes,
+        [Key::ch('v')],
+        A::Variation,
+        "variation of the image in the preview",
+        false,
+    );
+    b.add(
+        C::Params,
+        [Key::ch('i')],
+        A::PickStartSource,
+        "start image: choose a source file",
+        false,
+    );
+    b.add(
+        C::Params,
+        [Key::ch('I')],
+        A::PickStartMask,
+        "start image: choose a mask (white = repaint)",
+        false,
+    );
+    b.add(
+        C::Params,
+        [Key::ch(']')],
+        A::StrengthUp,
+        "start image: more strength (further from the source)",
+        false,
+    );
+    b.add(
+        C::Params,
+        [Key::ch('[')],
+        A::StrengthDown,
+        "start image: less strength (closer to the source)",
+        false,
+    );
+    b.add(
+        C::Params,
+        [Key::ch('x')],
+        A::ClearStart,
+        "start image: drop source and mask (text to image)",
+        false,
+    );
+    b.add(
+        C::Prompt,
+        [Key::plain(KeyCode::Tab)],
+        A::CompletePath,
+        "complete the file name",
+        false,
     );
 }
 

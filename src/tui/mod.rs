@@ -26,6 +26,7 @@ pub mod runtime;
 pub mod sixel;
 pub mod signals;
 pub mod state_save;
+pub mod start;
 pub mod sysmem;
 pub mod terminal;
 pub mod termquery;

@@ -67,6 +67,10 @@ pub enum PromptKind {
     GuidanceList,
     /// An idea for the magic prompt (its backend and model, for the title).
     Idea(String),
+    /// The image a job starts from.
+    StartSource,
+    /// The mask of the start image.
+    StartMask,
 }
 
 impl PromptKind {
@@ -77,6 +81,8 @@ impl PromptKind {
             PromptKind::SubmitMany => "How many jobs (successive seeds)?".into(),
             PromptKind::Field(f) => format!("Set {}", f.label()),
             PromptKind::Idea(backend) => format!("Idea → caption ({backend})"),
+            PromptKind::StartSource => "Start image (PNG, JPEG or WebP)".into(),
+            PromptKind::StartMask => "Mask image (white = repaint)".into(),
             PromptKind::GuidanceList => {
                 "Guidance per step, first step first (comma-separated)".into()
             }

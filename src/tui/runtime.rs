@@ -482,6 +482,7 @@ mod tests {
             seed: 1,
             model: ModelSpec::Demo,
             adapters: Vec::new(),
+            start: None,
         });
         persist::save(&dirs.state_file(), &saved).unwrap();
         let options = RunOptions {

@@ -4,7 +4,9 @@
 #   first, cancel the first, resume, wait for the second to finish, check the PNG and its
 #   embedded parameters and the screen, quit, restart, and find caption, queue and history
 #   restored. Then the same binary with TERM values that have no graphics, and with the viuer
-#   preview path (input paused around image output) showing the finished image.
+#   preview path (input paused around image output) showing the finished image. Last, a
+#   variation: v on a history entry queues a job that starts from that image, and its PNG
+#   records the source's SHA-256.
 #
 # BIN=path/to/ideogram4-tui (default: target/debug/ideogram4-tui, built if missing).
 # Exit status 0 when every check passed.
@@ -298,6 +300,49 @@ PY
 then pass "the image's caption is the expanded idea with the moved box"; else fail "idea job record"; fi
 keys C-q
 [ "$(wait_exit)" = 0 ] && pass "idea run quits cleanly" || fail "idea run quit"
+
+# ---- variation: a finished image as the start of a new job -----------------------------
+start
+check_screen "variation run: app starts" "History · "
+SOURCE="$(ls -t "$WORK"/out/*.png 2>/dev/null | head -1)"
+BEFORE="$(ls "$WORK"/out/*.png 2>/dev/null | wc -l)"
+keys M-5 v                       # history: the newest image is selected; v starts a variation
+check_screen "v queues a variation of the selected image" "queued a variation of"
+sleep 0.5
+if screen | grep -q PAUSED; then keys M-4 p; fi
+start_wait=$SECONDS
+while (( SECONDS - start_wait < JOB_TIMEOUT )); do
+    [ "$(ls "$WORK"/out/*.png 2>/dev/null | wc -l)" -gt "$BEFORE" ] && break
+    sleep 0.5
+done
+sleep 0.5
+keys M-4
+check_screen "the queue marks the job that starts from an image" "↻done"
+VARIATION="$(ls -t "$WORK"/out/*.png 2>/dev/null | head -1)"
+if [ "$VARIATION" != "$SOURCE" ] && python3 - "$VARIATION" "$SOURCE" <<'PY'
+import hashlib, json, os, struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+pos, record = 8, None
+while pos < len(data):
+    n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+    body = data[pos + 8:pos + 8 + n]
+    if kind == b"iTXt" and body.startswith(b"parameters\0"):
+        rest = body[len(b"parameters\0"):]
+        text = rest[2:].split(b"\0", 2)[2]
+        record = json.loads(zlib.decompress(text) if rest[0] else text)
+    pos += 12 + n
+start = record["init_image"]
+want = hashlib.sha256(open(sys.argv[2], "rb").read()).hexdigest()
+assert start["sha256"] == want, (start, want)
+assert start["file"] == os.path.basename(sys.argv[2]), start
+assert start["strength"] == 0.6, start
+print("variation record:", start)
+PY
+then pass "the variation's PNG records init_image with the source's sha256"; else fail "variation record"; fi
+keys M-5
+check_screen "history marks the variation" "↻ "
+keys C-q
+[ "$(wait_exit)" = 0 ] && pass "variation run quits cleanly" || fail "variation run quit"
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]

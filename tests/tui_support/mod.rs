@@ -60,6 +60,7 @@ pub fn spec(seed: u64) -> JobSpec {
         seed,
         model: ModelSpec::Demo,
         adapters: Vec::new(),
+        start: None,
     }
 }
 

@@ -53,9 +53,15 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
                 style = style.bg(theme.selection_bg).add_modifier(Modifier::BOLD);
             }
             let room = width.saturating_sub(head.chars().count());
+            let from_image = item.spec.as_ref().is_some_and(|s| s.start.is_some());
+            let summary = if from_image {
+                format!("{} {}", crate::tui::start::MARK, item.summary)
+            } else {
+                item.summary.clone()
+            };
             Line::from(vec![
                 Span::styled(truncate(&head, width), style),
-                Span::styled(truncate(&item.summary, room), style.fg(theme.dim)),
+                Span::styled(truncate(&summary, room), style.fg(theme.dim)),
             ])
         })
         .collect();

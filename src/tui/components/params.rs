@@ -164,6 +164,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
             Style::default().fg(theme.dim),
         ))),
     }
+    lines.extend(crate::tui::start::pane_lines(app, width));
     f.render_widget(Paragraph::new(lines), inner);
 }
 

@@ -74,6 +74,11 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
                 JobStatus::Running => "start".into(),
                 _ => job.status.label().into(),
             };
+            // Marked where narrow layouts still show it: jobs that start from an image.
+            let progress = match job.spec.start {
+                Some(_) => format!("{}{progress}", crate::tui::start::MARK),
+                None => progress,
+            };
             let elapsed = job.elapsed(app.now).map(human_secs).unwrap_or_default();
             let head = format!(
                 "#{:<3}{icon} {:<9} {:<10} {:>9} s{:<10} {:>6} ",
@@ -88,6 +93,17 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
                 JobStatus::Done { output } => output.display().to_string(),
                 JobStatus::Failed { error } => error.clone(),
                 _ => job.spec.model.short(),
+            };
+            let tail = match &job.spec.start {
+                Some(start) => format!(
+                    "{} {} · {tail}",
+                    crate::tui::start::MARK,
+                    start.source.file_name().map_or_else(
+                        || start.source.display().to_string(),
+                        |n| n.to_string_lossy().into_owned()
+                    )
+                ),
+                None => tail,
             };
             let head_w = head.chars().count();
             let mut style = Style::default().fg(theme.foreground);
