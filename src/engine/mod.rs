@@ -276,7 +276,7 @@ struct Worker {
 }
 
 enum Work {
-    Job(JobId, JobSpec, Arc<AtomicBool>),
+    Job(JobId, Box<JobSpec>, Arc<AtomicBool>),
     Preload(ModelSpec),
     Stop,
 }
@@ -330,7 +330,7 @@ impl Worker {
                     let spec = job.spec.clone();
                     self.shared.emit_queue(&s);
                     self.shared.emit(EngineEvent::Started { job: id });
-                    return Work::Job(id, spec, flag);
+                    return Work::Job(id, Box::new(spec), flag);
                 }
             }
             s = self.shared.wake.wait(s).unwrap_or_else(|p| p.into_inner());

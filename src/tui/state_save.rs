@@ -48,6 +48,8 @@ mod tests {
                 size: crate::sampler::ImageSize::new(64, 64),
                 seed,
                 model: ModelSpec::Demo,
+                adapters: Vec::new(),
+                start: None,
             });
         }
         q
