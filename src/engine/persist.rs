@@ -260,7 +260,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         let caption = format!(
-            "{{\"high_level_description\": \"{}\"}}",
+            "{{\"high_level_description\": \"shared {}\"}}",
             "a fox ".repeat(300)
         );
         let mut state = SavedState::default();
@@ -282,7 +282,7 @@ mod tests {
         save(&path, &state).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
-            text.matches("a fox a fox").count(),
+            text.matches("shared a fox").count(),
             1,
             "the shared caption once"
         );
