@@ -106,10 +106,14 @@ pub fn prepare(options: &RunOptions, dirs: Dirs) -> Result<Startup, RunError> {
     };
     let mut saved_queue = saved.as_ref().map(|s| s.queue.clone()).unwrap_or_default();
     let waiting = saved_queue.recover_after_restart();
-    if waiting > 0 && !saved_queue.paused {
-        // Do not start heavy work the moment the app opens; the user decides.
-        saved_queue.paused = true;
-        tracing::info!(waiting, "restored waiting jobs; the queue starts paused");
+    if waiting > 0 {
+        if !saved_queue.paused {
+            // Do not start heavy work the moment the app opens; the user decides.
+            saved_queue.paused = true;
+            tracing::info!(waiting, "restored waiting jobs; the queue starts paused");
+        }
+        // Said whether the pause is ours or was saved with the queue: either way nothing runs
+        // until the user resumes, and the status line is where they look first.
         messages.push(format!(
             "restored {waiting} waiting job(s); the queue is paused (p in Queue resumes)"
         ));
@@ -460,6 +464,34 @@ fn write_osc52(text: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_queue_saved_paused_is_announced_on_restore() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = Dirs {
+            config_dir: dir.path().join("config"),
+            data_dir: dir.path().join("data"),
+        };
+        let mut saved = SavedState::default();
+        saved.queue.push(crate::engine::JobSpec {
+            caption: "{}".into(),
+            params: crate::sampler::Preset::Turbo12.into(),
+            size: crate::sampler::ImageSize::new(64, 64),
+            seed: 1,
+            model: ModelSpec::Demo,
+            adapters: Vec::new(),
+            start: None,
+        });
+        saved.queue.paused = true;
+        persist::save(&dirs.state_file(), &saved).unwrap();
+        let startup = prepare(&RunOptions::default(), dirs).unwrap();
+        let joined = startup.init.messages.join("\n");
+        assert!(
+            joined.contains("restored 1 waiting job(s); the queue is paused"),
+            "{joined}"
+        );
+        assert!(startup.saved_queue.paused);
+    }
 
     #[test]
     fn prepare_reports_problems_and_pauses_restored_work() {
