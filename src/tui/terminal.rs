@@ -186,7 +186,18 @@ impl Drop for InputReader {
             self.control.changed.notify_all();
         }
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // When the terminal has gone (the tmux server or the SSH session died), crossterm's
+            // read() spins on the hung-up tty and never returns: give the thread a moment, then
+            // leave it behind so the app can finish saving and exit (which ends the thread).
+            let deadline = std::time::Instant::now() + Duration::from_secs(1);
+            while !t.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                tracing::warn!("terminal input thread did not stop (terminal gone?); leaving it");
+            }
         }
     }
 }

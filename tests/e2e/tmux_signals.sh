@@ -78,6 +78,35 @@ for sig in TERM HUP; do
         || fail "SIG$sig: the edit is not in the saved state"
 done
 
+# The terminal itself goes away: a tmux server of its own is killed, so the app's tty hangs up
+# (as when the server or an SSH session without tmux dies). The app must still save and exit:
+# crossterm's reader spins on a hung-up tty, and the app used to wait for it forever at 60-80 %
+# CPU.
+hup() { command tmux -L "${SOCKET}-hup" "$@"; }
+rm -f "$WORK/shpid" "$STATE" "$LOG"
+hup new-session -d -s hup -x 160 -y 48 \
+    "echo \$\$ > $WORK/shpid; exec env HOME=$WORK/home XDG_CONFIG_HOME=$WORK/config XDG_DATA_HOME=$WORK/data IDEOGRAM4_LOG=info $BIN --model demo $WORK/caption.json"
+start=$SECONDS
+while (( SECONDS - start < 30 )) && ! hup capture-pane -p -t hup 2>/dev/null | grep -qF "caption.json"; do sleep 0.2; done
+if hup capture-pane -p -t hup 2>/dev/null | grep -qF "caption.json"; then
+    hup send-keys -t hup -l "hangupmarker"; sleep 1
+    pid="$(cat "$WORK/shpid")"  # exec: the app is the pane's process, as when run directly
+    hup kill-server
+    start=$SECONDS
+    while (( SECONDS - start < 15 )) && kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then
+        fail "terminal gone: the app is still running"
+        kill -9 "$pid" 2>/dev/null
+    else
+        pass "terminal gone: the app exited"
+    fi
+    grep -q "hangupmarker" "$STATE" 2>/dev/null && pass "terminal gone: state saved with the edit" \
+        || fail "terminal gone: the edit is not in the saved state"
+else
+    fail "the app did not start for the hang-up check"
+    hup kill-server 2>/dev/null
+fi
+
 # kill -9 the moment a job shows as done: the saved state must already say so (it used to be
 # written on a 1-second tick, and the job came back as waiting and ran again).
 rm -f "$STATE" "$WORK/shpid"
