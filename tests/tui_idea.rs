@@ -13,6 +13,8 @@ use ideogram4::tui::App;
 use magic_support::*;
 use tui_support::*;
 
+const KEY: &str = "sk-tui-test-77c0e1";
+
 fn app_for(server: &FakeServer) -> App {
     let mut app = app_with(&fixture("fox.json"));
     app.config.magic_prompt = MagicConfig {
@@ -51,6 +53,8 @@ fn wait_done(app: &mut App) {
 fn idea_becomes_the_caption_as_one_undoable_edit() {
     let server = FakeServer::start(vec![chat_ok(GOOD_REPLY).delayed(Duration::from_millis(300))]);
     let mut app = app_for(&server);
+    // A key from config.toml: sent to the server, kept out of the saved state.
+    app.config.magic_prompt.api_key = Some(KEY.into());
     let before = app.editor.text().to_string();
     submit_idea(&mut app, "a red fox in the snow");
     assert!(app.idea.is_running());
@@ -68,6 +72,13 @@ fn idea_becomes_the_caption_as_one_undoable_edit() {
         status,
         "caption from idea by openai qwen2.5:14b · verifier: clean (Ctrl-Z undoes)"
     );
+    assert_eq!(
+        server.requests()[0].header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    let state = serde_json::to_string(&app.saved_state()).unwrap();
+    assert!(!state.contains(KEY));
+    assert!(!format!("{:?}", app.config).contains(KEY));
     let body = server.requests()[0].json();
     assert_eq!(
         body["messages"][1]["content"],

@@ -34,7 +34,7 @@ are removed unless --keep-bboxes.";
 pub struct BackendArgs {
     /// ideogram, openrouter or openai (any OpenAI-compatible server) [default: backend of
     /// config.toml's [magic_prompt], else ideogram].
-    #[arg(id = "magic_backend", long = "magic-backend", alias = "backend", value_name = "BACKEND", value_parser = parse_backend)]
+    #[arg(id = "magic_backend", long = "magic-backend", visible_alias = "backend", value_name = "BACKEND", value_parser = parse_backend)]
     pub backend: Option<BackendKind>,
     /// The chat model (openrouter default anthropic/claude-opus-4.8).
     #[arg(id = "magic_model", long = "magic-model", value_name = "MODEL")]
@@ -43,7 +43,7 @@ pub struct BackendArgs {
     #[arg(
         id = "magic_base_url",
         long = "magic-base-url",
-        alias = "base-url",
+        visible_alias = "base-url",
         value_name = "URL"
     )]
     pub base_url: Option<String>,
@@ -51,7 +51,7 @@ pub struct BackendArgs {
     #[arg(
         id = "magic_timeout",
         long = "magic-timeout",
-        alias = "timeout",
+        visible_alias = "timeout",
         value_name = "SECONDS"
     )]
     pub timeout: Option<u64>,

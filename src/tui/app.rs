@@ -448,7 +448,7 @@ impl App {
             p.input.insert(text.lines().next().unwrap_or(""));
             return;
         }
-        if self.overlay.is_some() {
+        if self.overlay.is_some() || self.layout_view.is_some() {
             return;
         }
         self.focus = Pane::Editor;
