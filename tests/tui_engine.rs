@@ -179,7 +179,9 @@ fn failures_are_reported_and_the_engine_keeps_working() {
         "{}",
         failures[1].1
     );
-    // Retry puts a failed job back; with a fixed size it now runs.
+    // Retry puts a failed job back to waiting (paused first: otherwise the engine may pick
+    // it up, and fail it again, before the status is read).
+    engine.set_paused(true);
     assert!(engine.retry(ids[0]));
     assert_eq!(
         engine.queue().get(ids[0]).unwrap().status,
