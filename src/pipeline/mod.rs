@@ -404,6 +404,7 @@ impl Pipeline {
     ) -> Result<Finished> {
         let result = self.run_inner(job, start, schedule, events, cancel, trace);
         if result.is_err() {
+            // Whatever the job made is dropped by now; hand the buffers back too.
             memory::clear_cache();
         }
         result
@@ -420,12 +421,7 @@ impl Pipeline {
         cancel: &AtomicBool,
         trace: &mut dyn FnMut(Trace<'_>),
     ) -> Result<Finished> {
-        let result = self.run_inner(job, None, schedule, events, cancel, trace);
-        if result.is_err() {
-            // Whatever the job made is dropped by now; hand the buffers back too.
-            memory::clear_cache();
-        }
-        result
+        self.run_from(job, None, schedule, events, cancel, trace)
     }
 
     fn run_inner(
