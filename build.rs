@@ -6,6 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "build/codes.rs"]
+mod codes;
+
 /// The MLX release the binding is written and tested against.
 const MLX_VERSION: &str = "0.32.4";
 
@@ -17,10 +20,16 @@ struct Found {
 
 fn main() {
     println!("cargo:rerun-if-changed=csrc/shim.cpp");
+    println!("cargo:rerun-if-changed=csrc/codes.h");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=build/codes.rs");
     for var in ["MLX_DIR", "PYTHON", "XDG_DATA_HOME", "HOME"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
+
+    // The ABI's codes for Rust, from the header the shim compiles against.
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    codes::generate(Path::new("csrc/codes.h"), &out_dir.join("codes.rs"));
 
     let found = match find_mlx() {
         Ok(found) => found,
@@ -39,6 +48,8 @@ fn main() {
         .file("csrc/shim.cpp")
         .include(&include)
         .flag_if_supported("-Wno-unused-parameter")
+        // A code of csrc/codes.h that a switch of the shim misses is a build error.
+        .flag("-Werror=switch")
         .opt_level(2)
         .compile("ideogram4_mlx_shim");
 

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "codes.h"
 #include "mlx/mlx.h"
 
 namespace mx = mlx::core;
@@ -40,43 +41,22 @@ int guarded(F&& f) {
   return 1;
 }
 
-// The codes must match `Dtype` in src/mlx/dtype.rs.
-mx::Dtype to_dtype(int code) {
+mx::Dtype to_dtype(codes::Dtype code) {
   switch (code) {
-    case 0: return mx::bool_;
-    case 1: return mx::uint8;
-    case 2: return mx::uint16;
-    case 3: return mx::uint32;
-    case 4: return mx::uint64;
-    case 5: return mx::int8;
-    case 6: return mx::int16;
-    case 7: return mx::int32;
-    case 8: return mx::int64;
-    case 9: return mx::float16;
-    case 10: return mx::float32;
-    case 11: return mx::float64;
-    case 12: return mx::bfloat16;
-    case 13: return mx::complex64;
-    default: throw std::invalid_argument("unknown dtype code " + std::to_string(code));
+#define X(rust, mlx) \
+  case codes::Dtype::rust: return mx::mlx;
+    SHIM_CODES_Dtype(X)
+#undef X
   }
+  throw std::invalid_argument("unknown dtype code " + std::to_string(static_cast<int>(code)));
 }
 
 int from_dtype(mx::Dtype d) {
   switch (d.val()) {
-    case mx::Dtype::Val::bool_: return 0;
-    case mx::Dtype::Val::uint8: return 1;
-    case mx::Dtype::Val::uint16: return 2;
-    case mx::Dtype::Val::uint32: return 3;
-    case mx::Dtype::Val::uint64: return 4;
-    case mx::Dtype::Val::int8: return 5;
-    case mx::Dtype::Val::int16: return 6;
-    case mx::Dtype::Val::int32: return 7;
-    case mx::Dtype::Val::int64: return 8;
-    case mx::Dtype::Val::float16: return 9;
-    case mx::Dtype::Val::float32: return 10;
-    case mx::Dtype::Val::float64: return 11;
-    case mx::Dtype::Val::bfloat16: return 12;
-    case mx::Dtype::Val::complex64: return 13;
+#define X(rust, mlx) \
+  case mx::Dtype::Val::mlx: return static_cast<int>(codes::Dtype::rust);
+    SHIM_CODES_Dtype(X)
+#undef X
   }
   return -1;
 }
@@ -122,7 +102,7 @@ size_t shim_array_nbytes(const Arr* a) { return a->nbytes(); }
 
 // Allocates an uninitialised buffer of `nbytes`, hands its address to the caller to fill, and
 // wraps it as an evaluated array. The caller must fill it before the array is used.
-int shim_array_new_uninit(const int32_t* shape, int ndim, int dtype, size_t nbytes,
+int shim_array_new_uninit(const int32_t* shape, int ndim, codes::Dtype dtype, size_t nbytes,
                           void** data, Arr** out) {
   return guarded([&] {
     auto dt = to_dtype(dtype);
@@ -177,76 +157,33 @@ int shim_eval(Arr* const* arrays, size_t n) {
   });
 }
 
-int shim_scalar(double value, int dtype, Arr** out) {
+int shim_scalar(double value, codes::Dtype dtype, Arr** out) {
   return guarded([&] { put(out, Arr(value, to_dtype(dtype))); });
 }
 
 // ---- elementwise -------------------------------------------------------------------------
 
-// Codes must match `Unary` in src/mlx/ffi.rs.
-int shim_unary(int op, const Arr* a, Arr** out) {
+int shim_unary(codes::Unary op, const Arr* a, Arr** out) {
   return guarded([&] {
-    const Arr& x = *a;
     switch (op) {
-      case 0: put(out, mx::exp(x)); break;
-      case 1: put(out, mx::log(x)); break;
-      case 2: put(out, mx::sin(x)); break;
-      case 3: put(out, mx::cos(x)); break;
-      case 4: put(out, mx::tanh(x)); break;
-      case 5: put(out, mx::sigmoid(x)); break;
-      case 6: put(out, mx::sqrt(x)); break;
-      case 7: put(out, mx::rsqrt(x)); break;
-      case 8: put(out, mx::square(x)); break;
-      case 9: put(out, mx::abs(x)); break;
-      case 10: put(out, mx::negative(x)); break;
-      case 11: put(out, mx::erf(x)); break;
-      case 12: put(out, mx::floor(x)); break;
-      case 13: put(out, mx::round(x)); break;
-      case 14: put(out, mx::logical_not(x)); break;
-      case 15: put(out, mx::contiguous(x)); break;
-      case 16: put(out, mx::flatten(x)); break;
-      case 17: put(out, mx::stop_gradient(x)); break;
-      case 18: put(out, mx::ceil(x)); break;
-      case 19: put(out, mx::log1p(x)); break;
-      case 20: put(out, mx::expm1(x)); break;
-      case 21: put(out, mx::isnan(x)); break;
-      case 22: put(out, mx::isinf(x)); break;
-      default: throw std::invalid_argument("unknown unary op " + std::to_string(op));
+#define X(rust, mlx) \
+  case codes::Unary::rust: put(out, mx::mlx(*a)); return;
+      SHIM_CODES_Unary(X)
+#undef X
     }
+    throw std::invalid_argument("unknown unary op " + std::to_string(static_cast<int>(op)));
   });
 }
 
-// Codes must match `Binary` in src/mlx/ffi.rs.
-int shim_binary(int op, const Arr* a, const Arr* b, Arr** out) {
+int shim_binary(codes::Binary op, const Arr* a, const Arr* b, Arr** out) {
   return guarded([&] {
-    const Arr& x = *a;
-    const Arr& y = *b;
     switch (op) {
-      case 0: put(out, mx::add(x, y)); break;
-      case 1: put(out, mx::subtract(x, y)); break;
-      case 2: put(out, mx::multiply(x, y)); break;
-      case 3: put(out, mx::divide(x, y)); break;
-      case 4: put(out, mx::matmul(x, y)); break;
-      case 5: put(out, mx::maximum(x, y)); break;
-      case 6: put(out, mx::minimum(x, y)); break;
-      case 7: put(out, mx::power(x, y)); break;
-      case 8: put(out, mx::equal(x, y)); break;
-      case 9: put(out, mx::not_equal(x, y)); break;
-      case 10: put(out, mx::less(x, y)); break;
-      case 11: put(out, mx::less_equal(x, y)); break;
-      case 12: put(out, mx::greater(x, y)); break;
-      case 13: put(out, mx::greater_equal(x, y)); break;
-      case 14: put(out, mx::bitwise_and(x, y)); break;
-      case 15: put(out, mx::bitwise_or(x, y)); break;
-      case 16: put(out, mx::left_shift(x, y)); break;
-      case 17: put(out, mx::right_shift(x, y)); break;
-      case 18: put(out, mx::logical_and(x, y)); break;
-      case 19: put(out, mx::logical_or(x, y)); break;
-      case 20: put(out, mx::bitwise_xor(x, y)); break;
-      case 21: put(out, mx::floor_divide(x, y)); break;
-      case 22: put(out, mx::remainder(x, y)); break;
-      default: throw std::invalid_argument("unknown binary op " + std::to_string(op));
+#define X(rust, mlx) \
+  case codes::Binary::rust: put(out, mx::mlx(*a, *b)); return;
+      SHIM_CODES_Binary(X)
+#undef X
     }
+    throw std::invalid_argument("unknown binary op " + std::to_string(static_cast<int>(op)));
   });
 }
 
@@ -263,14 +200,20 @@ int shim_clip(const Arr* a, const Arr* lo, const Arr* hi, Arr** out) {
   });
 }
 
-int shim_astype(const Arr* a, int dtype, Arr** out) {
+int shim_astype(const Arr* a, codes::Dtype dtype, Arr** out) {
   return guarded([&] { put(out, mx::astype(*a, to_dtype(dtype))); });
+}
+
+// The same bytes read as `dtype` (the last axis rescaled by the ratio of element sizes).
+int shim_view(const Arr* a, codes::Dtype dtype, Arr** out) {
+  return guarded([&] { put(out, mx::view(*a, to_dtype(dtype))); });
 }
 
 // ---- reductions ----------------------------------------------------------------------------
 
-// Codes must match `Reduce` in src/mlx/ffi.rs. `naxes < 0` reduces over all axes.
-int shim_reduce(int op, const Arr* a, const int32_t* axes, int naxes, bool keepdims, Arr** out) {
+// `naxes < 0` reduces over all axes.
+int shim_reduce(codes::Reduce op, const Arr* a, const int32_t* axes, int naxes, bool keepdims,
+                Arr** out) {
   return guarded([&] {
     const Arr& x = *a;
     std::vector<int> ax;
@@ -279,23 +222,23 @@ int shim_reduce(int op, const Arr* a, const int32_t* axes, int naxes, bool keepd
     } else {
       ax = to_ints(axes, naxes);
     }
+    using R = codes::Reduce;
     switch (op) {
-      case 0: put(out, mx::sum(x, ax, keepdims)); break;
-      case 1: put(out, mx::mean(x, ax, keepdims)); break;
-      case 2: put(out, mx::max(x, ax, keepdims)); break;
-      case 3: put(out, mx::min(x, ax, keepdims)); break;
-      case 4: put(out, mx::var(x, ax, keepdims)); break;
-      case 5: put(out, mx::logsumexp(x, ax, keepdims)); break;
-      case 6: put(out, mx::softmax(x, ax, /*precise=*/true)); break;
-      case 7: put(out, mx::all(x, ax, keepdims)); break;
-      case 8: put(out, mx::any(x, ax, keepdims)); break;
-      case 9: {
+      case R::Sum: put(out, mx::sum(x, ax, keepdims)); return;
+      case R::Mean: put(out, mx::mean(x, ax, keepdims)); return;
+      case R::Max: put(out, mx::max(x, ax, keepdims)); return;
+      case R::Min: put(out, mx::min(x, ax, keepdims)); return;
+      case R::Var: put(out, mx::var(x, ax, keepdims)); return;
+      case R::LogSumExp: put(out, mx::logsumexp(x, ax, keepdims)); return;
+      case R::Softmax: put(out, mx::softmax(x, ax, /*precise=*/true)); return;
+      case R::All: put(out, mx::all(x, ax, keepdims)); return;
+      case R::Any: put(out, mx::any(x, ax, keepdims)); return;
+      case R::ArgMax:
         if (ax.size() != 1) throw std::invalid_argument("[argmax] takes exactly one axis");
         put(out, mx::argmax(x, ax[0], keepdims));
-        break;
-      }
-      default: throw std::invalid_argument("unknown reduction " + std::to_string(op));
+        return;
     }
+    throw std::invalid_argument("unknown reduction " + std::to_string(static_cast<int>(op)));
   });
 }
 
@@ -355,18 +298,12 @@ int shim_split(const Arr* a, const int32_t* indices, int n, int axis, Arr** outs
   });
 }
 
-int shim_slice(const Arr* a, const int32_t* start, const int32_t* stop, const int32_t* strides,
-               int n, Arr** out) {
+// The strided slice of `a` or, when `upd` is given, `a` with `upd` written into it.
+int shim_slice(const Arr* a, const Arr* upd, const int32_t* start, const int32_t* stop,
+               const int32_t* strides, int n, Arr** out) {
   return guarded([&] {
-    put(out, mx::slice(*a, to_shape(start, n), to_shape(stop, n), to_shape(strides, n)));
-  });
-}
-
-int shim_slice_update(const Arr* src, const Arr* upd, const int32_t* start, const int32_t* stop,
-                      const int32_t* strides, int n, Arr** out) {
-  return guarded([&] {
-    put(out, mx::slice_update(*src, *upd, to_shape(start, n), to_shape(stop, n),
-                              to_shape(strides, n)));
+    auto lo = to_shape(start, n), hi = to_shape(stop, n), step = to_shape(strides, n);
+    put(out, upd ? mx::slice_update(*a, *upd, lo, hi, step) : mx::slice(*a, lo, hi, step));
   });
 }
 
@@ -402,15 +339,15 @@ int shim_pad(const Arr* a, const int32_t* axes, const int32_t* lo, const int32_t
 
 // ---- creation ------------------------------------------------------------------------------
 
-int shim_arange(double start, double stop, double step, int dtype, Arr** out) {
+int shim_arange(double start, double stop, double step, codes::Dtype dtype, Arr** out) {
   return guarded([&] { put(out, mx::arange(start, stop, step, to_dtype(dtype))); });
 }
 
-int shim_linspace(double start, double stop, int num, int dtype, Arr** out) {
+int shim_linspace(double start, double stop, int num, codes::Dtype dtype, Arr** out) {
   return guarded([&] { put(out, mx::linspace(start, stop, num, to_dtype(dtype))); });
 }
 
-int shim_full(const int32_t* shape, int ndim, double value, int dtype, Arr** out) {
+int shim_full(const int32_t* shape, int ndim, double value, codes::Dtype dtype, Arr** out) {
   return guarded([&] {
     auto dt = to_dtype(dtype);
     put(out, mx::full(to_shape(shape, ndim), Arr(value, dt), dt));
@@ -507,7 +444,7 @@ int shim_random_split(const Arr* key, Arr** a, Arr** b) {
   });
 }
 
-int shim_random_normal(const int32_t* shape, int ndim, int dtype, float loc, float scale,
+int shim_random_normal(const int32_t* shape, int ndim, codes::Dtype dtype, float loc, float scale,
                        const Arr* key, Arr** out) {
   return guarded([&] {
     std::optional<Arr> k;
@@ -516,7 +453,7 @@ int shim_random_normal(const int32_t* shape, int ndim, int dtype, float loc, flo
   });
 }
 
-int shim_random_uniform(const int32_t* shape, int ndim, int dtype, float lo, float hi,
+int shim_random_uniform(const int32_t* shape, int ndim, codes::Dtype dtype, float lo, float hi,
                         const Arr* key, Arr** out) {
   return guarded([&] {
     std::optional<Arr> k;
@@ -580,14 +517,25 @@ int shim_set_wired_limit(size_t limit, size_t* previous) {
 
 // ---- devices -------------------------------------------------------------------------------
 
-// 0 = cpu, 1 = gpu.
 int shim_default_device() {
-  return mx::default_device().type == mx::Device::DeviceType::gpu ? 1 : 0;
+  switch (mx::default_device().type) {
+#define X(rust, mlx) \
+  case mx::Device::DeviceType::mlx: return static_cast<int>(codes::DeviceType::rust);
+    SHIM_CODES_DeviceType(X)
+#undef X
+  }
+  return -1;
 }
 
-int shim_set_default_device(int gpu) {
+int shim_set_default_device(codes::DeviceType type) {
   return guarded([&] {
-    mx::set_default_device(gpu ? mx::Device(mx::Device::gpu) : mx::Device(mx::Device::cpu));
+    switch (type) {
+#define X(rust, mlx) \
+  case codes::DeviceType::rust: mx::set_default_device(mx::Device(mx::Device::mlx)); return;
+      SHIM_CODES_DeviceType(X)
+#undef X
+    }
+    throw std::invalid_argument("unknown device type " + std::to_string(static_cast<int>(type)));
   });
 }
 
@@ -621,11 +569,11 @@ int shim_metal_kernel_new(const char* name, const char* const* input_names, int 
 void shim_metal_kernel_free(Kernel* k) { delete k; }
 
 // Output shapes are packed: `out_ndims[i]` dims each, concatenated in `out_dims`.
-// Template args: kinds 0 = int, 1 = bool, 2 = dtype (value is a dtype code).
+// Template args: a kind each; a dtype's value is its dtype code.
 int shim_metal_kernel_call(const Kernel* k, Arr* const* inputs, int n_in, const int32_t* out_ndims,
-                           const int32_t* out_dims, const int32_t* out_dtypes, int n_out,
+                           const int32_t* out_dims, const codes::Dtype* out_dtypes, int n_out,
                            const int32_t* grid, const int32_t* threadgroup,
-                           const char* const* tmpl_names, const int32_t* tmpl_kinds,
+                           const char* const* tmpl_names, const codes::TemplateKind* tmpl_kinds,
                            const int32_t* tmpl_values, int n_tmpl, bool has_init, float init,
                            Arr** outs) {
   return guarded([&] {
@@ -643,9 +591,9 @@ int shim_metal_kernel_call(const Kernel* k, Arr* const* inputs, int n_in, const 
     for (int i = 0; i < n_tmpl; ++i) {
       mx::fast::TemplateArg v;
       switch (tmpl_kinds[i]) {
-        case 0: v = static_cast<int>(tmpl_values[i]); break;
-        case 1: v = tmpl_values[i] != 0; break;
-        default: v = to_dtype(tmpl_values[i]); break;
+        case codes::TemplateKind::Int: v = static_cast<int>(tmpl_values[i]); break;
+        case codes::TemplateKind::Bool: v = tmpl_values[i] != 0; break;
+        case codes::TemplateKind::Dtype: v = to_dtype(static_cast<codes::Dtype>(tmpl_values[i])); break;
       }
       tmpl.emplace_back(tmpl_names[i], v);
     }

@@ -93,14 +93,7 @@ impl Array {
         let mut data: *mut c_void = ptr::null_mut();
         let array = Array::make("from_bytes", |out| unsafe {
             // SAFETY: `d` outlives the call; the shim writes `data` and `out`.
-            ffi::shim_array_new_uninit(
-                d.as_ptr(),
-                d.len() as i32,
-                dtype as i32,
-                nbytes,
-                &mut data,
-                out,
-            )
+            ffi::shim_array_new_uninit(d.as_ptr(), d.len() as i32, dtype, nbytes, &mut data, out)
         })?;
         if nbytes > 0 {
             // SAFETY: the shim allocated at least `nbytes` bytes at `data`, owned by `array`,
@@ -146,7 +139,7 @@ impl Array {
     /// A 0-d array holding `value` converted to `dtype`.
     pub fn scalar(value: f64, dtype: Dtype) -> Result<Array> {
         Array::make("scalar", |out| unsafe {
-            ffi::shim_scalar(value, dtype as i32, out)
+            ffi::shim_scalar(value, dtype, out)
         })
     }
 

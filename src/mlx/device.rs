@@ -3,7 +3,7 @@
 use std::ffi::CStr;
 
 use super::error::{check, Result};
-use super::ffi;
+use super::ffi::{self, DeviceType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -22,16 +22,19 @@ impl std::fmt::Display for Device {
 }
 
 pub fn default_device() -> Device {
-    if unsafe { ffi::shim_default_device() } == 1 {
-        Device::Gpu
-    } else {
-        Device::Cpu
+    let code = unsafe { ffi::shim_default_device() };
+    match DeviceType::from_code(code) {
+        Some(DeviceType::Gpu) => Device::Gpu,
+        _ => Device::Cpu,
     }
 }
 
 pub fn set_default_device(device: Device) -> Result<()> {
     check("set_default_device", unsafe {
-        ffi::shim_set_default_device(i32::from(device == Device::Gpu))
+        ffi::shim_set_default_device(match device {
+            Device::Cpu => DeviceType::Cpu,
+            Device::Gpu => DeviceType::Gpu,
+        })
     })
 }
 

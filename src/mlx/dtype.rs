@@ -1,49 +1,10 @@
-//! Element types, with the codes shared with the C++ shim.
+//! Element types (the enum itself is generated from the shim's `csrc/codes.h`).
 
 use std::fmt;
 
-/// An MLX element type. The discriminants are the shim's dtype codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(i32)]
-pub enum Dtype {
-    Bool = 0,
-    U8 = 1,
-    U16 = 2,
-    U32 = 3,
-    U64 = 4,
-    I8 = 5,
-    I16 = 6,
-    I32 = 7,
-    I64 = 8,
-    F16 = 9,
-    F32 = 10,
-    F64 = 11,
-    Bf16 = 12,
-    Complex64 = 13,
-}
+pub use super::codes::Dtype;
 
 impl Dtype {
-    pub(crate) fn from_code(code: i32) -> Option<Self> {
-        use Dtype::*;
-        Some(match code {
-            0 => Bool,
-            1 => U8,
-            2 => U16,
-            3 => U32,
-            4 => U64,
-            5 => I8,
-            6 => I16,
-            7 => I32,
-            8 => I64,
-            9 => F16,
-            10 => F32,
-            11 => F64,
-            12 => Bf16,
-            13 => Complex64,
-            _ => return None,
-        })
-    }
-
     /// Bytes per element.
     pub fn size(self) -> usize {
         use Dtype::*;
@@ -59,25 +20,10 @@ impl Dtype {
         matches!(self, Dtype::F16 | Dtype::F32 | Dtype::F64 | Dtype::Bf16)
     }
 
-    /// The name used in safetensors headers and error messages.
+    /// The name used in safetensors headers and error messages: MLX's (`bool_` without its
+    /// underscore).
     pub fn name(self) -> &'static str {
-        use Dtype::*;
-        match self {
-            Bool => "bool",
-            U8 => "uint8",
-            U16 => "uint16",
-            U32 => "uint32",
-            U64 => "uint64",
-            I8 => "int8",
-            I16 => "int16",
-            I32 => "int32",
-            I64 => "int64",
-            F16 => "float16",
-            F32 => "float32",
-            F64 => "float64",
-            Bf16 => "bfloat16",
-            Complex64 => "complex64",
-        }
+        self.mlx_name().trim_end_matches('_')
     }
 }
 
@@ -96,40 +42,26 @@ pub unsafe trait Element: Copy + Default + 'static {
     const DTYPE: Dtype;
 }
 
-// SAFETY (all impls): fixed-size POD types with the same layout as MLX's element types.
-unsafe impl Element for f32 {
-    const DTYPE: Dtype = Dtype::F32;
+macro_rules! elements {
+    ($($t:ty => $d:ident),* $(,)?) => {
+        // SAFETY (all impls): fixed-size POD types with the same layout as MLX's element types.
+        $(unsafe impl Element for $t {
+            const DTYPE: Dtype = Dtype::$d;
+        })*
+    };
 }
-unsafe impl Element for f64 {
-    const DTYPE: Dtype = Dtype::F64;
-}
-unsafe impl Element for half::f16 {
-    const DTYPE: Dtype = Dtype::F16;
-}
-unsafe impl Element for half::bf16 {
-    const DTYPE: Dtype = Dtype::Bf16;
-}
-unsafe impl Element for u8 {
-    const DTYPE: Dtype = Dtype::U8;
-}
-unsafe impl Element for u16 {
-    const DTYPE: Dtype = Dtype::U16;
-}
-unsafe impl Element for u32 {
-    const DTYPE: Dtype = Dtype::U32;
-}
-unsafe impl Element for u64 {
-    const DTYPE: Dtype = Dtype::U64;
-}
-unsafe impl Element for i8 {
-    const DTYPE: Dtype = Dtype::I8;
-}
-unsafe impl Element for i16 {
-    const DTYPE: Dtype = Dtype::I16;
-}
-unsafe impl Element for i32 {
-    const DTYPE: Dtype = Dtype::I32;
-}
-unsafe impl Element for i64 {
-    const DTYPE: Dtype = Dtype::I64;
+
+elements! {
+    f32 => F32,
+    f64 => F64,
+    half::f16 => F16,
+    half::bf16 => Bf16,
+    u8 => U8,
+    u16 => U16,
+    u32 => U32,
+    u64 => U64,
+    i8 => I8,
+    i16 => I16,
+    i32 => I32,
+    i64 => I64,
 }

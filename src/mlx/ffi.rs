@@ -21,77 +21,8 @@ pub struct RawKernel {
     _private: [u8; 0],
 }
 
-// Op codes: must match the switch statements in csrc/shim.cpp.
-#[derive(Debug, Clone, Copy)]
-#[repr(i32)]
-pub enum Unary {
-    Exp = 0,
-    Log = 1,
-    Sin = 2,
-    Cos = 3,
-    Tanh = 4,
-    Sigmoid = 5,
-    Sqrt = 6,
-    Rsqrt = 7,
-    Square = 8,
-    Abs = 9,
-    Negative = 10,
-    Erf = 11,
-    Floor = 12,
-    Round = 13,
-    LogicalNot = 14,
-    Contiguous = 15,
-    Flatten = 16,
-    StopGradient = 17,
-    Ceil = 18,
-    Log1p = 19,
-    Expm1 = 20,
-    IsNan = 21,
-    IsInf = 22,
-}
-
-#[derive(Debug, Clone, Copy)]
-#[repr(i32)]
-pub enum Binary {
-    Add = 0,
-    Subtract = 1,
-    Multiply = 2,
-    Divide = 3,
-    Matmul = 4,
-    Maximum = 5,
-    Minimum = 6,
-    Power = 7,
-    Equal = 8,
-    NotEqual = 9,
-    Less = 10,
-    LessEqual = 11,
-    Greater = 12,
-    GreaterEqual = 13,
-    BitwiseAnd = 14,
-    BitwiseOr = 15,
-    LeftShift = 16,
-    RightShift = 17,
-    LogicalAnd = 18,
-    LogicalOr = 19,
-    BitwiseXor = 20,
-    FloorDivide = 21,
-    Remainder = 22,
-}
-
-#[derive(Debug, Clone, Copy)]
-#[repr(i32)]
-pub enum Reduce {
-    Sum = 0,
-    Mean = 1,
-    Max = 2,
-    Min = 3,
-    Var = 4,
-    LogSumExp = 5,
-    Softmax = 6,
-    All = 7,
-    Any = 8,
-    ArgMax = 9,
-}
+use super::codes::Dtype;
+pub use super::codes::{Binary, DeviceType, Reduce, TemplateKind, Unary};
 
 pub type Out = *mut *mut RawArray;
 
@@ -109,7 +40,7 @@ extern "C" {
     pub fn shim_array_new_uninit(
         shape: *const i32,
         ndim: c_int,
-        dtype: c_int,
+        dtype: Dtype,
         nbytes: usize,
         data: *mut *mut c_void,
         out: Out,
@@ -117,10 +48,10 @@ extern "C" {
     pub fn shim_array_to_bytes(a: *const RawArray, dst: *mut c_void, nbytes: usize) -> c_int;
     pub fn shim_array_data(a: *const RawArray, data: *mut *const c_void) -> c_int;
     pub fn shim_eval(arrays: *const *mut RawArray, n: usize) -> c_int;
-    pub fn shim_scalar(value: f64, dtype: c_int, out: Out) -> c_int;
+    pub fn shim_scalar(value: f64, dtype: Dtype, out: Out) -> c_int;
 
-    pub fn shim_unary(op: c_int, a: *const RawArray, out: Out) -> c_int;
-    pub fn shim_binary(op: c_int, a: *const RawArray, b: *const RawArray, out: Out) -> c_int;
+    pub fn shim_unary(op: Unary, a: *const RawArray, out: Out) -> c_int;
+    pub fn shim_binary(op: Binary, a: *const RawArray, b: *const RawArray, out: Out) -> c_int;
     pub fn shim_where(
         c: *const RawArray,
         x: *const RawArray,
@@ -133,9 +64,10 @@ extern "C" {
         hi: *const RawArray,
         out: Out,
     ) -> c_int;
-    pub fn shim_astype(a: *const RawArray, dtype: c_int, out: Out) -> c_int;
+    pub fn shim_astype(a: *const RawArray, dtype: Dtype, out: Out) -> c_int;
+    pub fn shim_view(a: *const RawArray, dtype: Dtype, out: Out) -> c_int;
     pub fn shim_reduce(
-        op: c_int,
+        op: Reduce,
         a: *const RawArray,
         axes: *const i32,
         naxes: c_int,
@@ -160,16 +92,9 @@ extern "C" {
         axis: c_int,
         outs: *mut *mut RawArray,
     ) -> c_int;
+    /// `upd` null reads the slice; otherwise writes `upd` into it.
     pub fn shim_slice(
         a: *const RawArray,
-        start: *const i32,
-        stop: *const i32,
-        strides: *const i32,
-        n: c_int,
-        out: Out,
-    ) -> c_int;
-    pub fn shim_slice_update(
-        src: *const RawArray,
         upd: *const RawArray,
         start: *const i32,
         stop: *const i32,
@@ -196,9 +121,9 @@ extern "C" {
         out: Out,
     ) -> c_int;
 
-    pub fn shim_arange(start: f64, stop: f64, step: f64, dtype: c_int, out: Out) -> c_int;
-    pub fn shim_linspace(start: f64, stop: f64, num: c_int, dtype: c_int, out: Out) -> c_int;
-    pub fn shim_full(shape: *const i32, ndim: c_int, value: f64, dtype: c_int, out: Out) -> c_int;
+    pub fn shim_arange(start: f64, stop: f64, step: f64, dtype: Dtype, out: Out) -> c_int;
+    pub fn shim_linspace(start: f64, stop: f64, num: c_int, dtype: Dtype, out: Out) -> c_int;
+    pub fn shim_full(shape: *const i32, ndim: c_int, value: f64, dtype: Dtype, out: Out) -> c_int;
 
     #[allow(clippy::too_many_arguments)]
     pub fn shim_conv2d(
@@ -282,7 +207,7 @@ extern "C" {
     pub fn shim_random_normal(
         shape: *const i32,
         ndim: c_int,
-        dtype: c_int,
+        dtype: Dtype,
         loc: f32,
         scale: f32,
         key: *const RawArray,
@@ -291,7 +216,7 @@ extern "C" {
     pub fn shim_random_uniform(
         shape: *const i32,
         ndim: c_int,
-        dtype: c_int,
+        dtype: Dtype,
         lo: f32,
         hi: f32,
         key: *const RawArray,
@@ -324,7 +249,7 @@ extern "C" {
     pub fn shim_set_wired_limit(limit: usize, previous: *mut usize) -> c_int;
 
     pub fn shim_default_device() -> c_int;
-    pub fn shim_set_default_device(gpu: c_int) -> c_int;
+    pub fn shim_set_default_device(device: DeviceType) -> c_int;
     pub fn shim_gpu_available() -> c_int;
 
     #[allow(clippy::too_many_arguments)]
@@ -348,12 +273,12 @@ extern "C" {
         n_in: c_int,
         out_ndims: *const i32,
         out_dims: *const i32,
-        out_dtypes: *const i32,
+        out_dtypes: *const Dtype,
         n_out: c_int,
         grid: *const i32,
         threadgroup: *const i32,
         tmpl_names: *const *const c_char,
-        tmpl_kinds: *const i32,
+        tmpl_kinds: *const TemplateKind,
         tmpl_values: *const i32,
         n_tmpl: c_int,
         has_init: bool,

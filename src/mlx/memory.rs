@@ -2,6 +2,7 @@
 
 use super::error::{check, Result};
 use super::ffi;
+use std::os::raw::c_int;
 
 /// Bytes held by live arrays.
 pub fn active() -> usize {
@@ -31,31 +32,31 @@ pub fn memory_limit() -> usize {
     unsafe { ffi::shim_get_memory_limit() }
 }
 
+/// Calls one of the shim's limit setters, which report the previous limit.
+fn set_limit(
+    op: &'static str,
+    f: unsafe extern "C" fn(usize, *mut usize) -> c_int,
+    bytes: usize,
+) -> Result<usize> {
+    let mut prev = 0;
+    // SAFETY: the setter writes one usize through the pointer.
+    check(op, unsafe { f(bytes, &mut prev) })?;
+    Ok(prev)
+}
+
 /// Sets the allocation limit; returns the previous one.
 pub fn set_memory_limit(bytes: usize) -> Result<usize> {
-    let mut prev = 0;
-    check("set_memory_limit", unsafe {
-        ffi::shim_set_memory_limit(bytes, &mut prev)
-    })?;
-    Ok(prev)
+    set_limit("set_memory_limit", ffi::shim_set_memory_limit, bytes)
 }
 
 /// Sets how much freed memory the allocator may keep; returns the previous limit.
 pub fn set_cache_limit(bytes: usize) -> Result<usize> {
-    let mut prev = 0;
-    check("set_cache_limit", unsafe {
-        ffi::shim_set_cache_limit(bytes, &mut prev)
-    })?;
-    Ok(prev)
+    set_limit("set_cache_limit", ffi::shim_set_cache_limit, bytes)
 }
 
 /// Wired-memory limit (macOS 15+ on Apple GPUs; an error elsewhere).
 pub fn set_wired_limit(bytes: usize) -> Result<usize> {
-    let mut prev = 0;
-    check("set_wired_limit", unsafe {
-        ffi::shim_set_wired_limit(bytes, &mut prev)
-    })?;
-    Ok(prev)
+    set_limit("set_wired_limit", ffi::shim_set_wired_limit, bytes)
 }
 
 /// A snapshot of the counters, for progress events and gauges.

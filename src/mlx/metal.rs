@@ -7,7 +7,7 @@ use std::ptr;
 use super::array::{dims, Array};
 use super::dtype::Dtype;
 use super::error::{check, Error, Result};
-use super::ffi;
+use super::ffi::{self, TemplateKind};
 
 /// A template argument of a kernel call.
 #[derive(Debug, Clone, Copy)]
@@ -93,7 +93,7 @@ impl MetalKernel {
             ndims.push(s.len() as i32);
             flat.extend(dims("metal_kernel", s)?);
         }
-        let dtypes: Vec<i32> = launch.output_dtypes.iter().map(|d| *d as i32).collect();
+        let dtypes = launch.output_dtypes;
         let g = dims(
             "metal_kernel",
             &[launch.grid.0, launch.grid.1, launch.grid.2],
@@ -112,13 +112,13 @@ impl MetalKernel {
             .map(|(n, _)| cstr(n))
             .collect::<Result<_>>()?;
         let name_ptrs: Vec<*const c_char> = names.iter().map(|s| s.as_ptr()).collect();
-        let (kinds, values): (Vec<i32>, Vec<i32>) = launch
+        let (kinds, values): (Vec<TemplateKind>, Vec<i32>) = launch
             .template
             .iter()
             .map(|(_, v)| match v {
-                TemplateArg::Int(i) => (0, *i),
-                TemplateArg::Bool(b) => (1, i32::from(*b)),
-                TemplateArg::Dtype(d) => (2, *d as i32),
+                TemplateArg::Int(i) => (TemplateKind::Int, *i),
+                TemplateArg::Bool(b) => (TemplateKind::Bool, i32::from(*b)),
+                TemplateArg::Dtype(d) => (TemplateKind::Dtype, *d as i32),
             })
             .unzip();
         let mut outs = vec![ptr::null_mut(); launch.output_shapes.len()];

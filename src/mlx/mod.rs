@@ -16,6 +16,7 @@
 mod array;
 pub mod blas;
 pub mod blas_kernel;
+mod codes;
 pub mod device;
 mod dtype;
 mod error;

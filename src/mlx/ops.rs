@@ -1,6 +1,7 @@
 //! Array operations. Every method is lazy and returns `Err` with MLX's message when the
 //! arguments are wrong (shapes that do not broadcast, axes out of range, ...).
 
+use std::os::raw::c_int;
 use std::ptr;
 
 use super::array::{dims, ints, Array};
@@ -9,14 +10,12 @@ use super::error::Result;
 use super::ffi::{self, Binary, Reduce, Unary};
 
 fn unary(op: &'static str, code: Unary, a: &Array) -> Result<Array> {
-    Array::make(op, |out| unsafe {
-        ffi::shim_unary(code as i32, a.raw(), out)
-    })
+    Array::make(op, |out| unsafe { ffi::shim_unary(code, a.raw(), out) })
 }
 
 fn binary(op: &'static str, code: Binary, a: &Array, b: &Array) -> Result<Array> {
     Array::make(op, |out| unsafe {
-        ffi::shim_binary(code as i32, a.raw(), b.raw(), out)
+        ffi::shim_binary(code, a.raw(), b.raw(), out)
     })
 }
 
@@ -36,7 +35,48 @@ fn reduce(
         None => (Vec::new(), -1),
     };
     Array::make(op, |out| unsafe {
-        ffi::shim_reduce(code as i32, a.raw(), ax.as_ptr(), n, keepdims, out)
+        ffi::shim_reduce(code, a.raw(), ax.as_ptr(), n, keepdims, out)
+    })
+}
+
+/// The shim's form of an op over one array and one list of i32 (a shape, axes, repetitions).
+type ListFn = unsafe extern "C" fn(*const ffi::RawArray, *const i32, c_int, ffi::Out) -> c_int;
+
+fn list_op(op: &'static str, f: ListFn, a: &Array, list: &[i32]) -> Result<Array> {
+    // SAFETY: `list` outlives the call, which reads `list.len()` values.
+    Array::make(op, |out| unsafe {
+        f(a.raw(), list.as_ptr(), list.len() as i32, out)
+    })
+}
+
+/// `a[start..stop:strides]`, or `a` with `update` written there.
+fn strided(
+    op: &'static str,
+    a: &Array,
+    update: Option<&Array>,
+    start: &[isize],
+    stop: &[isize],
+    strides: &[isize],
+) -> Result<Array> {
+    let (lo, hi, step) = (ints(op, start)?, ints(op, stop)?, ints(op, strides)?);
+    if lo.len() != hi.len() || lo.len() != step.len() {
+        return Err(super::Error::new(
+            op,
+            "start, stop and strides differ in length",
+        ));
+    }
+    let upd = update.map_or(ptr::null(), |u| u.raw().cast_const());
+    // SAFETY: the three lists outlive the call and hold `lo.len()` values each.
+    Array::make(op, |out| unsafe {
+        ffi::shim_slice(
+            a.raw(),
+            upd,
+            lo.as_ptr(),
+            hi.as_ptr(),
+            step.as_ptr(),
+            lo.len() as i32,
+            out,
+        )
     })
 }
 
@@ -117,6 +157,32 @@ binary_ops! {
     remainder => Remainder;
 }
 
+/// Reductions over `axes` (`keepdims` keeps them as size 1); `name + name_all` adds the
+/// reduction over every axis.
+macro_rules! reductions {
+    ($($(#[$doc:meta])* $name:ident $(+ $all:ident)? => $code:ident;)*) => {
+        impl Array {
+            $($(#[$doc])* pub fn $name(&self, axes: &[isize], keepdims: bool) -> Result<Array> {
+                reduce(stringify!($name), Reduce::$code, self, Some(axes), keepdims)
+            }
+            $(#[doc = concat!("[`Array::", stringify!($name), "`] over every axis.")]
+            pub fn $all(&self) -> Result<Array> {
+                reduce(stringify!($name), Reduce::$code, self, None, false)
+            })?)*
+        }
+    };
+}
+
+reductions! {
+    sum + sum_all => Sum;
+    mean + mean_all => Mean;
+    max + max_all => Max;
+    min => Min;
+    /// Population variance (ddof 0).
+    var => Var;
+    logsumexp => LogSumExp;
+}
+
 impl Array {
     /// A scalar of this array's dtype (float32 for integer arrays), so arithmetic with
     /// constants never promotes bf16/f16 activations to float32.
@@ -186,48 +252,19 @@ impl Array {
 
     pub fn astype(&self, dtype: Dtype) -> Result<Array> {
         Array::make("astype", |out| unsafe {
-            ffi::shim_astype(self.raw(), dtype as i32, out)
+            ffi::shim_astype(self.raw(), dtype, out)
         })
     }
 
-    // ---- reductions ------------------------------------------------------------------
-
-    pub fn sum(&self, axes: &[isize], keepdims: bool) -> Result<Array> {
-        reduce("sum", Reduce::Sum, self, Some(axes), keepdims)
+    /// The same bytes read as `dtype`: the last axis grows or shrinks by the ratio of the
+    /// element sizes (a bit cast, e.g. pairs of uint8 as float16).
+    pub fn view(&self, dtype: Dtype) -> Result<Array> {
+        Array::make("view", |out| unsafe {
+            ffi::shim_view(self.raw(), dtype, out)
+        })
     }
 
-    pub fn sum_all(&self) -> Result<Array> {
-        reduce("sum", Reduce::Sum, self, None, false)
-    }
-
-    pub fn mean(&self, axes: &[isize], keepdims: bool) -> Result<Array> {
-        reduce("mean", Reduce::Mean, self, Some(axes), keepdims)
-    }
-
-    pub fn mean_all(&self) -> Result<Array> {
-        reduce("mean", Reduce::Mean, self, None, false)
-    }
-
-    pub fn max(&self, axes: &[isize], keepdims: bool) -> Result<Array> {
-        reduce("max", Reduce::Max, self, Some(axes), keepdims)
-    }
-
-    pub fn max_all(&self) -> Result<Array> {
-        reduce("max", Reduce::Max, self, None, false)
-    }
-
-    pub fn min(&self, axes: &[isize], keepdims: bool) -> Result<Array> {
-        reduce("min", Reduce::Min, self, Some(axes), keepdims)
-    }
-
-    /// Population variance (ddof 0).
-    pub fn var(&self, axes: &[isize], keepdims: bool) -> Result<Array> {
-        reduce("var", Reduce::Var, self, Some(axes), keepdims)
-    }
-
-    pub fn logsumexp(&self, axes: &[isize], keepdims: bool) -> Result<Array> {
-        reduce("logsumexp", Reduce::LogSumExp, self, Some(axes), keepdims)
-    }
+    // ---- reductions with their own arguments (the plain ones: `reductions!` above) ------
 
     /// Softmax over `axes`, accumulated in float32 whatever the input dtype.
     pub fn softmax(&self, axes: &[isize]) -> Result<Array> {
@@ -250,25 +287,21 @@ impl Array {
 
     /// Reshape; one dimension may be given as `-1` through [`Array::reshape_infer`].
     pub fn reshape(&self, shape: &[usize]) -> Result<Array> {
-        let d = dims("reshape", shape)?;
-        Array::make("reshape", |out| unsafe {
-            ffi::shim_reshape(self.raw(), d.as_ptr(), d.len() as i32, out)
-        })
+        list_op("reshape", ffi::shim_reshape, self, &dims("reshape", shape)?)
     }
 
     /// Reshape where `-1` marks the one inferred dimension.
     pub fn reshape_infer(&self, shape: &[isize]) -> Result<Array> {
-        let d = ints("reshape", shape)?;
-        Array::make("reshape", |out| unsafe {
-            ffi::shim_reshape(self.raw(), d.as_ptr(), d.len() as i32, out)
-        })
+        list_op("reshape", ffi::shim_reshape, self, &ints("reshape", shape)?)
     }
 
     pub fn transpose(&self, axes: &[isize]) -> Result<Array> {
-        let ax = ints("transpose", axes)?;
-        Array::make("transpose", |out| unsafe {
-            ffi::shim_transpose(self.raw(), ax.as_ptr(), ax.len() as i32, out)
-        })
+        list_op(
+            "transpose",
+            ffi::shim_transpose,
+            self,
+            &ints("transpose", axes)?,
+        )
     }
 
     /// Swaps the last two axes (the matrix transpose).
@@ -285,16 +318,12 @@ impl Array {
 
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Array> {
         let d = dims("broadcast_to", shape)?;
-        Array::make("broadcast_to", |out| unsafe {
-            ffi::shim_broadcast_to(self.raw(), d.as_ptr(), d.len() as i32, out)
-        })
+        list_op("broadcast_to", ffi::shim_broadcast_to, self, &d)
     }
 
     pub fn expand_dims(&self, axes: &[isize]) -> Result<Array> {
         let ax = ints("expand_dims", axes)?;
-        Array::make("expand_dims", |out| unsafe {
-            ffi::shim_expand_dims(self.raw(), ax.as_ptr(), ax.len() as i32, out)
-        })
+        list_op("expand_dims", ffi::shim_expand_dims, self, &ax)
     }
 
     /// Removes the given size-1 axes (all of them when `axes` is empty).
@@ -308,27 +337,7 @@ impl Array {
 
     /// Strided slice: `start[i]..stop[i]` step `strides[i]` on every axis.
     pub fn slice(&self, start: &[isize], stop: &[isize], strides: &[isize]) -> Result<Array> {
-        let (a, b, c) = (
-            ints("slice", start)?,
-            ints("slice", stop)?,
-            ints("slice", strides)?,
-        );
-        if a.len() != b.len() || a.len() != c.len() {
-            return Err(super::Error::new(
-                "slice",
-                "start, stop and strides differ in length",
-            ));
-        }
-        Array::make("slice", |out| unsafe {
-            ffi::shim_slice(
-                self.raw(),
-                a.as_ptr(),
-                b.as_ptr(),
-                c.as_ptr(),
-                a.len() as i32,
-                out,
-            )
-        })
+        strided("slice", self, None, start, stop, strides)
     }
 
     /// `self[..., start..stop, ...]` on one axis.
@@ -357,28 +366,7 @@ impl Array {
         stop: &[isize],
         strides: &[isize],
     ) -> Result<Array> {
-        let (a, b, c) = (
-            ints("slice", start)?,
-            ints("slice", stop)?,
-            ints("slice", strides)?,
-        );
-        if a.len() != b.len() || a.len() != c.len() {
-            return Err(super::Error::new(
-                "slice_update",
-                "start, stop and strides differ in length",
-            ));
-        }
-        Array::make("slice_update", |out| unsafe {
-            ffi::shim_slice_update(
-                self.raw(),
-                update.raw(),
-                a.as_ptr(),
-                b.as_ptr(),
-                c.as_ptr(),
-                a.len() as i32,
-                out,
-            )
-        })
+        strided("slice_update", self, Some(update), start, stop, strides)
     }
 
     /// Gathers along `axis` (or from the flattened array when `axis` is `None`).
@@ -407,10 +395,7 @@ impl Array {
     }
 
     pub fn tile(&self, reps: &[usize]) -> Result<Array> {
-        let d = dims("tile", reps)?;
-        Array::make("tile", |out| unsafe {
-            ffi::shim_tile(self.raw(), d.as_ptr(), d.len() as i32, out)
-        })
+        list_op("tile", ffi::shim_tile, self, &dims("tile", reps)?)
     }
 
     /// Constant padding: `widths[i] = (axis, low, high)`.
@@ -531,7 +516,7 @@ pub fn stack(arrays: &[&Array], axis: isize) -> Result<Array> {
 /// `[start, stop)` in steps of `step`.
 pub fn arange(start: f64, stop: f64, step: f64, dtype: Dtype) -> Result<Array> {
     Array::make("arange", |out| unsafe {
-        ffi::shim_arange(start, stop, step, dtype as i32, out)
+        ffi::shim_arange(start, stop, step, dtype, out)
     })
 }
 
@@ -539,14 +524,14 @@ pub fn arange(start: f64, stop: f64, step: f64, dtype: Dtype) -> Result<Array> {
 pub fn linspace(start: f64, stop: f64, num: usize, dtype: Dtype) -> Result<Array> {
     let n = dims("linspace", &[num])?[0];
     Array::make("linspace", |out| unsafe {
-        ffi::shim_linspace(start, stop, n, dtype as i32, out)
+        ffi::shim_linspace(start, stop, n, dtype, out)
     })
 }
 
 pub fn full(shape: &[usize], value: f64, dtype: Dtype) -> Result<Array> {
     let d = dims("full", shape)?;
     Array::make("full", |out| unsafe {
-        ffi::shim_full(d.as_ptr(), d.len() as i32, value, dtype as i32, out)
+        ffi::shim_full(d.as_ptr(), d.len() as i32, value, dtype, out)
     })
 }
 

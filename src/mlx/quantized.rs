@@ -7,16 +7,17 @@ use super::array::Array;
 use super::error::{check, Result};
 use super::ffi;
 
-fn int(op: &'static str, v: usize) -> Result<i32> {
-    i32::try_from(v).map_err(|_| super::Error::new(op, format!("{v} does not fit in i32")))
+/// The group size and bits as the shim takes them.
+fn params(op: &'static str, group_size: usize, bits: u32) -> Result<(i32, i32)> {
+    let int = |v: usize| {
+        i32::try_from(v).map_err(|_| super::Error::new(op, format!("{v} does not fit in i32")))
+    };
+    Ok((int(group_size)?, int(bits as usize)?))
 }
 
 /// `(packed, scales, biases)` of `w` quantised along its last axis.
 pub fn quantize(w: &Array, group_size: usize, bits: u32) -> Result<(Array, Array, Array)> {
-    let (g, b) = (
-        int("quantize", group_size)?,
-        int("quantize", bits as usize)?,
-    );
+    let (g, b) = params("quantize", group_size, bits)?;
     let (mut q, mut s, mut z) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
     let status = unsafe { ffi::shim_quantize(w.raw(), g, b, &mut q, &mut s, &mut z) };
     check("quantize", status)?;
@@ -35,10 +36,7 @@ pub fn dequantize(
     group_size: usize,
     bits: u32,
 ) -> Result<Array> {
-    let (g, b) = (
-        int("dequantize", group_size)?,
-        int("dequantize", bits as usize)?,
-    );
+    let (g, b) = params("dequantize", group_size, bits)?;
     Array::make("dequantize", |out| unsafe {
         ffi::shim_dequantize(packed.raw(), scales.raw(), biases.raw(), g, b, out)
     })
@@ -55,10 +53,7 @@ pub fn quantized_matmul(
     group_size: usize,
     bits: u32,
 ) -> Result<Array> {
-    let (g, b) = (
-        int("quantized_matmul", group_size)?,
-        int("quantized_matmul", bits as usize)?,
-    );
+    let (g, b) = params("quantized_matmul", group_size, bits)?;
     Array::make("quantized_matmul", |out| unsafe {
         ffi::shim_quantized_matmul(
             x.raw(),
