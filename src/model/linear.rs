@@ -1,11 +1,14 @@
 //! The one linear layer of every network here: `y = x · Wᵀ + b`, whatever the stored weight
-//! format (dense bf16/f16/f32, bitsandbytes NF4, FP8 e4m3 with per-row scales).
+//! format (dense bf16/f16/f32, bitsandbytes NF4, FP8 e4m3 with per-row scales, GGML blocks
+//! of a GGUF file, MLX affine).
 //!
 //! Quantised weights stay packed in memory and are expanded to the compute dtype at every
 //! call, exactly as the reference does (`dequantize → F.linear`): NF4 through bitsandbytes'
-//! float32 arithmetic then one cast, FP8 in the compute dtype. Two expansions give
-//! bit-identical weights ([`Dequant`]): MLX ops (lazy, runs wherever MLX runs) or a parallel
-//! host loop writing straight into an MLX buffer (the fast path when MLX computes on the CPU).
+//! float32 arithmetic then one cast, FP8 in the compute dtype, GGML blocks through gguf-py's
+//! float32 formulas then one cast. Two expansions give bit-identical weights ([`Dequant`]):
+//! MLX ops (lazy, runs wherever MLX runs) or a parallel host loop writing straight into an
+//! MLX buffer (the fast path when MLX computes on the CPU). MLX affine weights on the graph
+//! path are never expanded (MLX's `quantized_matmul`).
 
 use crate::mlx::{self, Array, Dtype};
 use crate::model::adapter::LinearDelta;

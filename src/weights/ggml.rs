@@ -5,14 +5,17 @@
 //! operation in float32 — same products in the same order, no fused multiply-adds — so the
 //! values are bit-identical to it (checked against its outputs in `tests/weights_gguf.rs`).
 //!
-//! Expansion runs on the host for every type (a parallel loop per row). There is no MLX-ops
-//! path: on a GPU the host-expanded weight is uploaded per call.
+//! Two expansions give the same bits: a parallel host loop per row (the CPU path,
+//! [`GgufWeight::dequantize_host`]) and MLX ops over all blocks at once (the GPU path,
+//! [`GgufWeight::dequantize`], in [`graph`]).
 
 use half::f16;
 use rayon::prelude::*;
 
 use super::nf4::{fill_host, HostBuf, HostOut};
 use crate::mlx::{self, Array, Dtype};
+
+mod graph;
 
 /// The GGML types the loader decodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -302,12 +305,14 @@ impl GgufWeight {
         self.dequantize_host(Dtype::F32)
     }
 
-    /// The tensor in `dtype`: the float32 values rounded once (host expansion; see the module
-    /// note).
+    /// The tensor in `dtype`, computed lazily with MLX ops on MLX's default device: the
+    /// float32 values (bit-identical to [`GgufWeight::dequantize_host`]'s) rounded once.
     pub fn dequantize(&self, dtype: Dtype) -> mlx::Result<Array> {
-        match dtype {
-            Dtype::F32 | Dtype::Bf16 | Dtype::F16 => self.dequantize_host(dtype),
-            other => self.values_f32()?.astype(other),
+        let values = graph::values_f32(self.ty, &self.raw, &self.shape)?;
+        if dtype == Dtype::F32 {
+            Ok(values)
+        } else {
+            values.astype(dtype)
         }
     }
 
