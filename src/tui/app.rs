@@ -13,8 +13,10 @@ use super::config::{Config, Dirs};
 use super::editor::highlight::{self, Token};
 use super::editor::Editor;
 use super::keymap::{Context, Key, KeyMap};
-use super::overlay::{GuidanceEditor, LineInput, Overlay, Picker, PickerItem, Prompt, PromptKind};
-use super::params::{Field, ParamsState};
+use super::overlay_state::{
+    GuidanceEditor, LineInput, Overlay, Picker, PickerItem, Prompt, PromptKind,
+};
+use super::params_state::{Field, ParamsState};
 use super::sysmem::SystemMemory;
 use super::theme::Theme;
 use crate::caption::{self, Warning};
@@ -799,13 +801,13 @@ impl App {
                         }
                     }
                     Action::Activate if !g.locked => {
-                        let text = super::params::guidance_text(&self.params.sampler);
+                        let text = super::params_state::guidance_text(&self.params.sampler);
                         let list = if text.contains(',') {
                             text
                         } else {
                             g.values
                                 .iter()
-                                .map(|v| super::params::fmt_num(f64::from(*v)))
+                                .map(|v| super::params_state::fmt_num(f64::from(*v)))
                                 .collect::<Vec<_>>()
                                 .join(",")
                         };

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::action::{Action, Pane};
 use super::app::App;
-use super::overlay::{LineInput, Overlay, Prompt, PromptKind};
+use super::overlay_state::{LineInput, Overlay, Prompt, PromptKind};
 use crate::caption;
 use crate::magic::{self, Cancel, ExpandOptions, Expansion, MagicError};
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::params::Field;
+use super::params_state::Field;
 use crate::engine::ModelSpec;
 
 /// A one-line text input.

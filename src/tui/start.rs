@@ -184,8 +184,12 @@ impl super::app::App {
         file.map_or_else(|| "./".into(), |f| f.path.display().to_string())
     }
 
-    pub(super) fn choose_start_file(&mut self, kind: &super::overlay::PromptKind, text: &str) {
-        use super::overlay::PromptKind;
+    pub(super) fn choose_start_file(
+        &mut self,
+        kind: &super::overlay_state::PromptKind,
+        text: &str,
+    ) {
+        use super::overlay_state::PromptKind;
         if text.is_empty() {
             self.error("give a file name");
             return;

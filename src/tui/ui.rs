@@ -11,7 +11,7 @@ use super::action::Pane;
 use super::app::App;
 use super::components;
 use super::layout::{self, Mode};
-use super::overlay::Overlay;
+use super::overlay_state::Overlay;
 use super::preview::PreviewBackend;
 
 /// What the runtime needs to know about a drawn frame.

@@ -9,8 +9,8 @@ use unicode_width::UnicodeWidthStr;
 
 use super::{centered, pane_block, truncate};
 use crate::tui::app::App;
-use crate::tui::overlay::{GuidanceEditor, Picker, Prompt};
-use crate::tui::params::fmt_num;
+use crate::tui::overlay_state::{GuidanceEditor, Picker, Prompt};
+use crate::tui::params_state::fmt_num;
 
 pub fn draw_prompt(app: &App, f: &mut Frame, area: Rect, prompt: &Prompt) {
     let theme = &app.theme;

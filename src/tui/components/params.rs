@@ -10,7 +10,7 @@ use ratatui::Frame;
 use super::{mini_chart, pane_block, truncate};
 use crate::tui::action::Pane;
 use crate::tui::app::App;
-use crate::tui::params::Field;
+use crate::tui::params_state::Field;
 
 pub fn draw(app: &App, f: &mut Frame, area: Rect) {
     let theme = &app.theme;
@@ -102,7 +102,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
             }
             Field::Guidance => {
                 let values = p.guidance_sampling_order();
-                let text = crate::tui::params::guidance_text(&p.sampler);
+                let text = crate::tui::params_state::guidance_text(&p.sampler);
                 let summary = summarize_guidance(&values, &text);
                 let chart_room = room.saturating_sub(summary.chars().count() + 1).min(24);
                 spans.push(Span::styled(
@@ -173,7 +173,7 @@ fn summarize_guidance(values: &[f32], text: &str) -> String {
     if !text.contains(',') {
         return format!("{text} every step");
     }
-    let fmt = |v: f32| crate::tui::params::fmt_num(f64::from(v));
+    let fmt = |v: f32| crate::tui::params_state::fmt_num(f64::from(v));
     match (values.first(), values.last()) {
         (Some(a), Some(b)) => format!("{}→{} ({} steps)", fmt(*a), fmt(*b), values.len()),
         _ => String::new(),
