@@ -208,8 +208,8 @@ impl super::app::App {
                     "{what}: {} · strength {} ({}/{} to change)",
                     path.display(),
                     self.start.strength,
-                    self.key_label(&super::action::Action::StrengthDown),
-                    self.key_label(&super::action::Action::StrengthUp),
+                    self.keymap.key_label(&super::action::Action::StrengthDown),
+                    self.keymap.key_label(&super::action::Action::StrengthUp),
                 ));
             }
             Err(e) => self.error(format!("cannot use {}: {e}", path.display())),
@@ -223,7 +223,8 @@ impl super::app::App {
         } else {
             format!(
                 " (used once a start image is chosen: {})",
-                self.key_label(&super::action::Action::PickStartSource)
+                self.keymap
+                    .key_label(&super::action::Action::PickStartSource)
             )
         };
         self.info(format!("strength {}{note}", self.start.strength));
@@ -273,8 +274,8 @@ impl super::app::App {
                 "queued a variation of {} at strength {} ({}/{} in Parameters change it)",
                 path.display(),
                 self.start.strength,
-                self.key_label(&super::action::Action::StrengthDown),
-                self.key_label(&super::action::Action::StrengthUp),
+                self.keymap.key_label(&super::action::Action::StrengthDown),
+                self.keymap.key_label(&super::action::Action::StrengthUp),
             ));
         }
     }

@@ -75,7 +75,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
 pub fn hint_bindings(app: &App) -> Vec<(String, &'static str)> {
     let mut out = Vec::new();
     for ctx in app.contexts() {
-        for b in app.keymap.in_context(ctx).filter(|b| b.status) {
+        for b in app.keymap.in_context(ctx).filter(|b| b.in_status_line()) {
             out.push((b.short_label(), short_help(b.help)));
         }
     }
