@@ -18,6 +18,7 @@ pub mod idea;
 pub mod keymap;
 pub mod layout;
 pub mod layout_view;
+pub mod list;
 pub mod output_sink;
 pub mod overlay_state;
 pub mod params_state;

@@ -1,5 +1,6 @@
 //! The verifier's warnings, live: count in the title, Enter jumps to the span.
 
+use crate::tui::list;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -49,14 +50,8 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         );
         return;
     }
-    let height = usize::from(inner.height.max(1));
-    let first = app.diag_selected.saturating_sub(height - 1);
     let width = usize::from(inner.width);
-    let lines: Vec<Line> = warnings
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(height)
+    let lines: Vec<Line> = list::visible(warnings, app.diag_selected, inner.height)
         .map(|(i, w)| {
             let pos = format!("{:>3}:{:<3} ", w.span.line, w.span.column);
             let tag = if w.fixable { " [fix]" } else { "" };

@@ -1,5 +1,6 @@
 //! Finished images: seed, preset, size and what the caption was about.
 
+use crate::tui::list;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -31,14 +32,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
         return;
     }
     let width = usize::from(inner.width);
-    let height = usize::from(inner.height.max(1));
-    let first = app.history_selected.saturating_sub(height - 1);
-    let lines: Vec<Line> = app
-        .history
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(height)
+    let lines: Vec<Line> = list::visible(&app.history, app.history_selected, inner.height)
         .map(|(i, item)| {
             let shown = app.preview.as_ref().and_then(|p| p.path.as_ref()) == Some(&item.path);
             let head = format!(

@@ -1,5 +1,6 @@
 //! The prompt, the pickers and the guidance-schedule editor.
 
+use crate::tui::list;
 use ratatui::layout::{Position, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -60,14 +61,7 @@ pub fn draw_picker(app: &App, f: &mut Frame, area: Rect, picker: &Picker) {
     );
     let inner = block.inner(rect);
     f.render_widget(block, rect);
-    let rows = usize::from(inner.height.max(1));
-    let first = picker.selected.saturating_sub(rows - 1);
-    let lines: Vec<Line> = picker
-        .items
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(rows)
+    let lines: Vec<Line> = list::visible(&picker.items, picker.selected, inner.height)
         .map(|(i, item)| {
             let style = if i == picker.selected {
                 Style::default()

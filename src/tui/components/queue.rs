@@ -1,5 +1,6 @@
 //! The job queue: status, progress or elapsed time, settings, output path or error.
 
+use crate::tui::list;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -50,15 +51,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
         return;
     }
     let width = usize::from(inner.width);
-    let height = usize::from(inner.height.max(1));
-    let first = app.queue_selected.saturating_sub(height - 1);
-    let lines: Vec<Line> = app
-        .queue
-        .jobs
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(height)
+    let lines: Vec<Line> = list::visible(&app.queue.jobs, app.queue_selected, inner.height)
         .map(|(i, job)| {
             let (icon, color) = match job.status {
                 JobStatus::Waiting => ("·", theme.dim),
