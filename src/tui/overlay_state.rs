@@ -1,11 +1,15 @@
 //! Things drawn over the panes: help, a one-line prompt, a picker, the guidance editor.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::params_state::Field;
+use super::action::{Action, Motion};
+use super::keymap::{Context, KeyMap};
+use super::list;
+use super::params_state::{Field, ParamsState, PRESET_ORDER};
 use crate::engine::ModelSpec;
+use crate::model::adapter::AdapterUse;
 
 /// A one-line text input.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -74,6 +78,17 @@ pub enum PromptKind {
 }
 
 impl PromptKind {
+    /// Whether Tab completes file names here.
+    fn takes_a_path(&self) -> bool {
+        matches!(
+            self,
+            PromptKind::StartSource
+                | PromptKind::StartMask
+                | PromptKind::OpenFile
+                | PromptKind::SaveAs
+        )
+    }
+
     pub fn title(&self) -> String {
         match self {
             PromptKind::OpenFile => "Open caption file".into(),
@@ -96,6 +111,35 @@ pub struct Prompt {
     pub input: LineInput,
 }
 
+impl Prompt {
+    pub fn new(kind: PromptKind, initial: &str) -> Prompt {
+        Prompt {
+            kind,
+            input: LineInput::new(initial),
+        }
+    }
+
+    fn apply(mut self, action: &Action) -> OverlayOutcome {
+        let input = &mut self.input;
+        match action {
+            Action::Close => return OverlayOutcome::Closed,
+            Action::Activate => return OverlayOutcome::Accept(self),
+            Action::Quit => return OverlayOutcome::Pass(Overlay::Prompt(self)),
+            Action::Backspace => input.backspace(),
+            Action::Delete => input.delete(),
+            Action::Move(Motion::Left) => input.left(),
+            Action::Move(Motion::Right) => input.right(),
+            Action::Move(Motion::LineStart) => input.cursor = 0,
+            Action::Move(Motion::LineEnd) => input.cursor = input.text.len(),
+            Action::CompletePath if self.kind.takes_a_path() => {
+                *input = LineInput::new(super::start::complete_path(&input.text));
+            }
+            _ => {}
+        }
+        OverlayOutcome::Stay(Overlay::Prompt(self))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum PickerItem {
     Preset(super::action::PresetChoice),
@@ -111,37 +155,36 @@ pub enum PickerItem {
 }
 
 impl PickerItem {
+    /// The row as the picker shows it: a preset leads with the key that chooses it in
+    /// Parameters.
+    pub fn row(&self, keys: &KeyMap) -> String {
+        match self {
+            PickerItem::Preset(choice) => {
+                let key = keys.key_in(Context::Params, &Action::Preset(*choice));
+                format!("{key}  {}", self.label())
+            }
+            _ => self.label(),
+        }
+    }
+
     pub fn label(&self) -> String {
         match self {
             PickerItem::Preset(choice) => {
                 use super::action::PresetChoice as C;
                 use crate::sampler::Preset as P;
-                let (key, name, what) = match choice {
+                let (name, what) = match choice {
                     C::Quality48 => (
-                        "1",
                         P::Quality48.name(),
                         "48 steps, best quality (official default)",
                     ),
-                    C::Default20 => ("2", P::Default20.name(), "20 steps"),
-                    C::Turbo12 => ("3", P::Turbo12.name(), "12 steps, fastest"),
-                    C::Custom => ("4", "Custom", "your own steps, mu, std and guidance"),
-                    C::TurboTime8 => (
-                        "5",
-                        P::TurboTime8.name(),
-                        "8 steps, one DiT (TurboTime LoRA)",
-                    ),
-                    C::TurboTime4 => (
-                        "6",
-                        P::TurboTime4.name(),
-                        "4 steps, one DiT (TurboTime LoRA)",
-                    ),
-                    C::TurboTime2 => (
-                        "7",
-                        P::TurboTime2.name(),
-                        "2 steps, one DiT (TurboTime LoRA)",
-                    ),
+                    C::Default20 => (P::Default20.name(), "20 steps"),
+                    C::Turbo12 => (P::Turbo12.name(), "12 steps, fastest"),
+                    C::Custom => ("Custom", "your own steps, mu, std and guidance"),
+                    C::TurboTime8 => (P::TurboTime8.name(), "8 steps, one DiT (TurboTime LoRA)"),
+                    C::TurboTime4 => (P::TurboTime4.name(), "4 steps, one DiT (TurboTime LoRA)"),
+                    C::TurboTime2 => (P::TurboTime2.name(), "2 steps, one DiT (TurboTime LoRA)"),
                 };
-                format!("{key}  {name:<14} {what}")
+                format!("{name:<14} {what}")
             }
             PickerItem::Example(p) => p.file_name().map_or_else(
                 || p.display().to_string(),
@@ -173,6 +216,117 @@ pub struct Picker {
     pub selected: usize,
 }
 
+impl Picker {
+    /// Every preset, the current one selected.
+    pub fn presets(params: &ParamsState) -> Picker {
+        Picker {
+            title: "Sampler preset".into(),
+            items: PRESET_ORDER.into_iter().map(PickerItem::Preset).collect(),
+            selected: params.preset_index(),
+        }
+    }
+
+    /// The demo, the cached models, the current one and "other…", the current one selected.
+    pub fn models(cached: &[ModelSpec], current: &ModelSpec) -> Picker {
+        let mut items = vec![PickerItem::Model(ModelSpec::Demo)];
+        for m in cached {
+            if !items.contains(&PickerItem::Model(m.clone())) {
+                items.push(PickerItem::Model(m.clone()));
+            }
+        }
+        let current = PickerItem::Model(current.clone());
+        if !items.contains(&current) {
+            items.push(current.clone());
+        }
+        items.push(PickerItem::ModelOther);
+        let selected = items.iter().position(|i| *i == current).unwrap_or(0);
+        Picker {
+            title: "Model".into(),
+            items,
+            selected,
+        }
+    }
+
+    /// The adapter list: files in `lora_dir` and adapter repos in the Hugging Face cache,
+    /// the applied ones marked with their strength. None when there is none at all.
+    pub fn adapters(
+        title: String,
+        lora_dir: Option<&Path>,
+        applied: &[AdapterUse],
+        selected: usize,
+    ) -> Option<Picker> {
+        let mut paths: Vec<PathBuf> = Vec::new();
+        if let Some(dir) = lora_dir {
+            paths.extend(crate::model::adapter::root_safetensors(
+                &crate::engine::job::expand_home(dir),
+            ));
+        }
+        let env = crate::weights::hub::HubEnv::from_env();
+        if let Ok(repos) = crate::weights::hub::cache::scan(&env.hub_cache) {
+            for repo in repos
+                .iter()
+                .filter(|r| !crate::weights::hub::cache::looks_like_ideogram4(r))
+            {
+                if let Some(rev) = repo.revisions.first() {
+                    paths.extend(crate::model::adapter::root_safetensors(&rev.snapshot));
+                }
+            }
+        }
+        for a in applied {
+            if !paths.contains(&a.path) {
+                paths.push(a.path.clone());
+            }
+        }
+        if paths.is_empty() {
+            return None;
+        }
+        let items: Vec<PickerItem> = paths
+            .into_iter()
+            .map(|path| {
+                let strength = applied.iter().find(|a| a.path == path).map(|a| a.strength);
+                PickerItem::Adapter { path, strength }
+            })
+            .collect();
+        let selected = selected.min(items.len() - 1);
+        Some(Picker {
+            title,
+            items,
+            selected,
+        })
+    }
+
+    fn apply(mut self, action: &Action) -> OverlayOutcome {
+        match action {
+            Action::Close => OverlayOutcome::Closed,
+            Action::Move(m) => {
+                self.selected = list::step(self.selected, self.items.len(), *m);
+                OverlayOutcome::Stay(Overlay::Picker(self))
+            }
+            Action::Activate => match self.items.get(self.selected).cloned() {
+                Some(item) => OverlayOutcome::Pick {
+                    item,
+                    index: self.selected,
+                },
+                None => OverlayOutcome::Closed,
+            },
+            Action::Increase | Action::Decrease => match self.items.get(self.selected) {
+                Some(PickerItem::Adapter { path, .. }) => OverlayOutcome::AdapterStrength {
+                    path: path.clone(),
+                    delta: if *action == Action::Increase {
+                        0.1
+                    } else {
+                        -0.1
+                    },
+                    index: self.selected,
+                },
+                _ => OverlayOutcome::Stay(Overlay::Picker(self)),
+            },
+            Action::Quit => OverlayOutcome::Pass(Overlay::Picker(self)),
+            _ => OverlayOutcome::Stay(Overlay::Picker(self)),
+        }
+    }
+}
+
 /// Per-step guidance, edited in sampling order (first executed step first).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GuidanceEditor {
@@ -182,12 +336,117 @@ pub struct GuidanceEditor {
     pub locked: bool,
 }
 
+impl GuidanceEditor {
+    /// The editor on the current schedule, keeping the step selected in `previous`.
+    pub fn new(params: &ParamsState, previous: Option<&Overlay>) -> GuidanceEditor {
+        let values = params.guidance_sampling_order();
+        let selected = match previous {
+            Some(Overlay::Guidance(g)) => g.selected.min(values.len().saturating_sub(1)),
+            _ => 0,
+        };
+        GuidanceEditor {
+            values,
+            selected,
+            locked: !params.is_custom(),
+        }
+    }
+
+    fn apply(mut self, action: &Action) -> OverlayOutcome {
+        let n = self.values.len();
+        match action {
+            Action::Close => return OverlayOutcome::Closed,
+            Action::Quit => return OverlayOutcome::Pass(Overlay::Guidance(self)),
+            Action::Move(Motion::Left) => self.selected = self.selected.saturating_sub(1),
+            Action::Move(Motion::Right) => {
+                self.selected = (self.selected + 1).min(n.saturating_sub(1))
+            }
+            Action::Increase | Action::Decrease | Action::FillGuidance if self.locked => {
+                return OverlayOutcome::GuidanceLocked(self)
+            }
+            Action::Increase | Action::Decrease => {
+                let delta = if *action == Action::Increase {
+                    0.5
+                } else {
+                    -0.5
+                };
+                if let Some(v) = self.values.get_mut(self.selected) {
+                    *v = (*v + delta).max(0.0);
+                }
+                return OverlayOutcome::GuidanceChanged(self);
+            }
+            Action::FillGuidance => {
+                if let Some(v) = self.values.get(self.selected).copied() {
+                    self.values.iter_mut().for_each(|x| *x = v);
+                }
+                return OverlayOutcome::GuidanceChanged(self);
+            }
+            Action::Activate if !self.locked => return OverlayOutcome::TypeGuidance(self),
+            _ => {}
+        }
+        OverlayOutcome::Stay(Overlay::Guidance(self))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Overlay {
     Help { scroll: u16 },
     Prompt(Prompt),
     Picker(Picker),
     Guidance(GuidanceEditor),
+}
+
+/// What a key in an overlay asks of the app, once the overlay has handled its own part.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OverlayOutcome {
+    /// Handled inside: the overlay stays open as it is now.
+    Stay(Overlay),
+    Closed,
+    /// Not the overlay's key (quitting): the app handles it with the overlay still open.
+    Pass(Overlay),
+    /// Enter in a prompt.
+    Accept(Prompt),
+    /// Enter on a picker's row `index`.
+    Pick {
+        item: PickerItem,
+        index: usize,
+    },
+    /// Left/Right on an adapter in the adapter list.
+    AdapterStrength {
+        path: PathBuf,
+        delta: f32,
+        index: usize,
+    },
+    /// The guidance editor's values changed: the app sets them on the parameters.
+    GuidanceChanged(GuidanceEditor),
+    /// A change the preset's fixed schedule refuses.
+    GuidanceLocked(GuidanceEditor),
+    /// Enter in the guidance editor: type the whole list.
+    TypeGuidance(GuidanceEditor),
+}
+
+impl Overlay {
+    /// The overlay's own keys; see [`OverlayOutcome`] for what is left to the app.
+    pub fn apply(self, action: &Action) -> OverlayOutcome {
+        match self {
+            Overlay::Help { scroll } => {
+                let scroll = match action {
+                    Action::Close | Action::ToggleHelp => return OverlayOutcome::Closed,
+                    Action::Move(Motion::Up) => scroll.saturating_sub(1),
+                    Action::Move(Motion::Down) => scroll.saturating_add(1),
+                    Action::Move(Motion::PageUp) => scroll.saturating_sub(10),
+                    Action::Move(Motion::PageDown) => scroll.saturating_add(10),
+                    _ => scroll,
+                };
+                match action {
+                    Action::Quit => OverlayOutcome::Pass(Overlay::Help { scroll }),
+                    _ => OverlayOutcome::Stay(Overlay::Help { scroll }),
+                }
+            }
+            Overlay::Prompt(p) => p.apply(action),
+            Overlay::Picker(p) => p.apply(action),
+            Overlay::Guidance(g) => g.apply(action),
+        }
+    }
 }
 
 #[cfg(test)]

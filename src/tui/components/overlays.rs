@@ -72,7 +72,7 @@ pub fn draw_picker(app: &App, f: &mut Frame, area: Rect, picker: &Picker) {
                 Style::default().fg(theme.foreground)
             };
             Line::from(Span::styled(
-                truncate(&item.label(), usize::from(inner.width)),
+                truncate(&item.row(&app.keymap), usize::from(inner.width)),
                 style,
             ))
         })
