@@ -13,8 +13,10 @@ use ratatui::Terminal;
 use thiserror::Error;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
+use super::action::Action;
 use super::app::{App, AppInit, Effect, EngineCommand};
 use super::config::{Config, Dirs};
+use super::keymap::{Context, KeyMap};
 use super::output_sink::PatternSink;
 use super::preview::{self, GraphicsKind, PreviewBackend};
 use super::sysmem::MemoryProbe;
@@ -114,8 +116,10 @@ pub fn prepare(options: &RunOptions, dirs: Dirs) -> Result<Startup, RunError> {
         }
         // Said whether the pause is ours or was saved with the queue: either way nothing runs
         // until the user resumes, and the status line is where they look first.
+        let resume = KeyMap::standard().key_in(Context::Queue, &Action::ToggleQueuePause);
         messages.push(format!(
-            "restored {waiting} waiting job(s); the queue is paused (p in Queue resumes)"
+            "restored {waiting} waiting job(s); the queue is paused ({resume} in {} resumes)",
+            Context::Queue.title()
         ));
     }
     // Which model the app opens with: --model, else the last session's, else config.toml's.

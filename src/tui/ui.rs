@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::action::Pane;
+use super::action::{Action, Pane};
 use super::app::App;
 use super::components;
 use super::layout::{self, Mode};
@@ -84,9 +84,9 @@ fn draw_tabs(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
         spans.push(Span::styled(format!(" {} {} ", i + 1, pane.title()), style));
     }
     let hint = if app.zoomed && mode == Mode::Single {
-        " F2 unzoom"
+        format!(" {} unzoom", app.keymap.key_label(&Action::ToggleZoom))
     } else {
-        ""
+        String::new()
     };
     spans.push(Span::styled(hint, Style::default().fg(theme.key)));
     f.render_widget(Paragraph::new(Line::from(spans)), area);

@@ -1,6 +1,5 @@
 //! The verifier's warnings, live: count in the title, Enter jumps to the span.
 
-use crate::tui::list;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -8,8 +7,9 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::{pane_block, truncate};
-use crate::tui::action::Pane;
+use crate::tui::action::{Action, Pane};
 use crate::tui::app::App;
+use crate::tui::list;
 
 pub fn draw(app: &App, f: &mut Frame, area: Rect) {
     let theme = &app.theme;
@@ -28,7 +28,10 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
     }
     if fixable > 0 {
         title.push(Span::styled(
-            format!(" · {fixable} fixable: Ctrl-F"),
+            format!(
+                " · {fixable} fixable: {}",
+                app.keymap.key_label(&Action::ApplyFixes)
+            ),
             Style::default().fg(theme.fixable),
         ));
     }

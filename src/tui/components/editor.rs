@@ -7,7 +7,7 @@ use ratatui::text::Span;
 use ratatui::Frame;
 
 use super::pane_block;
-use crate::tui::action::Pane;
+use crate::tui::action::{Action, Pane};
 use crate::tui::app::{App, CaptionFormat};
 use crate::tui::editor::view::ViewInput;
 
@@ -45,7 +45,11 @@ pub fn draw(app: &mut App, f: &mut Frame, area: Rect) {
     f.render_widget(block, area);
     app.editor.prepare_view(inner, app.show_line_numbers);
     if app.editor.text().is_empty() {
-        let hint = "Type a caption (JSON), paste one, Ctrl-E for examples, or type plain text and press Ctrl-W.";
+        let hint = format!(
+            "Type a caption (JSON), paste one, {} for examples, or type plain text and press {}.",
+            app.keymap.key_label(&Action::Examples),
+            app.keymap.key_label(&Action::WrapPlainText)
+        );
         let style = Style::default().fg(app.theme.dim);
         let text = ratatui::widgets::Paragraph::new(hint)
             .style(style)

@@ -7,6 +7,7 @@ use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
 
 use super::{centered, pane_block};
+use crate::tui::action::{Action, Motion};
 use crate::tui::app::App;
 use crate::tui::keymap::{Context, KeyMap};
 use crate::tui::theme::Theme;
@@ -45,13 +46,21 @@ pub fn help_lines<'a>(keymap: &KeyMap, theme: &Theme) -> Vec<Line<'a>> {
 }
 
 pub fn draw(app: &App, f: &mut Frame, area: Rect, scroll: u16) {
-    let theme = &app.theme;
+    let (theme, keys) = (&app.theme, &app.keymap);
     let rect = centered(area, 76, area.height.saturating_sub(2).max(10));
     f.render_widget(Clear, rect);
     let block = pane_block(
         vec![
             Span::raw("Help"),
-            Span::styled(" · ↑↓ scroll · Esc close", Style::default().fg(theme.dim)),
+            Span::styled(
+                format!(
+                    " · {}{} scroll · {} close",
+                    keys.key_in(Context::Help, &Action::Move(Motion::Up)),
+                    keys.key_in(Context::Help, &Action::Move(Motion::Down)),
+                    keys.key_in(Context::Help, &Action::Close)
+                ),
+                Style::default().fg(theme.dim),
+            ),
         ],
         true,
         theme,

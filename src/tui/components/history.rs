@@ -1,6 +1,5 @@
 //! Finished images: seed, preset, size and what the caption was about.
 
-use crate::tui::list;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -12,6 +11,7 @@ use super::{pane_block, truncate};
 use crate::tui::action::Pane;
 use crate::tui::app::App;
 use crate::tui::layout::Mode;
+use crate::tui::list;
 
 pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
     let theme = &app.theme;

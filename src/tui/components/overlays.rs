@@ -1,6 +1,5 @@
 //! The prompt, the pickers and the guidance-schedule editor.
 
-use crate::tui::list;
 use ratatui::layout::{Position, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -9,7 +8,10 @@ use ratatui::Frame;
 use unicode_width::UnicodeWidthStr;
 
 use super::{centered, pane_block, truncate};
+use crate::tui::action::{Action, Motion, PresetChoice};
 use crate::tui::app::App;
+use crate::tui::keymap::Context;
+use crate::tui::list;
 use crate::tui::overlay_state::{GuidanceEditor, Picker, Prompt};
 use crate::tui::params_state::fmt_num;
 
@@ -21,7 +23,7 @@ pub fn draw_prompt(app: &App, f: &mut Frame, area: Rect, prompt: &Prompt) {
         vec![
             Span::raw(prompt.kind.title()),
             Span::styled(
-                " · Enter accept · Esc cancel",
+                accept_cancel(app, Context::Prompt, "accept"),
                 Style::default().fg(theme.dim),
             ),
         ],
@@ -52,7 +54,7 @@ pub fn draw_picker(app: &App, f: &mut Frame, area: Rect, picker: &Picker) {
         vec![
             Span::raw(picker.title.clone()),
             Span::styled(
-                " · Enter choose · Esc cancel",
+                accept_cancel(app, Context::Picker, "choose"),
                 Style::default().fg(theme.dim),
             ),
         ],
@@ -86,13 +88,26 @@ pub fn draw_guidance(app: &App, f: &mut Frame, area: Rect, g: &GuidanceEditor) {
     let theme = &app.theme;
     let rect = centered(area, 78, 16);
     f.render_widget(Clear, rect);
+    let key = |action: Action| app.keymap.key_in(Context::Guidance, &action);
     let lock = if g.locked {
         format!(
-            " · fixed by {} (c in Parameters unlocks)",
-            app.params.sampler.label()
+            " · fixed by {} ({} in {} unlocks)",
+            app.params.sampler.label(),
+            app.keymap
+                .letter_in(Context::Params, &Action::Preset(PresetChoice::Custom)),
+            Context::Params.title()
         )
     } else {
-        " · ←→ step · ↑↓ ±0.5 · = fill · Enter type · Esc".into()
+        format!(
+            " · {}{} step · {}{} ±0.5 · {} fill · {} type · {}",
+            key(Action::Move(Motion::Left)),
+            key(Action::Move(Motion::Right)),
+            key(Action::Increase),
+            key(Action::Decrease),
+            key(Action::FillGuidance),
+            key(Action::Activate),
+            key(Action::Close)
+        )
     };
     let block = pane_block(
         vec![
@@ -204,4 +219,13 @@ pub fn draw_guidance(app: &App, f: &mut Frame, area: Rect, g: &GuidanceEditor) {
         truncate(&list, usize::from(inner.width)),
         Style::default().fg(theme.dim),
     );
+}
+
+/// " · Enter accept · Esc cancel" with the keys `context` binds.
+fn accept_cancel(app: &App, context: Context, accept: &str) -> String {
+    format!(
+        " · {} {accept} · {} cancel",
+        app.keymap.key_in(context, &Action::Activate),
+        app.keymap.key_in(context, &Action::Close)
+    )
 }

@@ -8,8 +8,9 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::{mini_chart, pane_block, truncate};
-use crate::tui::action::Pane;
+use crate::tui::action::{Action, Pane};
 use crate::tui::app::App;
+use crate::tui::keymap::Context;
 use crate::tui::params_state::Field;
 
 pub fn draw(app: &App, f: &mut Frame, area: Rect) {
@@ -95,7 +96,11 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
                             .add_modifier(Modifier::BOLD),
                     ));
                     spans.push(Span::styled(
-                        " (1-7, Enter: list)",
+                        format!(
+                            " ({}, {}: list)",
+                            preset_keys(app),
+                            app.keymap.key_in(Context::Params, &Action::Activate)
+                        ),
                         Style::default().fg(theme.dim),
                     ));
                 }
@@ -177,5 +182,19 @@ fn summarize_guidance(values: &[f32], text: &str) -> String {
     match (values.first(), values.last()) {
         (Some(a), Some(b)) => format!("{}→{} ({} steps)", fmt(*a), fmt(*b), values.len()),
         _ => String::new(),
+    }
+}
+
+/// The range of the preset keys in Parameters, first to last ("1-7").
+fn preset_keys(app: &App) -> String {
+    let keys: Vec<String> = app
+        .keymap
+        .in_context(Context::Params)
+        .filter(|b| matches!(b.action, Action::Preset(_)))
+        .map(|b| b.short_label())
+        .collect();
+    match (keys.first(), keys.last()) {
+        (Some(first), Some(last)) => format!("{first}-{last}"),
+        _ => "?".into(),
     }
 }

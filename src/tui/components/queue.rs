@@ -1,6 +1,5 @@
 //! The job queue: status, progress or elapsed time, settings, output path or error.
 
-use crate::tui::list;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -9,9 +8,11 @@ use ratatui::Frame;
 
 use super::{human_secs, pane_block, truncate};
 use crate::engine::JobStatus;
-use crate::tui::action::Pane;
+use crate::tui::action::{Action, Pane};
 use crate::tui::app::App;
+use crate::tui::keymap::Context;
 use crate::tui::layout::Mode;
+use crate::tui::list;
 
 pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
     let theme = &app.theme;
@@ -35,7 +36,10 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
     ));
     if app.queue.paused {
         title.push(Span::styled(
-            " · PAUSED (p)",
+            format!(
+                " · PAUSED ({})",
+                app.keymap.key_in(Context::Queue, &Action::ToggleQueuePause)
+            ),
             Style::default().fg(theme.warn),
         ));
     }
@@ -44,8 +48,11 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
     f.render_widget(block, area);
     if app.queue.jobs.is_empty() {
         f.render_widget(
-            Paragraph::new("No jobs. Ctrl-R queues the caption with these parameters.")
-                .style(Style::default().fg(theme.dim)),
+            Paragraph::new(format!(
+                "No jobs. {} queues the caption with these parameters.",
+                app.keymap.key_label(&Action::Submit)
+            ))
+            .style(Style::default().fg(theme.dim)),
             inner,
         );
         return;
