@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ratatui::style::Color;
+use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -70,6 +70,18 @@ macro_rules! theme_slots {
         const SLOTS: &[&str] = &[$(stringify!($slot)),*];
 
         impl Theme {
+    /// A tab or a choice in a row of them: accent-filled when `on`, dim otherwise.
+    pub fn chip(&self, on: bool) -> Style {
+        if on {
+            Style::default()
+                .fg(self.background)
+                .bg(self.accent)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::default().fg(self.dim)
+        }
+    }
+
             fn set(&mut self, key: &str, color: Color) -> bool {
                 match key {
                     $(stringify!($slot) => { self.$slot = color; true })*

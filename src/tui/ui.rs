@@ -2,7 +2,7 @@
 //! status line.
 
 use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
@@ -73,14 +73,7 @@ fn draw_tabs(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
     let theme = &app.theme;
     let mut spans = Vec::new();
     for (i, pane) in Pane::ALL.iter().enumerate() {
-        let style = if *pane == app.focus {
-            Style::default()
-                .fg(theme.background)
-                .bg(theme.accent)
-                .add_modifier(Modifier::BOLD)
-        } else {
-            Style::default().fg(theme.dim)
-        };
+        let style = theme.chip(*pane == app.focus);
         spans.push(Span::styled(format!(" {} {} ", i + 1, pane.title()), style));
     }
     let hint = if app.zoomed && mode == Mode::Single {

@@ -72,15 +72,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
                 let full: usize = all.iter().map(|(n, _)| n.len() + 1).sum();
                 if full <= room {
                     for (name, on) in all {
-                        let style = if on {
-                            Style::default()
-                                .fg(theme.background)
-                                .bg(theme.accent)
-                                .add_modifier(Modifier::BOLD)
-                        } else {
-                            Style::default().fg(theme.dim)
-                        };
-                        spans.push(Span::styled(name, style));
+                        spans.push(Span::styled(name, theme.chip(on)));
                         spans.push(Span::raw(" "));
                     }
                 } else {

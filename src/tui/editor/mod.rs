@@ -255,24 +255,15 @@ impl Editor {
     }
 
     pub fn backspace(&mut self) {
-        if self.selection().is_some() {
-            self.push_undo(EditKind::Other);
-            self.delete_selection();
-            self.changed();
-            return;
-        }
-        self.anchor = None;
-        if self.cursor == 0 {
-            return;
-        }
-        let start = self.prev_boundary(self.cursor);
-        self.push_undo(EditKind::Deleting);
-        self.text.replace_range(start..self.cursor, "");
-        self.cursor = start;
-        self.changed();
+        self.delete_grapheme(true);
     }
 
     pub fn delete(&mut self) {
+        self.delete_grapheme(false);
+    }
+
+    /// Deletes the selection, else the grapheme before (`back`) or at the cursor.
+    fn delete_grapheme(&mut self, back: bool) {
         if self.selection().is_some() {
             self.push_undo(EditKind::Other);
             self.delete_selection();
@@ -280,12 +271,17 @@ impl Editor {
             return;
         }
         self.anchor = None;
-        if self.cursor >= self.text.len() {
+        let range = if back {
+            (self.cursor > 0).then(|| self.prev_boundary(self.cursor)..self.cursor)
+        } else {
+            (self.cursor < self.text.len()).then(|| self.cursor..self.next_boundary(self.cursor))
+        };
+        let Some(range) = range else {
             return;
-        }
-        let end = self.next_boundary(self.cursor);
+        };
         self.push_undo(EditKind::Deleting);
-        self.text.replace_range(self.cursor..end, "");
+        self.cursor = range.start;
+        self.text.replace_range(range, "");
         self.changed();
     }
 
