@@ -13,11 +13,36 @@ pub mod queue;
 pub mod status;
 
 use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders};
+use ratatui::widgets::{Block, BorderType, Borders, Clear};
+use ratatui::Frame;
 
 use super::theme::Theme;
+
+/// Clears `rect` and draws an overlay's frame there: its title, then a hint (keys, or why it
+/// is locked) in `hint_color`. Returns the inside.
+pub fn popup(
+    f: &mut Frame,
+    rect: Rect,
+    title: String,
+    hint: String,
+    hint_color: Color,
+    theme: &Theme,
+) -> Rect {
+    f.render_widget(Clear, rect);
+    let block = pane_block(
+        vec![
+            Span::raw(title),
+            Span::styled(hint, Style::default().fg(hint_color)),
+        ],
+        true,
+        theme,
+    );
+    let inner = block.inner(rect);
+    f.render_widget(block, rect);
+    inner
+}
 
 /// The frame around a pane; the focused one stands out by colour and a thick border.
 pub fn pane_block<'a>(title: Vec<Span<'a>>, focused: bool, theme: &Theme) -> Block<'a> {

@@ -3,11 +3,11 @@
 use ratatui::layout::{Position, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 use unicode_width::UnicodeWidthStr;
 
-use super::{centered, pane_block, truncate};
+use super::{centered, popup, truncate};
 use crate::tui::action::{Action, Motion, PresetChoice};
 use crate::tui::app::App;
 use crate::tui::keymap::Context;
@@ -18,20 +18,8 @@ use crate::tui::params_state::fmt_num;
 pub fn draw_prompt(app: &App, f: &mut Frame, area: Rect, prompt: &Prompt) {
     let theme = &app.theme;
     let rect = centered(area, 70, 3);
-    f.render_widget(Clear, rect);
-    let block = pane_block(
-        vec![
-            Span::raw(prompt.kind.title()),
-            Span::styled(
-                accept_cancel(app, Context::Prompt, "accept"),
-                Style::default().fg(theme.dim),
-            ),
-        ],
-        true,
-        theme,
-    );
-    let inner = block.inner(rect);
-    f.render_widget(block, rect);
+    let hint = accept_cancel(app, Context::Prompt, "accept");
+    let inner = popup(f, rect, prompt.kind.title(), hint, theme.dim, theme);
     let before = &prompt.input.text[..prompt.input.cursor];
     let cursor_x = before.width() as u16;
     // Scroll long input so the cursor stays visible.
@@ -49,20 +37,8 @@ pub fn draw_picker(app: &App, f: &mut Frame, area: Rect, picker: &Picker) {
         .min(area.height.saturating_sub(2))
         .max(3);
     let rect = centered(area, 70, height);
-    f.render_widget(Clear, rect);
-    let block = pane_block(
-        vec![
-            Span::raw(picker.title.clone()),
-            Span::styled(
-                accept_cancel(app, Context::Picker, "choose"),
-                Style::default().fg(theme.dim),
-            ),
-        ],
-        true,
-        theme,
-    );
-    let inner = block.inner(rect);
-    f.render_widget(block, rect);
+    let hint = accept_cancel(app, Context::Picker, "choose");
+    let inner = popup(f, rect, picker.title.clone(), hint, theme.dim, theme);
     let lines: Vec<Line> = list::visible(&picker.items, picker.selected, inner.height)
         .map(|(i, item)| {
             let style = if i == picker.selected {
@@ -87,7 +63,6 @@ pub fn draw_picker(app: &App, f: &mut Frame, area: Rect, picker: &Picker) {
 pub fn draw_guidance(app: &App, f: &mut Frame, area: Rect, g: &GuidanceEditor) {
     let theme = &app.theme;
     let rect = centered(area, 78, 16);
-    f.render_widget(Clear, rect);
     let key = |action: Action| app.keymap.key_in(Context::Guidance, &action);
     let lock = if g.locked {
         format!(
@@ -109,19 +84,9 @@ pub fn draw_guidance(app: &App, f: &mut Frame, area: Rect, g: &GuidanceEditor) {
             key(Action::Close)
         )
     };
-    let block = pane_block(
-        vec![
-            Span::raw("Guidance per step, sampling order"),
-            Span::styled(
-                lock,
-                Style::default().fg(if g.locked { theme.locked } else { theme.dim }),
-            ),
-        ],
-        true,
-        theme,
-    );
-    let inner = block.inner(rect);
-    f.render_widget(block, rect);
+    let title = "Guidance per step, sampling order".to_string();
+    let color = if g.locked { theme.locked } else { theme.dim };
+    let inner = popup(f, rect, title, lock, color, theme);
     if g.values.is_empty() || inner.height < 4 {
         return;
     }

@@ -17,18 +17,8 @@ use crate::tui::list;
 pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
     let theme = &app.theme;
     let focused = app.focus == Pane::Queue && app.overlay.is_none();
-    let waiting = app
-        .queue
-        .jobs
-        .iter()
-        .filter(|j| j.status == JobStatus::Waiting)
-        .count();
-    let running = app
-        .queue
-        .jobs
-        .iter()
-        .filter(|j| j.status == JobStatus::Running)
-        .count();
+    let count = |status: JobStatus| app.queue.jobs.iter().filter(|j| j.status == status).count();
+    let (waiting, running) = (count(JobStatus::Waiting), count(JobStatus::Running));
     let mut title = slot_title(Pane::Queue, mode, app);
     title.push(Span::styled(
         format!(" · {waiting} waiting, {running} running"),
