@@ -205,15 +205,21 @@ impl super::app::App {
                     "start image"
                 };
                 self.info(format!(
-                    "{what}: {} · strength {} ({}/{} to change)",
+                    "{what}: {} · strength {} ({} to change)",
                     path.display(),
                     self.start.strength,
-                    self.keymap.key_label(&super::action::Action::StrengthDown),
-                    self.keymap.key_label(&super::action::Action::StrengthUp),
+                    self.strength_keys()
                 ));
             }
             Err(e) => self.error(format!("cannot use {}: {e}", path.display())),
         }
+    }
+
+    /// "[/]": the keys for less and more strength.
+    fn strength_keys(&self) -> String {
+        use super::action::Action;
+        let key = |action| self.keymap.key_label(&action);
+        format!("{}/{}", key(Action::StrengthDown), key(Action::StrengthUp))
     }
 
     pub(super) fn adjust_strength(&mut self, steps: i32) {
@@ -271,11 +277,11 @@ impl super::app::App {
         let refused = matches!(self.status, Some((_, super::app::Severity::Error)));
         if !refused {
             self.info(format!(
-                "queued a variation of {} at strength {} ({}/{} in Parameters change it)",
+                "queued a variation of {} at strength {} ({} in {} change it)",
                 path.display(),
                 self.start.strength,
-                self.keymap.key_label(&super::action::Action::StrengthDown),
-                self.keymap.key_label(&super::action::Action::StrengthUp),
+                self.strength_keys(),
+                super::keymap::Context::Params.title()
             ));
         }
     }

@@ -1,7 +1,7 @@
 //! The prompt, the pickers and the guidance-schedule editor.
 
 use ratatui::layout::{Position, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
@@ -41,14 +41,7 @@ pub fn draw_picker(app: &App, f: &mut Frame, area: Rect, picker: &Picker) {
     let inner = popup(f, rect, picker.title.clone(), hint, theme.dim, theme);
     let lines: Vec<Line> = list::visible(&picker.items, picker.selected, inner.height)
         .map(|(i, item)| {
-            let style = if i == picker.selected {
-                Style::default()
-                    .bg(theme.selection_bg)
-                    .fg(theme.accent)
-                    .add_modifier(Modifier::BOLD)
-            } else {
-                Style::default().fg(theme.foreground)
-            };
+            let style = theme.picker_row(i == picker.selected);
             Line::from(Span::styled(
                 truncate(&item.row(&app.keymap), usize::from(inner.width)),
                 style,
