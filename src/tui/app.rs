@@ -1,5 +1,8 @@
-//! The application state and everything that changes it. Keys become [`Action`]s through the
-//! key map; engine events arrive through [`App::on_engine_event`]. Work that leaves the app
+//! The application state and the router of its changes. Keys become [`Action`]s through the
+//! key map and go to the piece of state they belong to (the editor, the parameters, an open
+//! overlay, the jobs…), which handles them next to its data and leaves what concerns others
+//! (messages naming keys, engine commands) to the router; engine events arrive through
+//! [`App::on_engine_event`]. Work that leaves the app
 //! (engine commands, quitting, the clipboard) is queued as [`Effect`]s for the runtime, so the
 //! whole app can be driven and checked in tests without a terminal or a model thread.
 
