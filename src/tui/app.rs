@@ -26,7 +26,7 @@ use crate::engine::{EngineEvent, JobId, JobSpec, ModelSpec, Queue, SharedImage, 
 use crate::model::adapter::{AdapterTarget, AdapterUse};
 
 pub use super::document::{CaptionCache, CaptionFormat};
-pub use super::jobs::{load_png, HistoryItem};
+pub use super::jobs::{load_png, HistoryItem, HistoryList};
 
 /// What the runtime must do on the app's behalf.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,8 +104,7 @@ pub struct App {
     pub params: ParamsState,
     pub queue: Queue,
     pub queue_selected: usize,
-    pub history: Vec<HistoryItem>,
-    pub history_selected: usize,
+    pub history: HistoryList,
     pub model_status: ModelStatus,
     pub progress: ProgressView,
     pub system_memory: Option<SystemMemory>,
@@ -217,8 +216,7 @@ impl App {
             params,
             queue: Queue::default(),
             queue_selected: 0,
-            history: Vec::new(),
-            history_selected: 0,
+            history: HistoryList::default(),
             model_status: ModelStatus::NotLoaded,
             progress: ProgressView::default(),
             system_memory: None,
@@ -645,9 +643,7 @@ impl App {
             Pane::Queue => {
                 self.queue_selected = list::step(self.queue_selected, self.queue.jobs.len(), m)
             }
-            Pane::History => {
-                self.history_selected = list::step(self.history_selected, self.history.len(), m)
-            }
+            Pane::History => self.history.step(m),
             Pane::Progress | Pane::Preview => {}
         }
     }

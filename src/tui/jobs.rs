@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::action::Action;
+use super::action::{Action, Motion};
 use super::app::{App, Effect, EngineCommand, PreviewImage};
 use super::keymap::Context;
+use super::list;
 use super::params_state::random_seed;
 use crate::engine::{Job, JobId, JobSpec, JobStatus, ModelSpec, Queue, RgbImage};
 
@@ -58,6 +59,70 @@ impl HistoryItem {
             Some(id) => format!("job {id} · seed {}", self.seed),
             None => format!("seed {}", self.seed),
         }
+    }
+}
+
+/// Finished images, newest first, with a selection. History is about files: an image stays
+/// when its job leaves the queue.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryList {
+    pub items: Vec<HistoryItem>,
+    pub selected: usize,
+}
+
+impl HistoryList {
+    pub fn current(&self) -> Option<&HistoryItem> {
+        self.items.get(self.selected)
+    }
+
+    /// Selects the image at `path`, if listed.
+    pub fn select_path(&mut self, path: &Path) -> bool {
+        match self.items.iter().position(|h| h.path == path) {
+            Some(i) => {
+                self.selected = i;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn step(&mut self, motion: Motion) {
+        self.selected = list::step(self.selected, self.items.len(), motion);
+    }
+
+    /// Rebuilds the list from the queue's finished jobs, keeping images whose job was removed
+    /// (or that came from the index).
+    fn follow_queue(&mut self, queue: &Queue) {
+        let mut items: Vec<HistoryItem> = queue
+            .jobs
+            .iter()
+            .filter_map(HistoryItem::from_job)
+            .collect();
+        for old in &self.items {
+            if !items.iter().any(|h| h.path == old.path) {
+                let mut old = old.clone();
+                old.job = None;
+                items.push(old);
+            }
+        }
+        self.items = items;
+        self.sort();
+    }
+
+    /// Adds entries of the output history index that are not listed yet.
+    fn add_index_entries(&mut self, entries: &[crate::output::HistoryEntry]) {
+        for e in entries {
+            if !self.items.iter().any(|h| h.path == e.path) {
+                self.items.push(HistoryItem::from_index(e));
+            }
+        }
+        self.sort();
+    }
+
+    /// Newest first, the selection kept inside.
+    fn sort(&mut self) {
+        self.items.sort_by(|a, b| b.finished.total_cmp(&a.finished));
+        self.selected = self.selected.min(self.items.len().saturating_sub(1));
     }
 }
 
@@ -179,46 +244,16 @@ impl App {
         self.queue_selected = self
             .queue_selected
             .min(self.queue.jobs.len().saturating_sub(1));
-        let mut history: Vec<HistoryItem> = self
-            .queue
-            .jobs
-            .iter()
-            .filter_map(HistoryItem::from_job)
-            .collect();
-        // Keep images whose job was removed from the queue (or that came from the index):
-        // history is about files.
-        for old in &self.history {
-            if !history.iter().any(|h| h.path == old.path) {
-                let mut old = old.clone();
-                old.job = None;
-                history.push(old);
-            }
-        }
-        self.history = history;
-        self.sort_history();
+        self.history.follow_queue(&self.queue);
     }
 
     /// Adds entries of the output history index (older sessions, `generate` runs).
     pub fn add_history_entries(&mut self, entries: &[crate::output::HistoryEntry]) {
-        for e in entries {
-            if !self.history.iter().any(|h| h.path == e.path) {
-                self.history.push(HistoryItem::from_index(e));
-            }
-        }
-        self.sort_history();
-    }
-
-    /// Newest first, the selection kept inside.
-    fn sort_history(&mut self) {
-        self.history
-            .sort_by(|a, b| b.finished.total_cmp(&a.finished));
-        self.history_selected = self
-            .history_selected
-            .min(self.history.len().saturating_sub(1));
+        self.history.add_index_entries(entries);
     }
 
     pub(super) fn show_history_item(&mut self) {
-        let Some(item) = self.history.get(self.history_selected).cloned() else {
+        let Some(item) = self.history.current().cloned() else {
             return;
         };
         match load_png(&item.path) {
@@ -235,7 +270,7 @@ impl App {
     }
 
     pub(super) fn load_history_params(&mut self) {
-        let Some(item) = self.history.get(self.history_selected).cloned() else {
+        let Some(item) = self.history.current().cloned() else {
             self.info("no finished image selected");
             return;
         };

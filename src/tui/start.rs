@@ -242,19 +242,14 @@ impl super::app::App {
     pub(super) fn start_variation(&mut self) {
         use super::action::Pane;
         let from_history = self.focus == Pane::History;
+        let selected = self.history.current().map(|h| h.path.clone());
         let path = if from_history {
-            self.history
-                .get(self.history_selected)
-                .map(|h| h.path.clone())
+            selected
         } else {
             self.preview
                 .as_ref()
                 .and_then(|p| p.path.clone())
-                .or_else(|| {
-                    self.history
-                        .get(self.history_selected)
-                        .map(|h| h.path.clone())
-                })
+                .or(selected)
         };
         let Some(path) = path else {
             self.info("no finished image to start from: select one in History");
@@ -267,8 +262,7 @@ impl super::app::App {
                 return;
             }
         };
-        if let Some(i) = self.history.iter().position(|h| h.path == path) {
-            self.history_selected = i;
+        if self.history.select_path(&path) {
             self.load_history_params();
         }
         self.start.source = Some(file);

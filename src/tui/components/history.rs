@@ -18,13 +18,13 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
     let focused = app.focus == Pane::History && app.overlay.is_none();
     let mut title = slot_title(Pane::History, mode, app);
     title.push(Span::styled(
-        format!(" · {}", app.history.len()),
+        format!(" · {}", app.history.items.len()),
         Style::default().fg(theme.dim),
     ));
     let block = pane_block(title, focused, theme);
     let inner = block.inner(area);
     f.render_widget(block, area);
-    if app.history.is_empty() {
+    if app.history.items.is_empty() {
         f.render_widget(
             Paragraph::new("Finished images appear here.").style(Style::default().fg(theme.dim)),
             inner,
@@ -32,7 +32,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
         return;
     }
     let width = usize::from(inner.width);
-    let lines: Vec<Line> = list::visible(&app.history, app.history_selected, inner.height)
+    let lines: Vec<Line> = list::visible(&app.history.items, app.history.selected, inner.height)
         .map(|(i, item)| {
             let shown = app.preview.as_ref().and_then(|p| p.path.as_ref()) == Some(&item.path);
             let head = format!(
@@ -43,7 +43,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
                 item.size.to_string()
             );
             let mut style = Style::default().fg(theme.foreground);
-            if i == app.history_selected && focused {
+            if i == app.history.selected && focused {
                 style = style.bg(theme.selection_bg).add_modifier(Modifier::BOLD);
             }
             let room = width.saturating_sub(head.chars().count());
