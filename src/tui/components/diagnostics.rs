@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{pane_block, truncate};
+use super::{framed, note, truncate};
 use crate::tui::action::{Action, Pane};
 use crate::tui::app::App;
 use crate::tui::list;
@@ -35,14 +35,9 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
             Style::default().fg(theme.fixable),
         ));
     }
-    let block = pane_block(title, focused, theme);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = framed(f, area, title, focused, theme);
     if empty {
-        f.render_widget(
-            Paragraph::new("No caption yet.").style(Style::default().fg(theme.dim)),
-            inner,
-        );
+        note(f, inner, "No caption yet.", theme);
         return;
     }
     if warnings.is_empty() {

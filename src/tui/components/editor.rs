@@ -6,7 +6,7 @@ use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::Frame;
 
-use super::pane_block;
+use super::framed;
 use crate::tui::action::{Action, Pane};
 use crate::tui::app::{App, CaptionFormat};
 use crate::tui::editor::view::ViewInput;
@@ -40,9 +40,7 @@ pub fn draw(app: &mut App, f: &mut Frame, area: Rect) {
             Style::default().fg(theme.dim),
         ),
     ];
-    let block = pane_block(title, focused, theme);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = framed(f, area, title, focused, theme);
     app.editor.prepare_view(inner, app.show_line_numbers);
     if app.editor.text().is_empty() {
         let hint = format!(

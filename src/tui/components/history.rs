@@ -7,7 +7,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::queue::slot_title;
-use super::{pane_block, truncate};
+use super::{framed, note, truncate};
 use crate::tui::action::Pane;
 use crate::tui::app::App;
 use crate::tui::layout::Mode;
@@ -21,14 +21,9 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
         format!(" · {}", app.history.items.len()),
         Style::default().fg(theme.dim),
     ));
-    let block = pane_block(title, focused, theme);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = framed(f, area, title, focused, theme);
     if app.history.items.is_empty() {
-        f.render_widget(
-            Paragraph::new("Finished images appear here.").style(Style::default().fg(theme.dim)),
-            inner,
-        );
+        note(f, inner, "Finished images appear here.", theme);
         return;
     }
     let width = usize::from(inner.width);

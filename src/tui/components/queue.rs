@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{human_secs, pane_block, truncate};
+use super::{framed, human_secs, note, truncate};
 use crate::engine::JobStatus;
 use crate::tui::action::{Action, Pane};
 use crate::tui::app::App;
@@ -33,18 +33,11 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
             Style::default().fg(theme.warn),
         ));
     }
-    let block = pane_block(title, focused, theme);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = framed(f, area, title, focused, theme);
     if app.queue.jobs.is_empty() {
-        f.render_widget(
-            Paragraph::new(format!(
-                "No jobs. {} queues the caption with these parameters.",
-                app.keymap.key_label(&Action::Submit)
-            ))
-            .style(Style::default().fg(theme.dim)),
-            inner,
-        );
+        let submit = app.keymap.key_label(&Action::Submit);
+        let text = format!("No jobs. {submit} queues the caption with these parameters.");
+        note(f, inner, text, theme);
         return;
     }
     let width = usize::from(inner.width);
