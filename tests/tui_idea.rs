@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::KeyCode;
 use ideogram4::magic::{BackendKind, MagicConfig};
-use ideogram4::tui::overlay::Overlay;
+use ideogram4::tui::overlay_state::Overlay;
 use ideogram4::tui::App;
 use magic_support::*;
 use tui_support::*;

@@ -8,7 +8,7 @@ use ideogram4::engine::{EngineEvent, ModelSpec};
 use ideogram4::sampler::{Preset, SamplerParams};
 use ideogram4::tui::app::{CaptionFormat, Severity};
 use ideogram4::tui::keymap::{Context, Key};
-use ideogram4::tui::overlay::Overlay;
+use ideogram4::tui::overlay_state::Overlay;
 use ideogram4::tui::{Action, App, Effect, EngineCommand, Pane};
 use tui_support::*;
 

@@ -6,7 +6,7 @@ mod tui_support;
 use crossterm::event::KeyCode;
 use ideogram4::model::adapter::AdapterTarget;
 use ideogram4::sampler::Preset;
-use ideogram4::tui::overlay::Overlay;
+use ideogram4::tui::overlay_state::Overlay;
 use ideogram4::tui::{Effect, EngineCommand, Pane};
 use tui_support::*;
 

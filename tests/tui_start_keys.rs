@@ -11,7 +11,7 @@ use crossterm::event::{KeyCode, KeyEvent};
 use ideogram4::engine::{JobSpec, JobStatus, Queue};
 use ideogram4::tui::app::Severity;
 use ideogram4::tui::keymap::{Context, Key, KeyMap};
-use ideogram4::tui::overlay::Overlay;
+use ideogram4::tui::overlay_state::Overlay;
 use ideogram4::tui::{Action, App, Effect, EngineCommand, Pane};
 use tui_support::*;
 
@@ -147,7 +147,7 @@ fn source_and_mask_by_path_with_completion_then_cleared() {
     let Some(Overlay::Prompt(p)) = &mut app.overlay else {
         panic!("a prompt opens");
     };
-    p.input = ideogram4::tui::overlay::LineInput::new(format!("{base}photo-"));
+    p.input = ideogram4::tui::overlay_state::LineInput::new(format!("{base}photo-"));
     let tab = key_for(Context::Prompt, &Action::CompletePath);
     app.handle_key(tab);
     let Some(Overlay::Prompt(p)) = &app.overlay else {
@@ -175,7 +175,7 @@ fn source_and_mask_by_path_with_completion_then_cleared() {
     let Some(Overlay::Prompt(p)) = &mut app.overlay else {
         panic!("a prompt opens");
     };
-    p.input = ideogram4::tui::overlay::LineInput::new(format!("{base}notes.txt"));
+    p.input = ideogram4::tui::overlay_state::LineInput::new(format!("{base}notes.txt"));
     app.handle_key(key(KeyCode::Enter));
     assert_eq!(app.status.as_ref().map(|s| s.1), Some(Severity::Error));
     assert!(
@@ -187,7 +187,7 @@ fn source_and_mask_by_path_with_completion_then_cleared() {
     let Some(Overlay::Prompt(p)) = &mut app.overlay else {
         panic!("a prompt opens");
     };
-    p.input = ideogram4::tui::overlay::LineInput::new(format!("{base}photo-m"));
+    p.input = ideogram4::tui::overlay_state::LineInput::new(format!("{base}photo-m"));
     app.handle_key(tab);
     app.handle_key(key(KeyCode::Enter));
     app.handle_key(key_for(Context::Params, &Action::StrengthDown));

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::action::{Action, Pane};
 use super::app::App;
-use super::overlay::{LineInput, Overlay, Prompt, PromptKind};
+use super::overlay_state::{LineInput, Overlay, Prompt, PromptKind};
 use crate::caption;
 use crate::magic::{self, Cancel, ExpandOptions, Expansion, MagicError};
 
@@ -55,7 +55,7 @@ impl App {
     /// Opens the idea line (or says what is running).
     pub fn open_idea(&mut self) {
         if let Some(r) = &self.idea.running {
-            let cancel = self.key_label(&Action::CancelIdea);
+            let cancel = self.keymap.key_label(&Action::CancelIdea);
             self.info(format!("{} is still expanding; {cancel} cancels", r.label));
             return;
         }
@@ -144,7 +144,7 @@ impl App {
         self.editor.set_cursor(0);
         self.focus = Pane::Editor;
         self.refresh_caption();
-        let undo = self.key_label(&Action::Undo);
+        let undo = self.keymap.key_label(&Action::Undo);
         let verdict = match self.caption.warnings.len() {
             0 => "verifier: clean".to_string(),
             n => format!("{n} warning(s) left, see Diagnostics"),
@@ -168,7 +168,7 @@ pub fn status_segment(app: &App) -> String {
             "{} idea: {} · {} cancel │",
             app.idea.spinner(),
             r.label,
-            app.key_label(&Action::CancelIdea)
+            app.keymap.key_label(&Action::CancelIdea)
         ),
         None => String::new(),
     }

@@ -173,15 +173,26 @@ impl fmt::Display for Key {
     }
 }
 
+/// Where a binding is advertised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// In the status line while its context is active, and in help.
+    Status,
+    /// In help only.
+    Help,
+    /// Nowhere: keys too obvious to list (arrows in the editor and the input line).
+    Hidden,
+}
+
 /// One entry of the key map.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Binding {
     pub context: Context,
     pub keys: Vec<Key>,
     pub action: Action,
+    /// Empty for [`Shown::Hidden`] bindings.
     pub help: &'static str,
-    /// Shown in the status line when its context is active.
-    pub status: bool,
+    pub shown: Shown,
 }
 
 impl Binding {
@@ -200,6 +211,63 @@ impl Binding {
             .map(ToString::to_string)
             .unwrap_or_default()
     }
+
+    pub fn in_status_line(&self) -> bool {
+        self.shown == Shown::Status
+    }
+}
+
+/// One row per binding: `Context Shown [keys] action => "help";`.
+macro_rules! key_table {
+    ($($context:ident $shown:ident [$($key:expr),+] $action:expr => $help:literal;)*) => {
+        vec![$(Binding {
+            context: Context::$context,
+            keys: vec![$($key),+],
+            action: $action,
+            help: $help,
+            shown: Shown::$shown,
+        }),*]
+    };
+}
+
+/// Short names for the key table.
+mod keys {
+    use super::Key;
+    use crossterm::event::{KeyCode, KeyModifiers};
+
+    pub const TAB: Key = Key::plain(KeyCode::Tab);
+    pub const BACKTAB: Key = Key::plain(KeyCode::BackTab);
+    pub const ENTER: Key = Key::plain(KeyCode::Enter);
+    pub const ESC: Key = Key::plain(KeyCode::Esc);
+    pub const BACKSPACE: Key = Key::plain(KeyCode::Backspace);
+    pub const DELETE: Key = Key::plain(KeyCode::Delete);
+    pub const UP: Key = Key::plain(KeyCode::Up);
+    pub const DOWN: Key = Key::plain(KeyCode::Down);
+    pub const LEFT: Key = Key::plain(KeyCode::Left);
+    pub const RIGHT: Key = Key::plain(KeyCode::Right);
+    pub const HOME: Key = Key::plain(KeyCode::Home);
+    pub const END: Key = Key::plain(KeyCode::End);
+    pub const PGUP: Key = Key::plain(KeyCode::PageUp);
+    pub const PGDN: Key = Key::plain(KeyCode::PageDown);
+
+    pub const fn ch(c: char) -> Key {
+        Key::ch(c)
+    }
+    pub const fn ctrl(c: char) -> Key {
+        Key::ctrl(c)
+    }
+    pub const fn alt(c: char) -> Key {
+        Key::alt(c)
+    }
+    pub const fn f(n: u8) -> Key {
+        Key::plain(KeyCode::F(n))
+    }
+    pub const fn shift(key: Key) -> Key {
+        Key::new(key.code, key.mods.union(KeyModifiers::SHIFT))
+    }
+    pub const fn ctrl_k(key: Key) -> Key {
+        Key::new(key.code, key.mods.union(KeyModifiers::CONTROL))
+    }
 }
 
 pub struct KeyMap {
@@ -211,6 +279,9 @@ impl Default for KeyMap {
         KeyMap::standard()
     }
 }
+
+/// What a message names when no key is bound: never a key that does something else.
+const UNBOUND: &str = "?";
 
 impl KeyMap {
     pub fn bindings(&self) -> &[Binding] {
@@ -227,833 +298,217 @@ impl KeyMap {
         self.bindings.iter().filter(move |b| b.context == context)
     }
 
-    /// The standard bindings. Global ones use Ctrl, Alt or function keys so they work while
-    /// typing in the editor; single letters live in pane contexts.
-    pub fn standard() -> KeyMap {
-        use Action as A;
-        use Context as C;
-        use KeyCode as K;
-        let mut b = Builder::default();
-        let ctrl = |c| Key::ctrl(c);
-        let plain = Key::plain;
-        let ch = Key::ch;
-
-        b.add(
-            C::Global,
-            [ctrl('q')],
-            A::Quit,
-            "quit (state is saved)",
-            true,
-        );
-        b.add(
-            C::Global,
-            [plain(K::F(1))],
-            A::ToggleHelp,
-            "help: every key",
-            true,
-        );
-        b.add(C::Global, [plain(K::Tab)], A::FocusNext, "next pane", true);
-        b.add(
-            C::Global,
-            [plain(K::BackTab)],
-            A::FocusPrev,
-            "previous pane",
-            false,
-        );
-        for (i, pane) in Pane::ALL.iter().enumerate() {
-            let digit = char::from(b'1' + i as u8);
-            b.add(
-                C::Global,
-                [Key::alt(digit)],
-                A::Focus(*pane),
-                pane_help(*pane),
-                false,
-            );
-        }
-        // Presets from any pane, the editor included: function keys never insert text.
-        let presets = [
-            (
-                5,
-                PresetChoice::Quality48,
-                "preset V4_QUALITY_48 (any pane)",
-            ),
-            (
-                6,
-                PresetChoice::Default20,
-                "preset V4_DEFAULT_20 (any pane)",
-            ),
-            (7, PresetChoice::Turbo12, "preset V4_TURBO_12 (any pane)"),
-            (
-                8,
-                PresetChoice::TurboTime8,
-                "preset V4_TURBOTIME_8 (any pane)",
-            ),
-            (
-                9,
-                PresetChoice::TurboTime4,
-                "preset V4_TURBOTIME_4 (any pane)",
-            ),
-            (
-                10,
-                PresetChoice::TurboTime2,
-                "preset V4_TURBOTIME_2 (any pane)",
-            ),
-        ];
-        for (f, choice, help) in presets {
-            b.add(C::Global, [plain(K::F(f))], A::Preset(choice), help, false);
-        }
-        b.add(
-            C::Global,
-            [plain(K::F(2))],
-            A::ToggleZoom,
-            "zoom the focused pane",
-            true,
-        );
-        b.add(
-            C::Global,
-            [ctrl('r')],
-            A::Submit,
-            "run: queue caption + parameters",
-            true,
-        );
-        b.add(
-            C::Global,
-            [ctrl('n')],
-            A::SubmitMany,
-            "queue N jobs (successive seeds)",
-            false,
-        );
-        b.add(
-            C::Global,
-            [ctrl('f')],
-            A::ApplyFixes,
-            "apply the verifier's fixes",
-            true,
-        );
-        b.add(
-            C::Global,
-            [ctrl('p')],
-            A::ToggleFormat,
-            "pretty / minified caption",
-            false,
-        );
-        b.add(
-            C::Global,
-            [ctrl('o')],
-            A::OpenFile,
-            "open a caption file",
-            false,
-        );
-        b.add(
-            C::Global,
-            [ctrl('s')],
-            A::SaveFile,
-            "save the caption",
-            false,
-        );
-        b.add(
-            C::Global,
-            [Key::alt('s')],
-            A::SaveFileAs,
-            "save the caption as…",
-            false,
-        );
-        b.add(
-            C::Global,
-            [ctrl('e')],
-            A::Examples,
-            "start from an example caption",
-            false,
-        );
-        b.add(
-            C::Global,
-            [ctrl('w')],
-            A::WrapPlainText,
-            "wrap plain text into a caption",
-            false,
-        );
-        b.add(
-            C::Global,
-            [ctrl('l')],
-            A::Redraw,
-            "redraw the screen",
-            false,
-        );
-
-        add_magic_bindings(&mut b);
-
-        b.add(C::Panes, [ch('q')], A::Quit, "quit", false);
-        b.add(C::Panes, [ch('?')], A::ToggleHelp, "help", false);
-        b.add(C::Panes, [ch('z')], A::ToggleZoom, "zoom", false);
-
-        b.add(C::Editor, [ctrl('z')], A::Undo, "undo", false);
-        b.add(C::Editor, [ctrl('y')], A::Redo, "redo", false);
-        b.add(C::Editor, [ctrl('c')], A::Copy, "copy selection", false);
-        b.add(C::Editor, [ctrl('x')], A::Cut, "cut selection", false);
-        b.add(
-            C::Editor,
-            [ctrl('v')],
-            A::PasteClipboard,
-            "paste (terminal paste works too)",
-            false,
-        );
-        b.add(C::Editor, [ctrl('a')], A::SelectAll, "select all", false);
-        b.add(C::Editor, [plain(K::Enter)], A::Newline, "new line", false);
-        b.add(
-            C::Editor,
-            [plain(K::Backspace)],
-            A::Backspace,
-            "delete before cursor",
-            false,
-        );
-        b.add(
-            C::Editor,
-            [plain(K::Delete)],
-            A::Delete,
-            "delete at cursor",
-            false,
-        );
-        let motions = [
-            (K::Left, Motion::Left),
-            (K::Right, Motion::Right),
-            (K::Up, Motion::Up),
-            (K::Down, Motion::Down),
-            (K::Home, Motion::LineStart),
-            (K::End, Motion::LineEnd),
-            (K::PageUp, Motion::PageUp),
-            (K::PageDown, Motion::PageDown),
-        ];
-        for (code, motion) in motions {
-            b.add_hidden(C::Editor, [plain(code)], A::Move(motion));
-            b.add_hidden(C::Editor, [Key::shift(code)], A::Select(motion));
-        }
-        b.add(
-            C::Editor,
-            [Key::new(K::Left, KeyModifiers::CONTROL)],
-            A::Move(Motion::WordLeft),
-            "word left",
-            false,
-        );
-        b.add(
-            C::Editor,
-            [Key::new(K::Right, KeyModifiers::CONTROL)],
-            A::Move(Motion::WordRight),
-            "word right",
-            false,
-        );
-        b.add(
-            C::Editor,
-            [Key::new(K::Home, KeyModifiers::CONTROL)],
-            A::Move(Motion::DocStart),
-            "start of caption",
-            false,
-        );
-        b.add(
-            C::Editor,
-            [Key::new(K::End, KeyModifiers::CONTROL)],
-            A::Move(Motion::DocEnd),
-            "end of caption",
-            false,
-        );
-        b.add_hidden(
-            C::Editor,
-            [Key::new(
-                K::Left,
-                KeyModifiers::CONTROL | KeyModifiers::SHIFT,
-            )],
-            A::Select(Motion::WordLeft),
-        );
-        b.add_hidden(
-            C::Editor,
-            [Key::new(
-                K::Right,
-                KeyModifiers::CONTROL | KeyModifiers::SHIFT,
-            )],
-            A::Select(Motion::WordRight),
-        );
-
-        b.add(
-            C::Diagnostics,
-            [plain(K::Up), ch('k')],
-            A::Move(Motion::Up),
-            "previous warning",
-            false,
-        );
-        b.add(
-            C::Diagnostics,
-            [plain(K::Down), ch('j')],
-            A::Move(Motion::Down),
-            "next warning",
-            false,
-        );
-        b.add(
-            C::Diagnostics,
-            [plain(K::Enter)],
-            A::Activate,
-            "jump to the warning in the caption",
-            true,
-        );
-        b.add(
-            C::Diagnostics,
-            [ch('f')],
-            A::ApplyFixes,
-            "apply fixes",
-            true,
-        );
-
-        b.add(
-            C::Params,
-            [plain(K::Up), ch('k')],
-            A::Move(Motion::Up),
-            "previous field",
-            false,
-        );
-        b.add(
-            C::Params,
-            [plain(K::Down), ch('j')],
-            A::Move(Motion::Down),
-            "next field",
-            false,
-        );
-        b.add(
-            C::Params,
-            [plain(K::Right), ch('+'), ch('l')],
-            A::Increase,
-            "increase / next choice",
-            false,
-        );
-        b.add(
-            C::Params,
-            [plain(K::Left), ch('-'), ch('h')],
-            A::Decrease,
-            "decrease / previous choice",
-            false,
-        );
-        b.add(
-            C::Params,
-            [plain(K::Enter)],
-            A::Activate,
-            "edit the field",
-            true,
-        );
-        b.add(
-            C::Params,
-            [ch('1')],
-            A::Preset(PresetChoice::Quality48),
-            "preset V4_QUALITY_48",
-            true,
-        );
-        b.add(
-            C::Params,
-            [ch('2')],
-            A::Preset(PresetChoice::Default20),
-            "preset V4_DEFAULT_20",
-            true,
-        );
-        b.add(
-            C::Params,
-            [ch('3')],
-            A::Preset(PresetChoice::Turbo12),
-            "preset V4_TURBO_12",
-            true,
-        );
-        b.add(
-            C::Params,
-            [ch('4'), ch('c')],
-            A::Preset(PresetChoice::Custom),
-            "Custom (unlocks steps, mu, std, guidance)",
-            true,
-        );
-        for (key, choice, help) in [
-            (
-                '5',
-                PresetChoice::TurboTime8,
-                "preset V4_TURBOTIME_8 (TurboTime LoRA)",
-            ),
-            ('6', PresetChoice::TurboTime4, "preset V4_TURBOTIME_4"),
-            ('7', PresetChoice::TurboTime2, "preset V4_TURBOTIME_2"),
-        ] {
-            b.add(C::Params, [ch(key)], A::Preset(choice), help, false);
-        }
-        b.add(
-            C::Params,
-            [ch('A')],
-            A::PickAdapters,
-            "LoRA adapters: Enter adds/removes, ←/→ strength",
-            true,
-        );
-        b.add(
-            C::Params,
-            [ch('g')],
-            A::EditGuidance,
-            "guidance schedule editor",
-            false,
-        );
-        b.add(
-            C::Params,
-            [ch('a')],
-            A::CycleAspect,
-            "next aspect preset",
-            false,
-        );
-        b.add(
-            C::Params,
-            [ch('r')],
-            A::RandomSeed,
-            "randomise the seed",
-            false,
-        );
-        b.add(
-            C::Params,
-            [ch('L')],
-            A::ToggleSeedLock,
-            "lock / unlock the seed",
-            false,
-        );
-        b.add(
-            C::Params,
-            [ch('m')],
-            A::PickModel,
-            "choose the model",
-            false,
-        );
-
-        b.add(
-            C::Guidance,
-            [plain(K::Left), ch('h')],
-            A::Move(Motion::Left),
-            "previous step",
-            false,
-        );
-        b.add(
-            C::Guidance,
-            [plain(K::Right), ch('l')],
-            A::Move(Motion::Right),
-            "next step",
-            false,
-        );
-        b.add(
-            C::Guidance,
-            [plain(K::Up), ch('+'), ch('k')],
-            A::Increase,
-            "weight +0.5",
-            true,
-        );
-        b.add(
-            C::Guidance,
-            [plain(K::Down), ch('-'), ch('j')],
-            A::Decrease,
-            "weight −0.5",
-            true,
-        );
-        b.add(
-            C::Guidance,
-            [ch('=')],
-            A::FillGuidance,
-            "every step takes this weight",
-            true,
-        );
-        b.add(
-            C::Guidance,
-            [plain(K::Enter)],
-            A::Activate,
-            "type the whole list (sampling order)",
-            true,
-        );
-        b.add(
-            C::Guidance,
-            [plain(K::Esc), ch('q')],
-            A::Close,
-            "close",
-            true,
-        );
-
-        b.add(
-            C::Queue,
-            [plain(K::Up), ch('k')],
-            A::Move(Motion::Up),
-            "previous job",
-            false,
-        );
-        b.add(
-            C::Queue,
-            [plain(K::Down), ch('j')],
-            A::Move(Motion::Down),
-            "next job",
-            false,
-        );
-        b.add(
-            C::Queue,
-            [ch('a'), plain(K::Enter)],
-            A::Submit,
-            "add a job",
-            true,
-        );
-        b.add(C::Queue, [ch('n')], A::SubmitMany, "add N jobs", true);
-        b.add(
-            C::Queue,
-            [ch('K'), Key::shift(K::Up)],
-            A::MoveJobUp,
-            "move job up",
-            true,
-        );
-        b.add(
-            C::Queue,
-            [ch('J'), Key::shift(K::Down)],
-            A::MoveJobDown,
-            "move job down",
-            true,
-        );
-        b.add(
-            C::Queue,
-            [ch('x'), plain(K::Delete)],
-            A::CancelJob,
-            "cancel (running or waiting)",
-            true,
-        );
-        b.add(C::Queue, [ch('r')], A::RetryJob, "retry", true);
-        b.add(
-            C::Queue,
-            [ch('d')],
-            A::RemoveJob,
-            "remove from the list",
-            true,
-        );
-        b.add(
-            C::Queue,
-            [ch('p')],
-            A::ToggleQueuePause,
-            "pause / resume the queue",
-            true,
-        );
-
-        b.add(
-            C::History,
-            [plain(K::Up), ch('k')],
-            A::Move(Motion::Up),
-            "previous image",
-            false,
-        );
-        b.add(
-            C::History,
-            [plain(K::Down), ch('j')],
-            A::Move(Motion::Down),
-            "next image",
-            false,
-        );
-        b.add(
-            C::History,
-            [plain(K::Enter)],
-            A::Activate,
-            "show in the preview",
-            true,
-        );
-        b.add(
-            C::History,
-            [ch('l')],
-            A::LoadParams,
-            "load its caption + parameters",
-            true,
-        );
-
-        b.add(
-            C::Help,
-            [plain(K::Esc), plain(K::F(1)), ch('?'), ch('q')],
-            A::Close,
-            "close help",
-            true,
-        );
-        b.add(
-            C::Help,
-            [plain(K::Up), ch('k')],
-            A::Move(Motion::Up),
-            "scroll up",
-            false,
-        );
-        b.add(
-            C::Help,
-            [plain(K::Down), ch('j')],
-            A::Move(Motion::Down),
-            "scroll down",
-            false,
-        );
-        b.add(
-            C::Help,
-            [plain(K::PageUp)],
-            A::Move(Motion::PageUp),
-            "page up",
-            false,
-        );
-        b.add(
-            C::Help,
-            [plain(K::PageDown), ch(' ')],
-            A::Move(Motion::PageDown),
-            "page down",
-            false,
-        );
-
-        b.add(
-            C::Picker,
-            [plain(K::Up), ch('k')],
-            A::Move(Motion::Up),
-            "previous",
-            false,
-        );
-        b.add(
-            C::Picker,
-            [plain(K::Down), ch('j')],
-            A::Move(Motion::Down),
-            "next",
-            false,
-        );
-        b.add(C::Picker, [plain(K::Enter)], A::Activate, "choose", true);
-        b.add(
-            C::Picker,
-            [plain(K::Right), ch('+')],
-            A::Increase,
-            "adapter list: stronger",
-            false,
-        );
-        b.add(
-            C::Picker,
-            [plain(K::Left), ch('-')],
-            A::Decrease,
-            "adapter list: weaker",
-            false,
-        );
-        b.add(
-            C::Picker,
-            [plain(K::Esc), ch('q')],
-            A::Close,
-            "cancel",
-            true,
-        );
-
-        b.add(C::Prompt, [plain(K::Enter)], A::Activate, "accept", true);
-        b.add(C::Prompt, [plain(K::Esc)], A::Close, "cancel", true);
-        b.add_hidden(C::Prompt, [plain(K::Backspace)], A::Backspace);
-        b.add_hidden(C::Prompt, [plain(K::Delete)], A::Delete);
-        b.add_hidden(C::Prompt, [plain(K::Left)], A::Move(Motion::Left));
-        b.add_hidden(C::Prompt, [plain(K::Right)], A::Move(Motion::Right));
-        b.add_hidden(
-            C::Prompt,
-            [plain(K::Home), ctrl('a')],
-            A::Move(Motion::LineStart),
-        );
-        b.add_hidden(
-            C::Prompt,
-            [plain(K::End), ctrl('e')],
-            A::Move(Motion::LineEnd),
-        );
-
-        add_start_bindings(&mut b);
-        KeyMap { bindings: b.0 }
+    /// The key a message names for `action`: the first key of its first binding, wherever
+    /// that is. Messages and hints take key names from here so they say what the keys do.
+    pub fn key_label(&self, action: &Action) -> String {
+        self.bindings
+            .iter()
+            .find(|b| &b.action == action)
+            .map_or_else(|| UNBOUND.into(), Binding::short_label)
     }
-}
 
-/// The idea line and the layout view.
-fn add_magic_bindings(b: &mut Builder) {
-    use super::layout_view::{Dir, LayoutAction as L};
-    use Action as A;
-    use Context as C;
-    use KeyCode as K;
-    let plain = Key::plain;
-    let ch = Key::ch;
-    b.add(
-        C::Global,
-        [Key::ctrl('g')],
-        A::OpenIdea,
-        "idea → caption (magic prompt)",
-        false,
-    );
-    b.add(
-        C::Global,
-        [plain(K::Esc)],
-        A::CancelIdea,
-        "cancel the idea expansion",
-        false,
-    );
-    b.add(
-        C::Global,
-        [Key::alt('l')],
-        A::ToggleLayout,
-        "layout view: the caption's boxes",
-        false,
-    );
-    let dirs = [
-        (K::Up, 'k', Dir::Up),
-        (K::Down, 'j', Dir::Down),
-        (K::Left, 'h', Dir::Left),
-        (K::Right, 'l', Dir::Right),
-    ];
-    for (i, (code, letter, dir)) in dirs.into_iter().enumerate() {
-        let help = if i == 0 { "move the box" } else { "" };
-        b.add(
-            C::Layout,
-            [plain(code), ch(letter)],
-            A::Layout(L::Move(dir)),
-            help,
-            i == 0,
-        );
+    /// The first key for `action` in `context`.
+    pub fn key_in(&self, context: Context, action: &Action) -> String {
+        self.lookup_action(context, action)
+            .map_or_else(|| UNBOUND.into(), Binding::short_label)
     }
-    for (i, (code, letter, dir)) in dirs.into_iter().enumerate() {
-        let help = if i == 0 {
-            "resize (bottom / right edge)"
-        } else {
-            ""
+
+    /// The letter for `action` in `context` when it has one besides a digit or a named key
+    /// ("c" for Custom, bound to 4 and c), else its first key.
+    pub fn letter_in(&self, context: Context, action: &Action) -> String {
+        let Some(b) = self.lookup_action(context, action) else {
+            return UNBOUND.into();
         };
-        b.add(
-            C::Layout,
-            [Key::shift(code), ch(letter.to_ascii_uppercase())],
-            A::Layout(L::Resize(dir)),
-            help,
-            i == 0,
-        );
-    }
-    b.add(
-        C::Layout,
-        [plain(K::Tab), ch('n')],
-        A::Layout(L::Next),
-        "next element",
-        true,
-    );
-    b.add(
-        C::Layout,
-        [plain(K::BackTab), ch('p')],
-        A::Layout(L::Prev),
-        "previous element",
-        false,
-    );
-    b.add(
-        C::Layout,
-        [ch('f')],
-        A::Layout(L::ToggleFine),
-        "fine / coarse steps",
-        true,
-    );
-    b.add(
-        C::Layout,
-        [ch('a')],
-        A::Layout(L::AddBox),
-        "add a bbox to the element",
-        true,
-    );
-    b.add(C::Layout, [Key::ctrl('z'), ch('u')], A::Undo, "undo", true);
-    b.add(C::Layout, [Key::ctrl('y')], A::Redo, "redo", false);
-    b.add(
-        C::Layout,
-        [plain(K::Enter)],
-        A::Layout(L::Jump),
-        "edit the element's text",
-        false,
-    );
-    b.add(
-        C::Layout,
-        [plain(K::Esc), ch('q')],
-        A::Layout(L::Close),
-        "close",
-        true,
-    );
-}
-
-/// Image to image: variations of finished images, start and mask files, strength.
-fn add_start_bindings(b: &mut Builder) {
-    use Action as A;
-    use Context as C;
-    b.add(
-        C::History,
-        [Key::ch('v')],
-        A::Variation,
-        "variation: rerun it starting from this image",
-        true,
-    );
-    b.add(
-        C::Panes,
-        [Key::ch('v')],
-        A::Variation,
-        "variation of the image in the preview",
-        false,
-    );
-    b.add(
-        C::Params,
-        [Key::ch('i')],
-        A::PickStartSource,
-        "start image: choose a source file",
-        false,
-    );
-    b.add(
-        C::Params,
-        [Key::ch('I')],
-        A::PickStartMask,
-        "start image: choose a mask (white = repaint)",
-        false,
-    );
-    b.add(
-        C::Params,
-        [Key::ch(']')],
-        A::StrengthUp,
-        "start image: more strength (further from the source)",
-        false,
-    );
-    b.add(
-        C::Params,
-        [Key::ch('[')],
-        A::StrengthDown,
-        "start image: less strength (closer to the source)",
-        false,
-    );
-    b.add(
-        C::Params,
-        [Key::ch('x')],
-        A::ClearStart,
-        "start image: drop source and mask (text to image)",
-        false,
-    );
-    b.add(
-        C::Prompt,
-        [Key::plain(KeyCode::Tab)],
-        A::CompletePath,
-        "complete the file name",
-        false,
-    );
-}
-
-fn pane_help(pane: Pane) -> &'static str {
-    match pane {
-        Pane::Editor => "focus the caption editor",
-        Pane::Diagnostics => "focus diagnostics",
-        Pane::Params => "focus parameters",
-        Pane::Queue => "focus the queue",
-        Pane::History => "focus history",
-        Pane::Progress => "focus progress + memory",
-        Pane::Preview => "focus the preview",
-    }
-}
-
-#[derive(Default)]
-struct Builder(Vec<Binding>);
-
-impl Builder {
-    fn add<const N: usize>(
-        &mut self,
-        context: Context,
-        keys: [Key; N],
-        action: Action,
-        help: &'static str,
-        status: bool,
-    ) {
-        self.0.push(Binding {
-            context,
-            keys: keys.to_vec(),
-            action,
-            help,
-            status,
+        let letter = b.keys.iter().find(|k| {
+            matches!(k.code, KeyCode::Char(c) if c.is_ascii_alphabetic()) && k.mods.is_empty()
         });
+        letter.map_or_else(|| b.short_label(), ToString::to_string)
     }
 
-    /// A binding too obvious for the help list (arrow keys in the editor).
-    fn add_hidden<const N: usize>(&mut self, context: Context, keys: [Key; N], action: Action) {
-        self.add(context, keys, action, "", false);
+    fn lookup_action(&self, context: Context, action: &Action) -> Option<&Binding> {
+        self.bindings
+            .iter()
+            .find(|b| b.context == context && &b.action == action)
+    }
+
+    /// The standard bindings, in the order help lists them. Global ones use Ctrl, Alt or
+    /// function keys so they work while typing in the editor; single letters live in pane
+    /// contexts.
+    pub fn standard() -> KeyMap {
+        use super::layout_view::{Dir, LayoutAction as L};
+        use keys::*;
+        use Action as A;
+        use Motion as M;
+        use PresetChoice as P;
+        let bindings = key_table! {
+            // context  shown   keys                  action                   => help
+            Global      Status  [ctrl('q')]           A::Quit                  => "quit (state is saved)";
+            Global      Status  [f(1)]                A::ToggleHelp            => "help: every key";
+            Global      Status  [TAB]                 A::FocusNext             => "next pane";
+            Global      Help    [BACKTAB]             A::FocusPrev             => "previous pane";
+            Global      Help    [alt('1')]            A::Focus(Pane::Editor)   => "focus the caption editor";
+            Global      Help    [alt('2')]            A::Focus(Pane::Diagnostics) => "focus diagnostics";
+            Global      Help    [alt('3')]            A::Focus(Pane::Params)   => "focus parameters";
+            Global      Help    [alt('4')]            A::Focus(Pane::Queue)    => "focus the queue";
+            Global      Help    [alt('5')]            A::Focus(Pane::History)  => "focus history";
+            Global      Help    [alt('6')]            A::Focus(Pane::Progress) => "focus progress + memory";
+            Global      Help    [alt('7')]            A::Focus(Pane::Preview)  => "focus the preview";
+            // Presets from any pane, the editor included: function keys never insert text.
+            Global      Help    [f(5)]                A::Preset(P::Quality48)  => "preset V4_QUALITY_48 (any pane)";
+            Global      Help    [f(6)]                A::Preset(P::Default20)  => "preset V4_DEFAULT_20 (any pane)";
+            Global      Help    [f(7)]                A::Preset(P::Turbo12)    => "preset V4_TURBO_12 (any pane)";
+            Global      Help    [f(8)]                A::Preset(P::TurboTime8) => "preset V4_TURBOTIME_8 (any pane)";
+            Global      Help    [f(9)]                A::Preset(P::TurboTime4) => "preset V4_TURBOTIME_4 (any pane)";
+            Global      Help    [f(10)]               A::Preset(P::TurboTime2) => "preset V4_TURBOTIME_2 (any pane)";
+            Global      Status  [f(2)]                A::ToggleZoom            => "zoom the focused pane";
+            Global      Status  [ctrl('r')]           A::Submit                => "run: queue caption + parameters";
+            Global      Help    [ctrl('n')]           A::SubmitMany            => "queue N jobs (successive seeds)";
+            Global      Status  [ctrl('f')]           A::ApplyFixes            => "apply the verifier's fixes";
+            Global      Help    [ctrl('p')]           A::ToggleFormat          => "pretty / minified caption";
+            Global      Help    [ctrl('o')]           A::OpenFile              => "open a caption file";
+            Global      Help    [ctrl('s')]           A::SaveFile              => "save the caption";
+            Global      Help    [alt('s')]            A::SaveFileAs            => "save the caption as…";
+            Global      Help    [ctrl('e')]           A::Examples              => "start from an example caption";
+            Global      Help    [ctrl('w')]           A::WrapPlainText         => "wrap plain text into a caption";
+            Global      Help    [ctrl('l')]           A::Redraw                => "redraw the screen";
+            Global      Help    [ctrl('g')]           A::OpenIdea              => "idea → caption (magic prompt)";
+            Global      Help    [ESC]                 A::CancelIdea            => "cancel the idea expansion";
+            Global      Help    [alt('l')]            A::ToggleLayout          => "layout view: the caption's boxes";
+
+            Layout      Status  [UP, ch('k')]         A::Layout(L::Move(Dir::Up))      => "move the box";
+            Layout      Hidden  [DOWN, ch('j')]       A::Layout(L::Move(Dir::Down))    => "";
+            Layout      Hidden  [LEFT, ch('h')]       A::Layout(L::Move(Dir::Left))    => "";
+            Layout      Hidden  [RIGHT, ch('l')]      A::Layout(L::Move(Dir::Right))   => "";
+            Layout      Status  [shift(UP), ch('K')]  A::Layout(L::Resize(Dir::Up))    => "resize (bottom / right edge)";
+            Layout      Hidden  [shift(DOWN), ch('J')] A::Layout(L::Resize(Dir::Down)) => "";
+            Layout      Hidden  [shift(LEFT), ch('H')] A::Layout(L::Resize(Dir::Left)) => "";
+            Layout      Hidden  [shift(RIGHT), ch('L')] A::Layout(L::Resize(Dir::Right)) => "";
+            Layout      Status  [TAB, ch('n')]        A::Layout(L::Next)       => "next element";
+            Layout      Help    [BACKTAB, ch('p')]    A::Layout(L::Prev)       => "previous element";
+            Layout      Status  [ch('f')]             A::Layout(L::ToggleFine) => "fine / coarse steps";
+            Layout      Status  [ch('a')]             A::Layout(L::AddBox)     => "add a bbox to the element";
+            Layout      Status  [ctrl('z'), ch('u')]  A::Undo                  => "undo";
+            Layout      Help    [ctrl('y')]           A::Redo                  => "redo";
+            Layout      Help    [ENTER]               A::Layout(L::Jump)       => "edit the element's text";
+            Layout      Status  [ESC, ch('q')]        A::Layout(L::Close)      => "close";
+
+            Panes       Help    [ch('q')]             A::Quit                  => "quit";
+            Panes       Help    [ch('?')]             A::ToggleHelp            => "help";
+            Panes       Help    [ch('z')]             A::ToggleZoom            => "zoom";
+
+            Editor      Help    [ctrl('z')]           A::Undo                  => "undo";
+            Editor      Help    [ctrl('y')]           A::Redo                  => "redo";
+            Editor      Help    [ctrl('c')]           A::Copy                  => "copy selection";
+            Editor      Help    [ctrl('x')]           A::Cut                   => "cut selection";
+            Editor      Help    [ctrl('v')]           A::PasteClipboard        => "paste (terminal paste works too)";
+            Editor      Help    [ctrl('a')]           A::SelectAll             => "select all";
+            Editor      Help    [ENTER]               A::Newline               => "new line";
+            Editor      Help    [BACKSPACE]           A::Backspace             => "delete before cursor";
+            Editor      Help    [DELETE]              A::Delete                => "delete at cursor";
+            Editor      Hidden  [LEFT]                A::Move(M::Left)         => "";
+            Editor      Hidden  [shift(LEFT)]         A::Select(M::Left)       => "";
+            Editor      Hidden  [RIGHT]               A::Move(M::Right)        => "";
+            Editor      Hidden  [shift(RIGHT)]        A::Select(M::Right)      => "";
+            Editor      Hidden  [UP]                  A::Move(M::Up)           => "";
+            Editor      Hidden  [shift(UP)]           A::Select(M::Up)         => "";
+            Editor      Hidden  [DOWN]                A::Move(M::Down)         => "";
+            Editor      Hidden  [shift(DOWN)]         A::Select(M::Down)       => "";
+            Editor      Hidden  [HOME]                A::Move(M::LineStart)    => "";
+            Editor      Hidden  [shift(HOME)]         A::Select(M::LineStart)  => "";
+            Editor      Hidden  [END]                 A::Move(M::LineEnd)      => "";
+            Editor      Hidden  [shift(END)]          A::Select(M::LineEnd)    => "";
+            Editor      Hidden  [PGUP]                A::Move(M::PageUp)       => "";
+            Editor      Hidden  [shift(PGUP)]         A::Select(M::PageUp)     => "";
+            Editor      Hidden  [PGDN]                A::Move(M::PageDown)     => "";
+            Editor      Hidden  [shift(PGDN)]         A::Select(M::PageDown)   => "";
+            Editor      Help    [ctrl_k(LEFT)]        A::Move(M::WordLeft)     => "word left";
+            Editor      Help    [ctrl_k(RIGHT)]       A::Move(M::WordRight)    => "word right";
+            Editor      Help    [ctrl_k(HOME)]        A::Move(M::DocStart)     => "start of caption";
+            Editor      Help    [ctrl_k(END)]         A::Move(M::DocEnd)       => "end of caption";
+            Editor      Hidden  [shift(ctrl_k(LEFT))] A::Select(M::WordLeft)   => "";
+            Editor      Hidden  [shift(ctrl_k(RIGHT))] A::Select(M::WordRight) => "";
+
+            Diagnostics Help    [UP, ch('k')]         A::Move(M::Up)           => "previous warning";
+            Diagnostics Help    [DOWN, ch('j')]       A::Move(M::Down)         => "next warning";
+            Diagnostics Status  [ENTER]               A::Activate              => "jump to the warning in the caption";
+            Diagnostics Status  [ch('f')]             A::ApplyFixes            => "apply fixes";
+
+            Params      Help    [UP, ch('k')]         A::Move(M::Up)           => "previous field";
+            Params      Help    [DOWN, ch('j')]       A::Move(M::Down)         => "next field";
+            Params      Help    [RIGHT, ch('+'), ch('l')] A::Increase          => "increase / next choice";
+            Params      Help    [LEFT, ch('-'), ch('h')] A::Decrease           => "decrease / previous choice";
+            Params      Status  [ENTER]               A::Activate              => "edit the field";
+            Params      Status  [ch('1')]             A::Preset(P::Quality48)  => "preset V4_QUALITY_48";
+            Params      Status  [ch('2')]             A::Preset(P::Default20)  => "preset V4_DEFAULT_20";
+            Params      Status  [ch('3')]             A::Preset(P::Turbo12)    => "preset V4_TURBO_12";
+            Params      Status  [ch('4'), ch('c')]    A::Preset(P::Custom)     => "Custom (unlocks steps, mu, std, guidance)";
+            Params      Help    [ch('5')]             A::Preset(P::TurboTime8) => "preset V4_TURBOTIME_8 (TurboTime LoRA)";
+            Params      Help    [ch('6')]             A::Preset(P::TurboTime4) => "preset V4_TURBOTIME_4";
+            Params      Help    [ch('7')]             A::Preset(P::TurboTime2) => "preset V4_TURBOTIME_2";
+            Params      Status  [ch('A')]             A::PickAdapters          => "LoRA adapters: Enter adds/removes, ←/→ strength";
+            Params      Help    [ch('g')]             A::EditGuidance          => "guidance schedule editor";
+            Params      Help    [ch('a')]             A::CycleAspect           => "next aspect preset";
+            Params      Help    [ch('r')]             A::RandomSeed            => "randomise the seed";
+            Params      Help    [ch('L')]             A::ToggleSeedLock        => "lock / unlock the seed";
+            Params      Help    [ch('m')]             A::PickModel             => "choose the model";
+
+            Guidance    Help    [LEFT, ch('h')]       A::Move(M::Left)         => "previous step";
+            Guidance    Help    [RIGHT, ch('l')]      A::Move(M::Right)        => "next step";
+            Guidance    Status  [UP, ch('+'), ch('k')] A::Increase             => "weight +0.5";
+            Guidance    Status  [DOWN, ch('-'), ch('j')] A::Decrease           => "weight −0.5";
+            Guidance    Status  [ch('=')]             A::FillGuidance          => "every step takes this weight";
+            Guidance    Status  [ENTER]               A::Activate              => "type the whole list (sampling order)";
+            Guidance    Status  [ESC, ch('q')]        A::Close                 => "close";
+
+            Queue       Help    [UP, ch('k')]         A::Move(M::Up)           => "previous job";
+            Queue       Help    [DOWN, ch('j')]       A::Move(M::Down)         => "next job";
+            Queue       Status  [ch('a'), ENTER]      A::Submit                => "add a job";
+            Queue       Status  [ch('n')]             A::SubmitMany            => "add N jobs";
+            Queue       Status  [ch('K'), shift(UP)]  A::MoveJobUp             => "move job up";
+            Queue       Status  [ch('J'), shift(DOWN)] A::MoveJobDown          => "move job down";
+            Queue       Status  [ch('x'), DELETE]     A::CancelJob             => "cancel (running or waiting)";
+            Queue       Status  [ch('r')]             A::RetryJob              => "retry";
+            Queue       Status  [ch('d')]             A::RemoveJob             => "remove from the list";
+            Queue       Status  [ch('p')]             A::ToggleQueuePause      => "pause / resume the queue";
+
+            History     Help    [UP, ch('k')]         A::Move(M::Up)           => "previous image";
+            History     Help    [DOWN, ch('j')]       A::Move(M::Down)         => "next image";
+            History     Status  [ENTER]               A::Activate              => "show in the preview";
+            History     Status  [ch('l')]             A::LoadParams            => "load its caption + parameters";
+
+            Help        Status  [ESC, f(1), ch('?'), ch('q')] A::Close         => "close help";
+            Help        Help    [UP, ch('k')]         A::Move(M::Up)           => "scroll up";
+            Help        Help    [DOWN, ch('j')]       A::Move(M::Down)         => "scroll down";
+            Help        Help    [PGUP]                A::Move(M::PageUp)       => "page up";
+            Help        Help    [PGDN, ch(' ')]       A::Move(M::PageDown)     => "page down";
+
+            Picker      Help    [UP, ch('k')]         A::Move(M::Up)           => "previous";
+            Picker      Help    [DOWN, ch('j')]       A::Move(M::Down)         => "next";
+            Picker      Status  [ENTER]               A::Activate              => "choose";
+            Picker      Help    [RIGHT, ch('+')]      A::Increase              => "adapter list: stronger";
+            Picker      Help    [LEFT, ch('-')]       A::Decrease              => "adapter list: weaker";
+            Picker      Status  [ESC, ch('q')]        A::Close                 => "cancel";
+
+            Prompt      Status  [ENTER]               A::Activate              => "accept";
+            Prompt      Status  [ESC]                 A::Close                 => "cancel";
+            Prompt      Hidden  [BACKSPACE]           A::Backspace             => "";
+            Prompt      Hidden  [DELETE]              A::Delete                => "";
+            Prompt      Hidden  [LEFT]                A::Move(M::Left)         => "";
+            Prompt      Hidden  [RIGHT]               A::Move(M::Right)        => "";
+            Prompt      Hidden  [HOME, ctrl('a')]     A::Move(M::LineStart)    => "";
+            Prompt      Hidden  [END, ctrl('e')]      A::Move(M::LineEnd)      => "";
+
+            // Image to image: variations of finished images, start and mask files, strength.
+            History     Status  [ch('v')]             A::Variation             => "variation: rerun it starting from this image";
+            Panes       Help    [ch('v')]             A::Variation             => "variation of the image in the preview";
+            Params      Help    [ch('i')]             A::PickStartSource       => "start image: choose a source file";
+            Params      Help    [ch('I')]             A::PickStartMask         => "start image: choose a mask (white = repaint)";
+            Params      Help    [ch(']')]             A::StrengthUp            => "start image: more strength (further from the source)";
+            Params      Help    [ch('[')]             A::StrengthDown          => "start image: less strength (closer to the source)";
+            Params      Help    [ch('x')]             A::ClearStart            => "start image: drop source and mask (text to image)";
+            Prompt      Help    [TAB]                 A::CompletePath          => "complete the file name";
+        };
+        KeyMap { bindings }
     }
 }
 
@@ -1082,6 +537,13 @@ mod tests {
                 let plain_char = matches!(k.code, KeyCode::Char(_)) && k.mods.is_empty();
                 assert!(!plain_char, "global {k} would swallow typing");
             }
+        }
+    }
+
+    #[test]
+    fn hidden_bindings_and_only_they_have_no_help() {
+        for b in KeyMap::standard().bindings() {
+            assert_eq!(b.shown == Shown::Hidden, b.help.is_empty(), "{b:?}");
         }
     }
 

@@ -65,21 +65,8 @@ pub fn compute(area: Rect, focus: Pane, slot: Pane, zoomed: bool) -> ScreenLayou
                 Direction::Horizontal,
                 [Constraint::Percentage(55), Constraint::Percentage(45)],
             );
-            let diag_h = (left.height / 4).clamp(4, 9);
-            let [editor, diag] = split(
-                left,
-                Direction::Vertical,
-                [Constraint::Min(5), Constraint::Length(diag_h)],
-            );
-            let [params, progress, shared] = split(
-                right,
-                Direction::Vertical,
-                [
-                    Constraint::Length(PARAMS_HEIGHT),
-                    Constraint::Length(8),
-                    Constraint::Min(4),
-                ],
-            );
+            let [editor, diag] = editor_column(left, (4, 9));
+            let [params, progress, shared] = params_column(right);
             panes.push((Pane::Editor, editor));
             panes.push((Pane::Diagnostics, diag));
             panes.push((Pane::Params, params));
@@ -96,21 +83,8 @@ pub fn compute(area: Rect, focus: Pane, slot: Pane, zoomed: bool) -> ScreenLayou
                     Constraint::Percentage(28),
                 ],
             );
-            let diag_h = (left.height / 4).clamp(5, 12);
-            let [editor, diag] = split(
-                left,
-                Direction::Vertical,
-                [Constraint::Min(5), Constraint::Length(diag_h)],
-            );
-            let [params, progress, queue] = split(
-                mid,
-                Direction::Vertical,
-                [
-                    Constraint::Length(PARAMS_HEIGHT),
-                    Constraint::Length(8),
-                    Constraint::Min(4),
-                ],
-            );
+            let [editor, diag] = editor_column(left, (5, 12));
+            let [params, progress, queue] = params_column(mid);
             let history_h = (right.height / 3).clamp(6, 14);
             let [preview, history] = split(
                 right,
@@ -136,6 +110,29 @@ pub fn compute(area: Rect, focus: Pane, slot: Pane, zoomed: bool) -> ScreenLayou
 
 fn split<const N: usize>(area: Rect, dir: Direction, c: [Constraint; N]) -> [Rect; N] {
     Layout::default().direction(dir).constraints(c).areas(area)
+}
+
+/// The editor over diagnostics, which take a quarter of the height, `min..=max` rows.
+fn editor_column(area: Rect, (min, max): (u16, u16)) -> [Rect; 2] {
+    let diag_h = (area.height / 4).clamp(min, max);
+    split(
+        area,
+        Direction::Vertical,
+        [Constraint::Min(5), Constraint::Length(diag_h)],
+    )
+}
+
+/// Parameters over progress over whatever pane fills the rest.
+fn params_column(area: Rect) -> [Rect; 3] {
+    split(
+        area,
+        Direction::Vertical,
+        [
+            Constraint::Length(PARAMS_HEIGHT),
+            Constraint::Length(8),
+            Constraint::Min(4),
+        ],
+    )
 }
 
 #[cfg(test)]

@@ -166,7 +166,7 @@ impl App {
                 let e = &elements[view.selected];
                 match e.bbox {
                     None => {
-                        let add = self.key_label(&Action::Layout(LayoutAction::AddBox));
+                        let add = self.keymap.key_label(&Action::Layout(LayoutAction::AddBox));
                         self.error(format!(
                             "element {} has no bbox; {add} adds one",
                             e.index + 1
@@ -215,16 +215,6 @@ impl App {
             None => self.error(format!("element {} is not an object", index + 1)),
         }
     }
-
-    /// The first key bound to `action` in the key map, for messages.
-    pub fn key_label(&self, action: &Action) -> String {
-        self.keymap
-            .bindings()
-            .iter()
-            .find(|b| &b.action == action)
-            .map(|b| b.short_label())
-            .unwrap_or_else(|| "?".into())
-    }
 }
 
 /// The canvas rectangle inside `area` with the image's aspect ratio (a cell is about twice as
@@ -266,7 +256,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
             format!(
                 " · step {} · {} close",
                 view.step(),
-                app.key_label(&Action::Layout(LayoutAction::Close))
+                app.keymap.key_label(&Action::Layout(LayoutAction::Close))
             ),
             Style::default().fg(theme.dim),
         ),
@@ -377,7 +367,11 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         "─ object  ═ text  ━ selected",
         Style::default().fg(theme.dim),
     ));
-    for b in app.keymap.in_context(Context::Layout).filter(|b| b.status) {
+    for b in app
+        .keymap
+        .in_context(Context::Layout)
+        .filter(|b| b.in_status_line())
+    {
         lines.push(Line::from(vec![
             Span::styled(
                 b.keys_label(),

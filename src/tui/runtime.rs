@@ -13,8 +13,10 @@ use ratatui::Terminal;
 use thiserror::Error;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
+use super::action::Action;
 use super::app::{App, AppInit, Effect, EngineCommand};
 use super::config::{Config, Dirs};
+use super::keymap::{Context, KeyMap};
 use super::output_sink::PatternSink;
 use super::preview::{self, GraphicsKind, PreviewBackend};
 use super::sysmem::MemoryProbe;
@@ -114,8 +116,10 @@ pub fn prepare(options: &RunOptions, dirs: Dirs) -> Result<Startup, RunError> {
         }
         // Said whether the pause is ours or was saved with the queue: either way nothing runs
         // until the user resumes, and the status line is where they look first.
+        let resume = KeyMap::standard().key_in(Context::Queue, &Action::ToggleQueuePause);
         messages.push(format!(
-            "restored {waiting} waiting job(s); the queue is paused (p in Queue resumes)"
+            "restored {waiting} waiting job(s); the queue is paused ({resume} in {} resumes)",
+            Context::Queue.title()
         ));
     }
     // Which model the app opens with: --model, else the last session's, else config.toml's.
@@ -465,15 +469,15 @@ fn write_osc52(text: &str) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_queue_saved_paused_is_announced_on_restore() {
-        let dir = tempfile::tempdir().unwrap();
-        let dirs = Dirs {
-            config_dir: dir.path().join("config"),
-            data_dir: dir.path().join("data"),
-        };
-        let mut saved = SavedState::default();
-        saved.queue.push(crate::engine::JobSpec {
+    fn dirs_in(root: &std::path::Path) -> Dirs {
+        Dirs {
+            config_dir: root.join("config"),
+            data_dir: root.join("data"),
+        }
+    }
+
+    fn small_job() -> crate::engine::JobSpec {
+        crate::engine::JobSpec {
             caption: "{}".into(),
             params: crate::sampler::Preset::Turbo12.into(),
             size: crate::sampler::ImageSize::new(64, 64),
@@ -481,7 +485,15 @@ mod tests {
             model: ModelSpec::Demo,
             adapters: Vec::new(),
             start: None,
-        });
+        }
+    }
+
+    #[test]
+    fn a_queue_saved_paused_is_announced_on_restore() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = dirs_in(dir.path());
+        let mut saved = SavedState::default();
+        saved.queue.push(small_job());
         saved.queue.paused = true;
         persist::save(&dirs.state_file(), &saved).unwrap();
         let startup = prepare(&RunOptions::default(), dirs).unwrap();
@@ -496,10 +508,7 @@ mod tests {
     #[test]
     fn prepare_reports_problems_and_pauses_restored_work() {
         let dir = tempfile::tempdir().unwrap();
-        let dirs = Dirs {
-            config_dir: dir.path().join("config"),
-            data_dir: dir.path().join("data"),
-        };
+        let dirs = dirs_in(dir.path());
         std::fs::create_dir_all(dirs.themes_dir()).unwrap();
         std::fs::write(
             dirs.themes_dir().join("broken.toml"),
@@ -507,15 +516,7 @@ mod tests {
         )
         .unwrap();
         let mut saved = SavedState::default();
-        saved.queue.push(crate::engine::JobSpec {
-            caption: "{}".into(),
-            params: crate::sampler::Preset::Turbo12.into(),
-            size: crate::sampler::ImageSize::new(64, 64),
-            seed: 1,
-            model: ModelSpec::Demo,
-            adapters: Vec::new(),
-            start: None,
-        });
+        saved.queue.push(small_job());
         persist::save(&dirs.state_file(), &saved).unwrap();
         let options = RunOptions {
             theme: Some("broken".into()),
@@ -552,10 +553,7 @@ mod tests {
     #[test]
     fn the_last_sessions_model_winning_over_config_is_said() {
         let dir = tempfile::tempdir().unwrap();
-        let dirs = Dirs {
-            config_dir: dir.path().join("config"),
-            data_dir: dir.path().join("data"),
-        };
+        let dirs = dirs_in(dir.path());
         std::fs::create_dir_all(&dirs.config_dir).unwrap();
         std::fs::write(
             dirs.config_file(),

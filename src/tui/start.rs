@@ -184,8 +184,12 @@ impl super::app::App {
         file.map_or_else(|| "./".into(), |f| f.path.display().to_string())
     }
 
-    pub(super) fn choose_start_file(&mut self, kind: &super::overlay::PromptKind, text: &str) {
-        use super::overlay::PromptKind;
+    pub(super) fn choose_start_file(
+        &mut self,
+        kind: &super::overlay_state::PromptKind,
+        text: &str,
+    ) {
+        use super::overlay_state::PromptKind;
         if text.is_empty() {
             self.error("give a file name");
             return;
@@ -201,15 +205,21 @@ impl super::app::App {
                     "start image"
                 };
                 self.info(format!(
-                    "{what}: {} · strength {} ({}/{} to change)",
+                    "{what}: {} · strength {} ({} to change)",
                     path.display(),
                     self.start.strength,
-                    self.key_label(&super::action::Action::StrengthDown),
-                    self.key_label(&super::action::Action::StrengthUp),
+                    self.strength_keys()
                 ));
             }
             Err(e) => self.error(format!("cannot use {}: {e}", path.display())),
         }
+    }
+
+    /// "[/]": the keys for less and more strength.
+    fn strength_keys(&self) -> String {
+        use super::action::Action;
+        let key = |action| self.keymap.key_label(&action);
+        format!("{}/{}", key(Action::StrengthDown), key(Action::StrengthUp))
     }
 
     pub(super) fn adjust_strength(&mut self, steps: i32) {
@@ -219,7 +229,8 @@ impl super::app::App {
         } else {
             format!(
                 " (used once a start image is chosen: {})",
-                self.key_label(&super::action::Action::PickStartSource)
+                self.keymap
+                    .key_label(&super::action::Action::PickStartSource)
             )
         };
         self.info(format!("strength {}{note}", self.start.strength));
@@ -231,19 +242,14 @@ impl super::app::App {
     pub(super) fn start_variation(&mut self) {
         use super::action::Pane;
         let from_history = self.focus == Pane::History;
+        let selected = self.history.current().map(|h| h.path.clone());
         let path = if from_history {
-            self.history
-                .get(self.history_selected)
-                .map(|h| h.path.clone())
+            selected
         } else {
             self.preview
                 .as_ref()
                 .and_then(|p| p.path.clone())
-                .or_else(|| {
-                    self.history
-                        .get(self.history_selected)
-                        .map(|h| h.path.clone())
-                })
+                .or(selected)
         };
         let Some(path) = path else {
             self.info("no finished image to start from: select one in History");
@@ -256,8 +262,7 @@ impl super::app::App {
                 return;
             }
         };
-        if let Some(i) = self.history.iter().position(|h| h.path == path) {
-            self.history_selected = i;
+        if self.history.select_path(&path) {
             self.load_history_params();
         }
         self.start.source = Some(file);
@@ -266,11 +271,11 @@ impl super::app::App {
         let refused = matches!(self.status, Some((_, super::app::Severity::Error)));
         if !refused {
             self.info(format!(
-                "queued a variation of {} at strength {} ({}/{} in Parameters change it)",
+                "queued a variation of {} at strength {} ({} in {} change it)",
                 path.display(),
                 self.start.strength,
-                self.key_label(&super::action::Action::StrengthDown),
-                self.key_label(&super::action::Action::StrengthUp),
+                self.strength_keys(),
+                super::keymap::Context::Params.title()
             ));
         }
     }

@@ -38,44 +38,41 @@ pub fn parse_replies(bytes: &[u8]) -> Capabilities {
 
 /// The cell size in a `ESC [ 6 ; height ; width t` reply.
 fn cell_reply(bytes: &[u8]) -> Option<(u16, u16)> {
-    let mut i = 0;
-    while i + 4 <= bytes.len() {
-        if bytes[i..].starts_with(b"\x1b[6;") {
-            let rest = &bytes[i + 4..];
-            let end = rest
-                .iter()
-                .position(|b| !(b.is_ascii_digit() || *b == b';'))?;
-            if rest[end] == b't' {
-                let text = String::from_utf8_lossy(&rest[..end]).into_owned();
-                let mut parts = text.split(';').map(|p| p.parse::<u16>().ok());
-                if let (Some(Some(h)), Some(Some(w))) = (parts.next(), parts.next()) {
-                    if h > 0 && w > 0 {
-                        return Some((w, h));
-                    }
-                }
-            }
+    replies(bytes, b"\x1b[6;", b't').iter().find_map(|text| {
+        let mut parts = text.split(';').map(|p| p.parse::<u16>().ok());
+        match (parts.next(), parts.next()) {
+            (Some(Some(h)), Some(Some(w))) if h > 0 && w > 0 => Some((w, h)),
+            _ => None,
         }
-        i += 1;
-    }
-    None
+    })
 }
 
 /// The parameters of a complete `ESC [ ? params c` reply, if one is in `bytes`.
 fn da_reply(bytes: &[u8]) -> Option<String> {
+    replies(bytes, b"\x1b[?", b'c').into_iter().next()
+}
+
+/// The parameter texts (digits and `;`) of the complete `prefix params end` replies in
+/// `bytes`, in order; an unfinished one ends the search.
+fn replies(bytes: &[u8], prefix: &[u8], end: u8) -> Vec<String> {
+    let mut out = Vec::new();
     let mut i = 0;
-    while i + 3 <= bytes.len() {
-        if bytes[i..].starts_with(b"\x1b[?") {
-            let rest = &bytes[i + 3..];
-            let end = rest
+    while i + prefix.len() <= bytes.len() {
+        if bytes[i..].starts_with(prefix) {
+            let rest = &bytes[i + prefix.len()..];
+            let Some(stop) = rest
                 .iter()
-                .position(|b| !(b.is_ascii_digit() || *b == b';'))?;
-            if rest[end] == b'c' {
-                return Some(String::from_utf8_lossy(&rest[..end]).into_owned());
+                .position(|b| !(b.is_ascii_digit() || *b == b';'))
+            else {
+                break;
+            };
+            if rest[stop] == end {
+                out.push(String::from_utf8_lossy(&rest[..stop]).into_owned());
             }
         }
         i += 1;
     }
-    None
+    out
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

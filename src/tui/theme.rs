@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ratatui::style::Color;
+use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -70,6 +70,25 @@ macro_rules! theme_slots {
         const SLOTS: &[&str] = &[$(stringify!($slot)),*];
 
         impl Theme {
+    /// A tab or a choice in a row of them: accent-filled when `on`, dim otherwise.
+    pub fn chip(&self, on: bool) -> Style {
+        self.marked(on, (self.background, self.accent), self.dim)
+    }
+
+    /// A row of a picker: the selection's colours when `selected`.
+    pub fn picker_row(&self, selected: bool) -> Style {
+        self.marked(selected, (self.accent, self.selection_bg), self.foreground)
+    }
+
+    /// Bold `on` colours (foreground, background) when `on`, else the `off` foreground.
+    fn marked(&self, on: bool, (fg, bg): (Color, Color), off: Color) -> Style {
+        if on {
+            Style::default().fg(fg).bg(bg).add_modifier(Modifier::BOLD)
+        } else {
+            Style::default().fg(off)
+        }
+    }
+
             fn set(&mut self, key: &str, color: Color) -> bool {
                 match key {
                     $(stringify!($slot) => { self.$slot = color; true })*

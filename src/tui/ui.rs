@@ -2,16 +2,16 @@
 //! status line.
 
 use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::action::Pane;
+use super::action::{Action, Pane};
 use super::app::App;
 use super::components;
 use super::layout::{self, Mode};
-use super::overlay::Overlay;
+use super::overlay_state::Overlay;
 use super::preview::PreviewBackend;
 
 /// What the runtime needs to know about a drawn frame.
@@ -73,20 +73,13 @@ fn draw_tabs(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
     let theme = &app.theme;
     let mut spans = Vec::new();
     for (i, pane) in Pane::ALL.iter().enumerate() {
-        let style = if *pane == app.focus {
-            Style::default()
-                .fg(theme.background)
-                .bg(theme.accent)
-                .add_modifier(Modifier::BOLD)
-        } else {
-            Style::default().fg(theme.dim)
-        };
+        let style = theme.chip(*pane == app.focus);
         spans.push(Span::styled(format!(" {} {} ", i + 1, pane.title()), style));
     }
     let hint = if app.zoomed && mode == Mode::Single {
-        " F2 unzoom"
+        format!(" {} unzoom", app.keymap.key_label(&Action::ToggleZoom))
     } else {
-        ""
+        String::new()
     };
     spans.push(Span::styled(hint, Style::default().fg(theme.key)));
     f.render_widget(Paragraph::new(Line::from(spans)), area);

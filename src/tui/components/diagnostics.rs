@@ -6,9 +6,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{pane_block, truncate};
-use crate::tui::action::Pane;
+use super::{framed, note, truncate};
+use crate::tui::action::{Action, Pane};
 use crate::tui::app::App;
+use crate::tui::list;
 
 pub fn draw(app: &App, f: &mut Frame, area: Rect) {
     let theme = &app.theme;
@@ -27,18 +28,16 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
     }
     if fixable > 0 {
         title.push(Span::styled(
-            format!(" · {fixable} fixable: Ctrl-F"),
+            format!(
+                " · {fixable} fixable: {}",
+                app.keymap.key_label(&Action::ApplyFixes)
+            ),
             Style::default().fg(theme.fixable),
         ));
     }
-    let block = pane_block(title, focused, theme);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = framed(f, area, title, focused, theme);
     if empty {
-        f.render_widget(
-            Paragraph::new("No caption yet.").style(Style::default().fg(theme.dim)),
-            inner,
-        );
+        note(f, inner, "No caption yet.", theme);
         return;
     }
     if warnings.is_empty() {
@@ -49,14 +48,8 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         );
         return;
     }
-    let height = usize::from(inner.height.max(1));
-    let first = app.diag_selected.saturating_sub(height - 1);
     let width = usize::from(inner.width);
-    let lines: Vec<Line> = warnings
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(height)
+    let lines: Vec<Line> = list::visible(warnings, app.diag_selected, inner.height)
         .map(|(i, w)| {
             let pos = format!("{:>3}:{:<3} ", w.span.line, w.span.column);
             let tag = if w.fixable { " [fix]" } else { "" };

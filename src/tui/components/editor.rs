@@ -6,8 +6,8 @@ use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::Frame;
 
-use super::pane_block;
-use crate::tui::action::Pane;
+use super::framed;
+use crate::tui::action::{Action, Pane};
 use crate::tui::app::{App, CaptionFormat};
 use crate::tui::editor::view::ViewInput;
 
@@ -40,12 +40,14 @@ pub fn draw(app: &mut App, f: &mut Frame, area: Rect) {
             Style::default().fg(theme.dim),
         ),
     ];
-    let block = pane_block(title, focused, theme);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = framed(f, area, title, focused, theme);
     app.editor.prepare_view(inner, app.show_line_numbers);
     if app.editor.text().is_empty() {
-        let hint = "Type a caption (JSON), paste one, Ctrl-E for examples, or type plain text and press Ctrl-W.";
+        let hint = format!(
+            "Type a caption (JSON), paste one, {} for examples, or type plain text and press {}.",
+            app.keymap.key_label(&Action::Examples),
+            app.keymap.key_label(&Action::WrapPlainText)
+        );
         let style = Style::default().fg(app.theme.dim);
         let text = ratatui::widgets::Paragraph::new(hint)
             .style(style)

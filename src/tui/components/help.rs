@@ -3,10 +3,11 @@
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{centered, pane_block};
+use super::{centered, popup};
+use crate::tui::action::{Action, Motion};
 use crate::tui::app::App;
 use crate::tui::keymap::{Context, KeyMap};
 use crate::tui::theme::Theme;
@@ -45,19 +46,15 @@ pub fn help_lines<'a>(keymap: &KeyMap, theme: &Theme) -> Vec<Line<'a>> {
 }
 
 pub fn draw(app: &App, f: &mut Frame, area: Rect, scroll: u16) {
-    let theme = &app.theme;
+    let (theme, keys) = (&app.theme, &app.keymap);
     let rect = centered(area, 76, area.height.saturating_sub(2).max(10));
-    f.render_widget(Clear, rect);
-    let block = pane_block(
-        vec![
-            Span::raw("Help"),
-            Span::styled(" · ↑↓ scroll · Esc close", Style::default().fg(theme.dim)),
-        ],
-        true,
-        theme,
+    let hint = format!(
+        " · {}{} scroll · {} close",
+        keys.key_in(Context::Help, &Action::Move(Motion::Up)),
+        keys.key_in(Context::Help, &Action::Move(Motion::Down)),
+        keys.key_in(Context::Help, &Action::Close)
     );
-    let inner = block.inner(rect);
-    f.render_widget(block, rect);
+    let inner = popup(f, rect, "Help".into(), hint, theme.dim, theme);
     let lines = help_lines(&app.keymap, theme);
     let max_scroll = (lines.len() as u16).saturating_sub(inner.height);
     f.render_widget(

@@ -7,38 +7,27 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::queue::slot_title;
-use super::{pane_block, truncate};
+use super::{framed, note, truncate};
 use crate::tui::action::Pane;
 use crate::tui::app::App;
 use crate::tui::layout::Mode;
+use crate::tui::list;
 
 pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
     let theme = &app.theme;
     let focused = app.focus == Pane::History && app.overlay.is_none();
     let mut title = slot_title(Pane::History, mode, app);
     title.push(Span::styled(
-        format!(" · {}", app.history.len()),
+        format!(" · {}", app.history.items.len()),
         Style::default().fg(theme.dim),
     ));
-    let block = pane_block(title, focused, theme);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
-    if app.history.is_empty() {
-        f.render_widget(
-            Paragraph::new("Finished images appear here.").style(Style::default().fg(theme.dim)),
-            inner,
-        );
+    let inner = framed(f, area, title, focused, theme);
+    if app.history.items.is_empty() {
+        note(f, inner, "Finished images appear here.", theme);
         return;
     }
     let width = usize::from(inner.width);
-    let height = usize::from(inner.height.max(1));
-    let first = app.history_selected.saturating_sub(height - 1);
-    let lines: Vec<Line> = app
-        .history
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(height)
+    let lines: Vec<Line> = list::visible(&app.history.items, app.history.selected, inner.height)
         .map(|(i, item)| {
             let shown = app.preview.as_ref().and_then(|p| p.path.as_ref()) == Some(&item.path);
             let head = format!(
@@ -49,7 +38,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
                 item.size.to_string()
             );
             let mut style = Style::default().fg(theme.foreground);
-            if i == app.history_selected && focused {
+            if i == app.history.selected && focused {
                 style = style.bg(theme.selection_bg).add_modifier(Modifier::BOLD);
             }
             let room = width.saturating_sub(head.chars().count());

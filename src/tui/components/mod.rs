@@ -13,11 +13,52 @@ pub mod queue;
 pub mod status;
 
 use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
+use ratatui::Frame;
 
 use super::theme::Theme;
+
+/// Clears `rect` and draws an overlay's frame there: its title, then a hint (keys, or why it
+/// is locked) in `hint_color`. Returns the inside.
+pub fn popup(
+    f: &mut Frame,
+    rect: Rect,
+    title: String,
+    hint: String,
+    hint_color: Color,
+    theme: &Theme,
+) -> Rect {
+    f.render_widget(Clear, rect);
+    let title = vec![
+        Span::raw(title),
+        Span::styled(hint, Style::default().fg(hint_color)),
+    ];
+    framed(f, rect, title, true, theme)
+}
+
+/// Draws a pane's frame over `area` and returns the inside.
+pub fn framed(
+    f: &mut Frame,
+    area: Rect,
+    title: Vec<Span<'_>>,
+    focused: bool,
+    theme: &Theme,
+) -> Rect {
+    let block = pane_block(title, focused, theme);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    inner
+}
+
+/// A dim line of text filling `area`: what an empty pane says.
+pub fn note<'a>(f: &mut Frame, area: Rect, text: impl Into<Text<'a>>, theme: &Theme) {
+    f.render_widget(
+        Paragraph::new(text).style(Style::default().fg(theme.dim)),
+        area,
+    );
+}
 
 /// The frame around a pane; the focused one stands out by colour and a thick border.
 pub fn pane_block<'a>(title: Vec<Span<'a>>, focused: bool, theme: &Theme) -> Block<'a> {

@@ -1,34 +1,25 @@
 //! The prompt, the pickers and the guidance-schedule editor.
 
 use ratatui::layout::{Position, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 use unicode_width::UnicodeWidthStr;
 
-use super::{centered, pane_block, truncate};
+use super::{centered, popup, truncate};
+use crate::tui::action::{Action, Motion, PresetChoice};
 use crate::tui::app::App;
-use crate::tui::overlay::{GuidanceEditor, Picker, Prompt};
-use crate::tui::params::fmt_num;
+use crate::tui::keymap::Context;
+use crate::tui::list;
+use crate::tui::overlay_state::{GuidanceEditor, Picker, Prompt};
+use crate::tui::params_state::fmt_num;
 
 pub fn draw_prompt(app: &App, f: &mut Frame, area: Rect, prompt: &Prompt) {
     let theme = &app.theme;
     let rect = centered(area, 70, 3);
-    f.render_widget(Clear, rect);
-    let block = pane_block(
-        vec![
-            Span::raw(prompt.kind.title()),
-            Span::styled(
-                " · Enter accept · Esc cancel",
-                Style::default().fg(theme.dim),
-            ),
-        ],
-        true,
-        theme,
-    );
-    let inner = block.inner(rect);
-    f.render_widget(block, rect);
+    let hint = accept_cancel(app, Context::Prompt, "accept");
+    let inner = popup(f, rect, prompt.kind.title(), hint, theme.dim, theme);
     let before = &prompt.input.text[..prompt.input.cursor];
     let cursor_x = before.width() as u16;
     // Scroll long input so the cursor stays visible.
@@ -46,39 +37,13 @@ pub fn draw_picker(app: &App, f: &mut Frame, area: Rect, picker: &Picker) {
         .min(area.height.saturating_sub(2))
         .max(3);
     let rect = centered(area, 70, height);
-    f.render_widget(Clear, rect);
-    let block = pane_block(
-        vec![
-            Span::raw(picker.title.clone()),
-            Span::styled(
-                " · Enter choose · Esc cancel",
-                Style::default().fg(theme.dim),
-            ),
-        ],
-        true,
-        theme,
-    );
-    let inner = block.inner(rect);
-    f.render_widget(block, rect);
-    let rows = usize::from(inner.height.max(1));
-    let first = picker.selected.saturating_sub(rows - 1);
-    let lines: Vec<Line> = picker
-        .items
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(rows)
+    let hint = accept_cancel(app, Context::Picker, "choose");
+    let inner = popup(f, rect, picker.title.clone(), hint, theme.dim, theme);
+    let lines: Vec<Line> = list::visible(&picker.items, picker.selected, inner.height)
         .map(|(i, item)| {
-            let style = if i == picker.selected {
-                Style::default()
-                    .bg(theme.selection_bg)
-                    .fg(theme.accent)
-                    .add_modifier(Modifier::BOLD)
-            } else {
-                Style::default().fg(theme.foreground)
-            };
+            let style = theme.picker_row(i == picker.selected);
             Line::from(Span::styled(
-                truncate(&item.label(), usize::from(inner.width)),
+                truncate(&item.row(&app.keymap), usize::from(inner.width)),
                 style,
             ))
         })
@@ -91,28 +56,30 @@ pub fn draw_picker(app: &App, f: &mut Frame, area: Rect, picker: &Picker) {
 pub fn draw_guidance(app: &App, f: &mut Frame, area: Rect, g: &GuidanceEditor) {
     let theme = &app.theme;
     let rect = centered(area, 78, 16);
-    f.render_widget(Clear, rect);
+    let key = |action: Action| app.keymap.key_in(Context::Guidance, &action);
     let lock = if g.locked {
         format!(
-            " · fixed by {} (c in Parameters unlocks)",
-            app.params.sampler.label()
+            " · fixed by {} ({} in {} unlocks)",
+            app.params.sampler.label(),
+            app.keymap
+                .letter_in(Context::Params, &Action::Preset(PresetChoice::Custom)),
+            Context::Params.title()
         )
     } else {
-        " · ←→ step · ↑↓ ±0.5 · = fill · Enter type · Esc".into()
+        format!(
+            " · {}{} step · {}{} ±0.5 · {} fill · {} type · {}",
+            key(Action::Move(Motion::Left)),
+            key(Action::Move(Motion::Right)),
+            key(Action::Increase),
+            key(Action::Decrease),
+            key(Action::FillGuidance),
+            key(Action::Activate),
+            key(Action::Close)
+        )
     };
-    let block = pane_block(
-        vec![
-            Span::raw("Guidance per step, sampling order"),
-            Span::styled(
-                lock,
-                Style::default().fg(if g.locked { theme.locked } else { theme.dim }),
-            ),
-        ],
-        true,
-        theme,
-    );
-    let inner = block.inner(rect);
-    f.render_widget(block, rect);
+    let title = "Guidance per step, sampling order".to_string();
+    let color = if g.locked { theme.locked } else { theme.dim };
+    let inner = popup(f, rect, title, lock, color, theme);
     if g.values.is_empty() || inner.height < 4 {
         return;
     }
@@ -210,4 +177,13 @@ pub fn draw_guidance(app: &App, f: &mut Frame, area: Rect, g: &GuidanceEditor) {
         truncate(&list, usize::from(inner.width)),
         Style::default().fg(theme.dim),
     );
+}
+
+/// " · Enter accept · Esc cancel" with the keys `context` binds.
+fn accept_cancel(app: &App, context: Context, accept: &str) -> String {
+    format!(
+        " · {} {accept} · {} cancel",
+        app.keymap.key_in(context, &Action::Activate),
+        app.keymap.key_in(context, &Action::Close)
+    )
 }

@@ -8,9 +8,10 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::{mini_chart, pane_block, truncate};
-use crate::tui::action::Pane;
+use crate::tui::action::{Action, Pane};
 use crate::tui::app::App;
-use crate::tui::params::Field;
+use crate::tui::keymap::Context;
+use crate::tui::params_state::Field;
 
 pub fn draw(app: &App, f: &mut Frame, area: Rect) {
     let theme = &app.theme;
@@ -71,15 +72,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
                 let full: usize = all.iter().map(|(n, _)| n.len() + 1).sum();
                 if full <= room {
                     for (name, on) in all {
-                        let style = if on {
-                            Style::default()
-                                .fg(theme.background)
-                                .bg(theme.accent)
-                                .add_modifier(Modifier::BOLD)
-                        } else {
-                            Style::default().fg(theme.dim)
-                        };
-                        spans.push(Span::styled(name, style));
+                        spans.push(Span::styled(name, theme.chip(on)));
                         spans.push(Span::raw(" "));
                     }
                 } else {
@@ -95,14 +88,18 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
                             .add_modifier(Modifier::BOLD),
                     ));
                     spans.push(Span::styled(
-                        " (1-7, Enter: list)",
+                        format!(
+                            " ({}, {}: list)",
+                            preset_keys(app),
+                            app.keymap.key_in(Context::Params, &Action::Activate)
+                        ),
                         Style::default().fg(theme.dim),
                     ));
                 }
             }
             Field::Guidance => {
                 let values = p.guidance_sampling_order();
-                let text = crate::tui::params::guidance_text(&p.sampler);
+                let text = crate::tui::params_state::guidance_text(&p.sampler);
                 let summary = summarize_guidance(&values, &text);
                 let chart_room = room.saturating_sub(summary.chars().count() + 1).min(24);
                 spans.push(Span::styled(
@@ -173,9 +170,23 @@ fn summarize_guidance(values: &[f32], text: &str) -> String {
     if !text.contains(',') {
         return format!("{text} every step");
     }
-    let fmt = |v: f32| crate::tui::params::fmt_num(f64::from(v));
+    let fmt = |v: f32| crate::tui::params_state::fmt_num(f64::from(v));
     match (values.first(), values.last()) {
         (Some(a), Some(b)) => format!("{}→{} ({} steps)", fmt(*a), fmt(*b), values.len()),
         _ => String::new(),
+    }
+}
+
+/// The range of the preset keys in Parameters, first to last ("1-7").
+fn preset_keys(app: &App) -> String {
+    let keys: Vec<String> = app
+        .keymap
+        .in_context(Context::Params)
+        .filter(|b| matches!(b.action, Action::Preset(_)))
+        .map(|b| b.short_label())
+        .collect();
+    match (keys.first(), keys.last()) {
+        (Some(first), Some(last)) => format!("{first}-{last}"),
+        _ => "?".into(),
     }
 }

@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::queue::slot_title;
-use super::{pane_block, truncate};
+use super::{framed, note, truncate};
 use crate::tui::action::Pane;
 use crate::tui::app::App;
 use crate::tui::layout::Mode;
@@ -32,9 +32,7 @@ pub fn draw(
             Style::default().fg(theme.dim),
         ));
     }
-    let block = pane_block(title, focused, theme);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = framed(f, area, title, focused, theme);
     let Some(p) = &app.preview else {
         let mut text = format!("The last finished image shows here ({}).", backend.label());
         if let Some(notice) = crate::tui::preview::notice() {
@@ -70,10 +68,7 @@ pub fn draw(
             None
         }
         PreviewBackend::Off => {
-            f.render_widget(
-                Paragraph::new("(preview off in config)").style(Style::default().fg(theme.dim)),
-                image_area,
-            );
+            note(f, image_area, "(preview off in config)", theme);
             None
         }
         PreviewBackend::Graphics(_) => Some(image_area),

@@ -6,27 +6,19 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{human_secs, pane_block, truncate};
+use super::{framed, human_secs, note, truncate};
 use crate::engine::JobStatus;
-use crate::tui::action::Pane;
+use crate::tui::action::{Action, Pane};
 use crate::tui::app::App;
+use crate::tui::keymap::Context;
 use crate::tui::layout::Mode;
+use crate::tui::list;
 
 pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
     let theme = &app.theme;
     let focused = app.focus == Pane::Queue && app.overlay.is_none();
-    let waiting = app
-        .queue
-        .jobs
-        .iter()
-        .filter(|j| j.status == JobStatus::Waiting)
-        .count();
-    let running = app
-        .queue
-        .jobs
-        .iter()
-        .filter(|j| j.status == JobStatus::Running)
-        .count();
+    let count = |status: JobStatus| app.queue.jobs.iter().filter(|j| j.status == status).count();
+    let (waiting, running) = (count(JobStatus::Waiting), count(JobStatus::Running));
     let mut title = slot_title(Pane::Queue, mode, app);
     title.push(Span::styled(
         format!(" · {waiting} waiting, {running} running"),
@@ -34,31 +26,22 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect, mode: Mode) {
     ));
     if app.queue.paused {
         title.push(Span::styled(
-            " · PAUSED (p)",
+            format!(
+                " · PAUSED ({})",
+                app.keymap.key_in(Context::Queue, &Action::ToggleQueuePause)
+            ),
             Style::default().fg(theme.warn),
         ));
     }
-    let block = pane_block(title, focused, theme);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = framed(f, area, title, focused, theme);
     if app.queue.jobs.is_empty() {
-        f.render_widget(
-            Paragraph::new("No jobs. Ctrl-R queues the caption with these parameters.")
-                .style(Style::default().fg(theme.dim)),
-            inner,
-        );
+        let submit = app.keymap.key_label(&Action::Submit);
+        let text = format!("No jobs. {submit} queues the caption with these parameters.");
+        note(f, inner, text, theme);
         return;
     }
     let width = usize::from(inner.width);
-    let height = usize::from(inner.height.max(1));
-    let first = app.queue_selected.saturating_sub(height - 1);
-    let lines: Vec<Line> = app
-        .queue
-        .jobs
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(height)
+    let lines: Vec<Line> = list::visible(&app.queue.jobs, app.queue_selected, inner.height)
         .map(|(i, job)| {
             let (icon, color) = match job.status {
                 JobStatus::Waiting => ("·", theme.dim),

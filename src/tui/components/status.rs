@@ -7,7 +7,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::truncate;
-use crate::tui::action::Pane;
+use crate::tui::action::{Action, Pane};
 use crate::tui::app::{App, ModelStatus, Severity};
 use crate::tui::keymap::Context;
 
@@ -75,14 +75,15 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
 pub fn hint_bindings(app: &App) -> Vec<(String, &'static str)> {
     let mut out = Vec::new();
     for ctx in app.contexts() {
-        for b in app.keymap.in_context(ctx).filter(|b| b.status) {
+        for b in app.keymap.in_context(ctx).filter(|b| b.in_status_line()) {
             out.push((b.short_label(), short_help(b.help)));
         }
     }
     if app.focus == Pane::Editor && app.overlay.is_none() && app.layout_view.is_none() {
         // The editor has no single-letter keys; remind how to leave it.
-        out.retain(|(k, _)| k != "Tab");
-        out.insert(0, ("Tab".into(), "next pane"));
+        let next = app.keymap.key_label(&Action::FocusNext);
+        out.retain(|(k, _)| *k != next);
+        out.insert(0, (next, "next pane"));
     }
     let _ = Context::Global;
     out

@@ -7,8 +7,21 @@ pub mod view;
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::action::Motion;
+use super::action::{Action, Motion};
 use view::VisualRows;
+
+/// What an editing key leaves for the app to do or say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EditOutcome {
+    Done,
+    /// Copied or cut text, for the system clipboard too.
+    Clipboard(String),
+    /// Copy or cut without a selection.
+    NothingSelected,
+    NothingToUndo,
+    NothingToRedo,
+    NotMine,
+}
 
 /// How many edit groups undo remembers. Snapshots of a 10 KB caption cost 10 KB each.
 const UNDO_LIMIT: usize = 500;
@@ -242,24 +255,15 @@ impl Editor {
     }
 
     pub fn backspace(&mut self) {
-        if self.selection().is_some() {
-            self.push_undo(EditKind::Other);
-            self.delete_selection();
-            self.changed();
-            return;
-        }
-        self.anchor = None;
-        if self.cursor == 0 {
-            return;
-        }
-        let start = self.prev_boundary(self.cursor);
-        self.push_undo(EditKind::Deleting);
-        self.text.replace_range(start..self.cursor, "");
-        self.cursor = start;
-        self.changed();
+        self.delete_grapheme(true);
     }
 
     pub fn delete(&mut self) {
+        self.delete_grapheme(false);
+    }
+
+    /// Deletes the selection, else the grapheme before (`back`) or at the cursor.
+    fn delete_grapheme(&mut self, back: bool) {
         if self.selection().is_some() {
             self.push_undo(EditKind::Other);
             self.delete_selection();
@@ -267,20 +271,39 @@ impl Editor {
             return;
         }
         self.anchor = None;
-        if self.cursor >= self.text.len() {
+        let range = if back {
+            (self.cursor > 0).then(|| self.prev_boundary(self.cursor)..self.cursor)
+        } else {
+            (self.cursor < self.text.len()).then(|| self.cursor..self.next_boundary(self.cursor))
+        };
+        let Some(range) = range else {
             return;
-        }
-        let end = self.next_boundary(self.cursor);
+        };
         self.push_undo(EditKind::Deleting);
-        self.text.replace_range(self.cursor..end, "");
+        self.cursor = range.start;
+        self.text.replace_range(range, "");
         self.changed();
     }
 
     pub fn undo(&mut self) -> bool {
-        let Some(snap) = self.undo.pop() else {
+        self.step_history(true)
+    }
+
+    pub fn redo(&mut self) -> bool {
+        self.step_history(false)
+    }
+
+    /// Undo (`back`) or redo: restores the other stack's top and remembers the present.
+    fn step_history(&mut self, back: bool) -> bool {
+        let (from, to) = if back {
+            (&mut self.undo, &mut self.redo)
+        } else {
+            (&mut self.redo, &mut self.undo)
+        };
+        let Some(snap) = from.pop() else {
             return false;
         };
-        self.redo.push(Snapshot {
+        to.push(Snapshot {
             text: std::mem::replace(&mut self.text, snap.text),
             cursor: self.cursor,
         });
@@ -291,19 +314,32 @@ impl Editor {
         true
     }
 
-    pub fn redo(&mut self) -> bool {
-        let Some(snap) = self.redo.pop() else {
-            return false;
-        };
-        self.undo.push(Snapshot {
-            text: std::mem::replace(&mut self.text, snap.text),
-            cursor: self.cursor,
-        });
-        self.cursor = snap.cursor.min(self.text.len());
-        self.anchor = None;
-        self.last_edit = EditKind::Other;
-        self.changed();
-        true
+    /// The editor's own keys. Anything else is [`EditOutcome::NotMine`].
+    pub fn apply(&mut self, action: &Action) -> EditOutcome {
+        match action {
+            Action::Insert(c) => self.insert_char(*c),
+            Action::Paste(text) => self.insert_str(text),
+            Action::Newline => self.newline(),
+            Action::Backspace => self.backspace(),
+            Action::Delete => self.delete(),
+            Action::Move(m) => self.motion(*m, false),
+            Action::Select(m) => self.motion(*m, true),
+            Action::SelectAll => self.select_all(),
+            Action::PasteClipboard => self.paste_clipboard(),
+            Action::Undo if !self.undo() => return EditOutcome::NothingToUndo,
+            Action::Redo if !self.redo() => return EditOutcome::NothingToRedo,
+            Action::Undo | Action::Redo => {}
+            Action::Copy | Action::Cut => {
+                let taken = if *action == Action::Copy {
+                    self.copy()
+                } else {
+                    self.cut()
+                };
+                return taken.map_or(EditOutcome::NothingSelected, EditOutcome::Clipboard);
+            }
+            _ => return EditOutcome::NotMine,
+        }
+        EditOutcome::Done
     }
 
     pub fn select_all(&mut self) {

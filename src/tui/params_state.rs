@@ -107,8 +107,55 @@ impl Default for ParamsState {
     }
 }
 
+/// A seed in the range people can read and retype.
+pub fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    RandomState::new().hash_one(nanos) % (1 << 32)
+}
+
 /// Why a change was refused, for the status line.
-pub type Refusal = String;
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub message: String,
+    /// A preset fixes the value; choosing Custom unlocks it (the app names the key).
+    pub locked: bool,
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Refusal {
+        Refusal {
+            message,
+            locked: false,
+        }
+    }
+}
+
+impl std::ops::Deref for Refusal {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The presets in the order the picker lists them and Left/Right cycles through them.
+pub const PRESET_ORDER: [PresetChoice; 7] = [
+    PresetChoice::Quality48,
+    PresetChoice::Default20,
+    PresetChoice::Turbo12,
+    PresetChoice::TurboTime8,
+    PresetChoice::TurboTime4,
+    PresetChoice::TurboTime2,
+    PresetChoice::Custom,
+];
 
 impl ParamsState {
     pub fn field(&self) -> Field {
@@ -161,45 +208,66 @@ impl ParamsState {
         self.sampler = SamplerParams::Preset(preset);
     }
 
-    fn cycle_preset(&mut self, forward: bool) {
-        let order = [
-            PresetChoice::Quality48,
-            PresetChoice::Default20,
-            PresetChoice::Turbo12,
-            PresetChoice::TurboTime8,
-            PresetChoice::TurboTime4,
-            PresetChoice::TurboTime2,
-            PresetChoice::Custom,
-        ];
-        let now = match self.sampler.preset() {
-            Some(Preset::Quality48) => 0,
-            Some(Preset::Default20) => 1,
-            Some(Preset::Turbo12) => 2,
-            Some(Preset::TurboTime8) => 3,
-            Some(Preset::TurboTime4) => 4,
-            Some(Preset::TurboTime2) => 5,
-            None => 6,
+    /// Where the current sampler stands in [`PRESET_ORDER`].
+    pub fn preset_index(&self) -> usize {
+        let current = match self.sampler.preset() {
+            Some(Preset::Quality48) => PresetChoice::Quality48,
+            Some(Preset::Default20) => PresetChoice::Default20,
+            Some(Preset::Turbo12) => PresetChoice::Turbo12,
+            Some(Preset::TurboTime8) => PresetChoice::TurboTime8,
+            Some(Preset::TurboTime4) => PresetChoice::TurboTime4,
+            Some(Preset::TurboTime2) => PresetChoice::TurboTime2,
+            None => PresetChoice::Custom,
         };
-        let n = order.len();
+        PRESET_ORDER.iter().position(|c| *c == current).unwrap_or(0)
+    }
+
+    fn cycle_preset(&mut self, forward: bool) {
+        let (now, n) = (self.preset_index(), PRESET_ORDER.len());
         let next = if forward {
             (now + 1) % n
         } else {
             (now + n - 1) % n
         };
-        self.choose_preset(order[next]);
+        self.choose_preset(PRESET_ORDER[next]);
+    }
+
+    /// Chooses a preset and says what changed beyond the name, if anything.
+    pub fn choose_preset_noted(&mut self, choice: PresetChoice) -> Option<String> {
+        self.choose_preset(choice);
+        let mut note = (choice == PresetChoice::Custom)
+            .then(|| "Custom: steps, mu, std and guidance are unlocked".to_string());
+        if let Some((repo, _)) = self.sampler.preset().and_then(Preset::required_adapter) {
+            note = Some(format!(
+                "{}: one DiT pass per step with the TurboTime LoRA ({repo}; get it \
+                 with `ideogram4-tui models download {repo}`)",
+                self.sampler.label()
+            ));
+        }
+        note
+    }
+
+    /// The refusal for changing `field` while a preset fixes it.
+    pub fn locked(&self, field: Field) -> Refusal {
+        Refusal {
+            message: format!(
+                "{} is locked by preset {}",
+                field.label(),
+                self.sampler.label()
+            ),
+            locked: true,
+        }
     }
 
     fn with_custom(&mut self, f: impl FnOnce(&mut CustomSampler)) -> Result<(), Refusal> {
-        let label = self.field().label();
+        let refusal = self.locked(self.field());
         match &mut self.sampler {
             SamplerParams::Custom(c) => {
                 f(c);
                 self.custom = c.clone();
                 Ok(())
             }
-            SamplerParams::Preset(p) => Err(format!(
-                "{label} is locked by preset {p}; press c (Custom) to change it"
-            )),
+            SamplerParams::Preset(_) => Err(refusal),
         }
     }
 
@@ -268,17 +336,17 @@ impl ParamsState {
             t.parse::<f64>()
                 .ok()
                 .filter(|v| v.is_finite())
-                .ok_or_else(|| format!("{what}: {t:?} is not a number"))
+                .ok_or_else(|| format!("{what}: {t:?} is not a number").into())
         };
         let int = |what: &str| -> Result<u64, Refusal> {
             t.parse::<u64>()
-                .map_err(|_| format!("{what}: {t:?} is not a whole number"))
+                .map_err(|_| format!("{what}: {t:?} is not a whole number").into())
         };
         match field {
             Field::Steps => {
                 let n = int("steps")? as usize;
                 if n == 0 || n > crate::sampler::MAX_STEPS {
-                    return Err(format!("steps must be 1..={}", crate::sampler::MAX_STEPS));
+                    return Err(format!("steps must be 1..={}", crate::sampler::MAX_STEPS).into());
                 }
                 self.with_custom(|c| resize_steps(c, n))
             }
@@ -289,7 +357,7 @@ impl ParamsState {
             Field::Std => {
                 let v = num("std")?;
                 if v <= 0.0 {
-                    return Err(format!("std must be > 0 (got {v})"));
+                    return Err(format!("std must be > 0 (got {v})").into());
                 }
                 self.with_custom(|c| c.std = v)
             }
@@ -327,7 +395,7 @@ impl ParamsState {
             }
             Field::Model => {
                 if t.is_empty() {
-                    return Err("model: empty".into());
+                    return Err(String::from("model: empty").into());
                 }
                 self.model = ModelSpec::parse(t);
                 Ok(())
