@@ -25,6 +25,7 @@ pub mod generator;
 pub mod job;
 pub mod persist;
 pub mod pipeline_adapter;
+pub mod queue;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,11 +37,12 @@ pub use generator::{
     GenerateError, Generated, Generator, ModelLoader, OutputSink, Report, Request, RgbImage,
     SharedImage, StepInfo,
 };
-pub use job::{CancelOutcome, Job, JobId, JobSpec, JobStatus, ModelSpec, Queue};
+pub use job::{Job, JobId, JobSpec, JobStatus, ModelSpec};
 pub use pipeline_adapter::{
     cached_models, pipeline_loader, pipeline_loader_with, pipeline_loader_with_dits,
     PipelineGenerator,
 };
+pub use queue::{CancelOutcome, Queue};
 
 /// What the engine tells its owner. Sent from the engine thread (or from the caller's thread
 /// for queue edits), in order.
