@@ -1,7 +1,6 @@
 //! A job: what the user asked for, and how far it got. The [`super::queue::Queue`] orders
 //! them.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,69 +10,9 @@ use crate::sampler::{ImageSize, SamplerParams};
 
 pub type JobId = u64;
 
-/// Which model a job runs on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(into = "String", from = "String")]
-pub enum ModelSpec {
-    /// The tiny model built in code: real architecture, random weights, runs in seconds.
-    Demo,
-    /// A checkpoint folder on disk.
-    Dir(PathBuf),
-    /// A Hugging Face repository id, resolved in the local HF cache.
-    Repo(String),
-}
-
-impl ModelSpec {
-    /// `demo`, an existing folder (or anything that looks like a path), or a repo id.
-    pub fn parse(text: &str) -> ModelSpec {
-        let t = text.trim();
-        if t.eq_ignore_ascii_case("demo") {
-            return ModelSpec::Demo;
-        }
-        let path = Path::new(t);
-        let pathish =
-            t.starts_with('/') || t.starts_with('.') || t.starts_with('~') || path.is_dir();
-        if pathish {
-            ModelSpec::Dir(expand_home(path))
-        } else {
-            ModelSpec::Repo(t.to_string())
-        }
-    }
-
-    /// Short name for tables: `demo`, the folder's name, or the repo id.
-    pub fn short(&self) -> String {
-        match self {
-            ModelSpec::Demo => "demo".into(),
-            ModelSpec::Dir(p) => p.file_name().map_or_else(
-                || p.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            ),
-            ModelSpec::Repo(r) => r.clone(),
-        }
-    }
-}
-
-impl fmt::Display for ModelSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ModelSpec::Demo => f.write_str("demo"),
-            ModelSpec::Dir(p) => write!(f, "{}", p.display()),
-            ModelSpec::Repo(r) => f.write_str(r),
-        }
-    }
-}
-
-impl From<ModelSpec> for String {
-    fn from(m: ModelSpec) -> String {
-        m.to_string()
-    }
-}
-
-impl From<String> for ModelSpec {
-    fn from(s: String) -> ModelSpec {
-        ModelSpec::parse(&s)
-    }
-}
+/// Which model a job runs on: the pipeline's own [`ModelSource`], under the name the
+/// engine's callers have always used.
+pub use crate::pipeline::ModelSource as ModelSpec;
 
 /// Everything that determines an image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,22 +102,4 @@ pub fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn model_spec_parses_and_round_trips() {
-        assert_eq!(ModelSpec::parse("demo"), ModelSpec::Demo);
-        assert_eq!(ModelSpec::parse("/tmp"), ModelSpec::Dir("/tmp".into()));
-        assert_eq!(
-            ModelSpec::parse("ideogram-ai/ideogram-4-nf4"),
-            ModelSpec::Repo("ideogram-ai/ideogram-4-nf4".into())
-        );
-        let json = serde_json::to_string(&ModelSpec::Repo("a/b".into())).unwrap();
-        assert_eq!(json, "\"a/b\"");
-        assert_eq!(ModelSpec::Dir("/x/ckpt".into()).short(), "ckpt");
-    }
 }

@@ -8,7 +8,7 @@ use super::generator::{
     GenerateError, Generated, Generator, ModelLoader, Report, Request, RgbImage, StepInfo,
 };
 use super::job::ModelSpec;
-use crate::pipeline::{self, Event, LoadOptions, ModelSource, Pipeline, PipelineError};
+use crate::pipeline::{self, Event, LoadOptions, Pipeline, PipelineError};
 use crate::sampler::SizeLimits;
 
 pub struct PipelineGenerator {
@@ -22,9 +22,8 @@ impl PipelineGenerator {
         model: &ModelSpec,
         options: LoadOptions,
     ) -> Result<PipelineGenerator, PipelineError> {
-        let source = ModelSource::parse(&model.to_string());
         Ok(PipelineGenerator {
-            pipeline: Pipeline::load(&source, options)?,
+            pipeline: Pipeline::load(model, options)?,
             latent_rgb: None,
         })
     }
@@ -37,8 +36,7 @@ pub fn pipeline_loader_with_dits(
     dits: crate::weights::DitOverrides,
 ) -> impl ModelLoader {
     move |model: &ModelSpec| {
-        let source = ModelSource::parse(&model.to_string());
-        Pipeline::load_with(&source, &dits, options)
+        Pipeline::load_with(model, &dits, options)
             .map(|pipeline| {
                 Box::new(PipelineGenerator {
                     pipeline,
