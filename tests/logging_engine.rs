@@ -41,8 +41,8 @@ impl Generator for Steps {
             progress(Report::Step(StepInfo {
                 step,
                 total: 3,
-                secs_per_step: 0.01,
-                eta_secs: 0.01 * (3 - step) as f64,
+                seconds_per_step: 0.01,
+                eta_seconds: 0.01 * (3 - step) as f64,
                 memory: Default::default(),
             }));
         }

@@ -498,14 +498,7 @@ fn run_job(
                 bar.set_message(stage.label());
             }
         }
-        Event::CaptionWarnings(message) => {
-            tracing::warn!(
-                seed = job.seed,
-                warnings = logging::verifier_warning_count(message),
-                "the caption verifier warned; going on (--warn-on-caption-issues)"
-            );
-            reporter.warn(message);
-        }
+        Event::CaptionWarnings(message) => reporter.warn(message),
         Event::Step(p) => {
             tracing::debug!(
                 seed = job.seed,

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use super::job::{Job, ModelSpec};
-use crate::mlx::memory::Snapshot;
 use crate::sampler::{ImageSize, SamplerParams, SizeLimits};
 
 /// One generation, as the model sees it.
@@ -26,16 +25,8 @@ pub struct Request<'a> {
     pub start: Option<&'a crate::pipeline::start_prepare::StartPaths>,
 }
 
-/// Reported after each sampling step.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StepInfo {
-    /// Steps done so far (1 after the first).
-    pub step: usize,
-    pub total: usize,
-    pub secs_per_step: f64,
-    pub eta_secs: f64,
-    pub memory: Snapshot,
-}
+/// Reported after each sampling step: the pipeline's own [`crate::pipeline::Progress`].
+pub use crate::pipeline::Progress as StepInfo;
 
 /// What a generator reports while it works.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +34,9 @@ pub enum Report {
     /// A phase began ("encoding text", "sampling", "decoding"…).
     Stage(String),
     Step(StepInfo),
+    /// Something the user should know that does not stop the job (the caption verifier's
+    /// report when warnings were allowed, how a start image was fitted).
+    Warning(String),
     /// A cheap picture of where sampling is heading (after `step` of `total`).
     Preview {
         step: usize,

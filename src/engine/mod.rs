@@ -74,6 +74,11 @@ pub enum EngineEvent {
         job: JobId,
         info: StepInfo,
     },
+    /// See [`Report::Warning`].
+    Warning {
+        job: JobId,
+        message: String,
+    },
     /// A live preview of the running job (see [`EngineOptions::preview_every`]).
     Preview {
         job: JobId,
@@ -507,8 +512,8 @@ impl Worker {
                     job = id,
                     step = info.step,
                     total = info.total,
-                    secs_per_step = info.secs_per_step,
-                    eta_secs = info.eta_secs,
+                    secs_per_step = info.seconds_per_step,
+                    eta_secs = info.eta_seconds,
                     mlx_active = info.memory.active,
                     mlx_peak = info.memory.peak,
                     "step"
@@ -524,6 +529,9 @@ impl Worker {
             Report::Stage(stage) => {
                 tracing::debug!(job = id, stage = %stage, "stage");
                 shared.emit(EngineEvent::Stage { job: id, stage });
+            }
+            Report::Warning(message) => {
+                shared.emit(EngineEvent::Warning { job: id, message });
             }
             Report::Preview { step, total, image } => {
                 shared.emit(EngineEvent::Preview {

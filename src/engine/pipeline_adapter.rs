@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use super::generator::{
-    GenerateError, Generated, Generator, ModelLoader, Report, Request, RgbImage, StepInfo,
+    GenerateError, Generated, Generator, ModelLoader, Report, Request, RgbImage,
 };
 use super::job::ModelSpec;
 use crate::pipeline::{self, Event, LoadOptions, Pipeline, PipelineError};
@@ -99,7 +99,7 @@ impl Generator for PipelineGenerator {
             None => None,
         };
         for note in prepared.iter().flat_map(|p| &p.notes) {
-            progress(Report::Stage(note.clone()));
+            progress(Report::Warning(note.clone()));
         }
         let size = prepared.as_ref().map_or(request.size, |p| p.canvas);
         let mut job =
@@ -157,21 +157,9 @@ impl Generator for PipelineGenerator {
             }
             Event::Step(p) => {
                 total_steps.set(p.total);
-                (progress.borrow_mut())(Report::Step(StepInfo {
-                    step: p.step,
-                    total: p.total,
-                    secs_per_step: p.seconds_per_step,
-                    eta_secs: p.eta_seconds,
-                    memory: p.memory,
-                }))
+                (progress.borrow_mut())(Report::Step(*p))
             }
-            Event::CaptionWarnings(text) => {
-                tracing::warn!(
-                    warnings = crate::logging::verifier_warning_count(text),
-                    "the caption verifier warned; going on as allowed"
-                );
-                (progress.borrow_mut())(Report::Stage(text.clone()));
-            }
+            Event::CaptionWarnings(text) => (progress.borrow_mut())(Report::Warning(text.clone())),
         };
         let start = prepared.as_ref().map(|p| &p.start);
         match self

@@ -182,14 +182,12 @@ pub enum Trace<'a> {
 /// The official pipeline's verifier message for one prompt, or `None` when it is clean.
 pub fn caption_issues(caption: &str) -> Option<String> {
     let warnings = caption::verify(caption);
-    if warnings.is_empty() {
-        return None;
-    }
+    (!warnings.is_empty()).then(|| verifier_report(&warnings))
+}
+
+fn verifier_report(warnings: &[caption::Warning]) -> String {
     let lines: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
-    Some(format!(
-        "caption verifier flagged prompt[0]:\n{}",
-        lines.join("\n")
-    ))
+    format!("caption verifier flagged prompt[0]:\n{}", lines.join("\n"))
 }
 
 /// Captions whose projected text features are kept (a few MB each).
@@ -474,10 +472,16 @@ impl Pipeline {
             tracing::warn!("{warning}");
         }
 
-        if let Some(message) = caption_issues(&job.caption) {
+        let warnings = caption::verify(&job.caption);
+        if !warnings.is_empty() {
+            let message = verifier_report(&warnings);
             if !job.allow_caption_warnings {
                 return Err(PipelineError::Caption { message });
             }
+            tracing::warn!(
+                warnings = warnings.len(),
+                "the caption verifier warned; going on as allowed"
+            );
             events(&Event::CaptionWarnings(message));
         }
         let ids = self.tokenizer.encode_prompt(&job.caption)?;

@@ -1395,7 +1395,12 @@ impl App {
                 self.progress.info = None;
                 self.progress.stage = None;
             }
-            EngineEvent::Stage { job, stage } => {
+            // A warning shows where the stage does, until the next stage replaces it.
+            EngineEvent::Stage { job, stage }
+            | EngineEvent::Warning {
+                job,
+                message: stage,
+            } => {
                 self.progress.job = Some(job);
                 self.progress.stage = Some(stage);
             }
