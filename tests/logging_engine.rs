@@ -13,6 +13,7 @@ use ideogram4::engine::{
     ModelSpec, Queue, Report, Request, RgbImage, StepInfo,
 };
 use ideogram4::logging::{self, caption_digest};
+use ideogram4::output::GenerationRecord;
 use ideogram4::sampler::{ImageSize, Preset, SizeLimits};
 use tracing::level_filters::LevelFilter;
 
@@ -55,7 +56,14 @@ impl Generator for Steps {
                 height: 2,
                 pixels: vec![0; 12],
             },
-            parameters: serde_json::json!({}),
+            parameters: GenerationRecord::new(
+                request.caption,
+                request.params.clone(),
+                request.seed,
+                request.size,
+                "demo",
+                "none",
+            ),
         })
     }
 }

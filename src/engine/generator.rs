@@ -8,6 +8,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use super::job::{Job, ModelSpec};
+use crate::output::GenerationRecord;
 use crate::sampler::{ImageSize, SamplerParams, SizeLimits};
 
 /// One generation, as the model sees it.
@@ -57,7 +58,7 @@ pub struct RgbImage {
 #[derive(Debug, Clone)]
 pub struct Generated {
     pub image: RgbImage,
-    pub parameters: serde_json::Value,
+    pub parameters: GenerationRecord,
 }
 
 #[derive(Debug, Error)]

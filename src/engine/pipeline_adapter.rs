@@ -8,6 +8,7 @@ use super::generator::{
     GenerateError, Generated, Generator, ModelLoader, Report, Request, RgbImage,
 };
 use super::job::ModelSpec;
+use crate::output::GenerationRecord;
 use crate::pipeline::{self, Event, LoadOptions, Pipeline, PipelineError};
 use crate::sampler::SizeLimits;
 
@@ -167,7 +168,7 @@ impl Generator for PipelineGenerator {
             .run_from(&job, start, None, &mut events, cancel, &mut trace)
         {
             Ok(done) => Ok(Generated {
-                parameters: with_start_record(done.record.to_value(), prepared.as_ref()),
+                parameters: with_start_record(done.record, prepared.as_ref()),
                 image: RgbImage {
                     width: done.width,
                     height: done.height,
@@ -182,13 +183,13 @@ impl Generator for PipelineGenerator {
 
 /// The `init_image` block next to the other parameters, as `generate` writes it.
 fn with_start_record(
-    mut parameters: serde_json::Value,
+    mut record: GenerationRecord,
     prepared: Option<&crate::pipeline::start_prepare::Prepared>,
-) -> serde_json::Value {
-    if let (Some(p), Some(map)) = (prepared, parameters.as_object_mut()) {
-        map.insert("init_image".into(), p.record.clone());
+) -> GenerationRecord {
+    if let Some(p) = prepared {
+        record.extra.insert("init_image".into(), p.record.clone());
     }
-    parameters
+    record
 }
 
 /// Repositories in the Hugging Face cache that hold a checkpoint (a snapshot with a
