@@ -9,8 +9,7 @@ use anyhow::{bail, Context};
 use ideogram4::output::read_record;
 use ideogram4::pipeline::start_files::{read_image, Fit, Loaded, Sides};
 use ideogram4::pipeline::start_image::{check_strength, DEFAULT_MASKED_STRENGTH, DEFAULT_STRENGTH};
-use ideogram4::pipeline::start_prepare::StartChoice;
-use ideogram4::pipeline::StartImage;
+use ideogram4::pipeline::start_prepare::{prepare as prepare_start, Prepared, StartChoice};
 use ideogram4::sampler::ImageSize;
 use serde_json::Value;
 
@@ -38,15 +37,6 @@ pub struct StartArgs {
     /// overhang) or pad (fit inside, grey bars that are repainted) [default crop].
     #[arg(long, value_name = "crop|pad")]
     pub fit: Option<Fit>,
-}
-
-/// A checked start: what the pipeline gets, the canvas size the job runs at, the record
-/// block, and notes about adjustments made.
-pub struct Prepared {
-    pub start: StartImage,
-    pub canvas: ImageSize,
-    pub record: Value,
-    pub notes: Vec<String>,
 }
 
 /// The recorded `init_image` block of an earlier output, and the folder its files are looked
@@ -125,7 +115,6 @@ pub fn prepare(
         }
         return Ok(None);
     }
-    let mut notes = Vec::new();
     let (source_path, source) = match (&args.init_image, &rec) {
         (Some(p), _) => (p.clone(), read_image(p)?),
         (None, Some(r)) => recorded_file(r, "file", "sha256")?,
@@ -168,11 +157,8 @@ pub fn prepare(
         }
         _ => (None, size),
     };
-    let sides = sides.filter(|s| !s.is_empty());
-    if inner.width == 0 || inner.height == 0 {
-        bail!("the outpaint border leaves no room for the source");
-    }
-    let masked = mask.is_some() || sides.is_some();
+    // An empty border is no outpaint (the pipeline ignores it too).
+    let masked = mask.is_some() || sides.is_some_and(|s| !s.is_empty());
     let strength = match (args.strength, &rec) {
         (Some(s), _) => s,
         (None, Some(r)) => r.block["strength"]
@@ -182,19 +168,12 @@ pub fn prepare(
         (None, None) => DEFAULT_STRENGTH,
     };
     check_strength(strength).map_err(|e| anyhow::anyhow!("--strength: {e}"))?;
-    let prepared = ideogram4::pipeline::start_prepare::prepare(StartChoice {
+    Ok(Some(prepare_start(StartChoice {
         source: (source_path, source),
         mask,
         fit,
         sides,
         inner,
         strength,
-    })?;
-    notes.extend(prepared.notes);
-    Ok(Some(Prepared {
-        start: prepared.start,
-        canvas: prepared.canvas,
-        record: prepared.record,
-        notes,
-    }))
+    })?))
 }
