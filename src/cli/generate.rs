@@ -268,13 +268,7 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
         s.notes.iter().for_each(|n| reporter.warn(n));
     }
     let source = ModelSource::parse(&plan.model);
-    let dits = ideogram4::pipeline::dits::resolve_dits(
-        args.dit.clone().or_else(|| configured("dit")).as_deref(),
-        args.uncond_dit
-            .clone()
-            .or_else(|| configured("uncond_dit"))
-            .as_deref(),
-    )?;
+    let dits = plan.dits(&args)?;
     let format = args
         .format
         .as_deref()
@@ -580,6 +574,8 @@ struct Plan {
     seed_was_random: bool,
     cfg_end: Option<f64>,
     adapters: Vec<ideogram4::model::adapter::AdapterUse>,
+    /// `(dit, uncond_dit)` as the record of `--from-image` names them.
+    recorded_dits: (Option<String>, Option<String>),
 }
 
 impl Plan {
@@ -644,6 +640,10 @@ impl Plan {
             args.from_image.as_deref(),
             &sampler,
         )?;
+        let recorded_dit = |key: &str| {
+            let value = record.as_ref()?.extra.get(key)?;
+            value.as_str().map(str::to_string)
+        };
         Ok(Plan {
             model,
             caption,
@@ -653,7 +653,32 @@ impl Plan {
             seed_was_random,
             cfg_end,
             adapters,
+            recorded_dits: (recorded_dit("dit"), recorded_dit("uncond_dit")),
         })
+    }
+
+    /// The DiT sources: flags, else the `--from-image` record, else config.toml.
+    fn dits(&self, args: &Args) -> anyhow::Result<ideogram4::pipeline::dits::DitChoice> {
+        use ideogram4::pipeline::dits::resolve_dits;
+        let (recorded_dit, recorded_uncond) = &self.recorded_dits;
+        let dit = args
+            .dit
+            .clone()
+            .or_else(|| recorded_dit.clone())
+            .or_else(|| configured("dit"));
+        if args.uncond_dit.is_none() && recorded_uncond.is_some() {
+            // A sibling found by name is recorded by its file name: found the same way again.
+            let found = resolve_dits(dit.as_deref(), None)?;
+            if found.recorded.1 == *recorded_uncond {
+                return Ok(found);
+            }
+        }
+        let uncond = args
+            .uncond_dit
+            .clone()
+            .or_else(|| recorded_uncond.clone())
+            .or_else(|| configured("uncond_dit"));
+        Ok(resolve_dits(dit.as_deref(), uncond.as_deref())?)
     }
 }
 
