@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
 use clap::ValueEnum;
+use ideogram4::engine::policy;
 use ideogram4::logging;
 use ideogram4::mlx::{self, io as mlx_io, Dtype};
 use ideogram4::model::linear::{Compute, Dequant};
@@ -24,10 +25,9 @@ use ideogram4::pipeline::{
     dtype_name, Event, Finished, JobSpec, LoadOptions, ModelSource, Pipeline, PipelineError, Stage,
 };
 use ideogram4::sampler::{
-    parse_guidance_list, validate_size, CustomSampler, Guidance, ImageSize, Preset, SamplerParams,
-    SizeLimits, PIXELS_PER_TOKEN,
+    parse_guidance_list, CustomSampler, Guidance, ImageSize, Preset, SamplerParams, SizeLimits,
+    PIXELS_PER_TOKEN,
 };
-use ideogram4::weights::{Checkpoint, ComponentKind};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -39,12 +39,6 @@ const DEMO_SIDE: u32 = 256;
 
 /// Output name when --out is not given (the format's extension is appended).
 const DEFAULT_PATTERN: &str = "ideogram4-{date}-{time}-{seed}";
-
-/// Pretends this many bytes are available (to exercise the memory check on small models).
-const AVAILABLE_OVERRIDE: &str = "IDEOGRAM4_AVAILABLE_MEMORY_BYTES";
-
-/// Working memory assumed on top of the weights when checking available memory.
-const WORKING_MEMORY: u64 = 2 << 30;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -289,8 +283,7 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
     ideogram4::output::check_dir(probe.dir())?;
     if source != ModelSource::Demo {
         let root = source.resolve()?.unwrap_or_default();
-        let one_dit =
-            crate::cli::lora::one_dit(&plan.sampler, plan.size, plan.cfg_end, &plan.adapters);
+        let one_dit = policy::one_dit(&plan.sampler, plan.size, plan.cfg_end, &plan.adapters);
         check_checkpoint(
             &root,
             &dits.overrides,
@@ -788,47 +781,9 @@ fn check_checkpoint(
     one_dit: bool,
     reporter: &Reporter,
 ) -> anyhow::Result<()> {
-    let checkpoint = Checkpoint::open_with(root, dits)?;
-    let full_size = checkpoint
-        .plan(ComponentKind::Transformer)
-        .dims
-        .dit()
-        .is_some_and(|d| d.emb_dim == 4608);
-    let limits = if full_size {
-        SizeLimits::RealModel
-    } else {
-        SizeLimits::TinyModel
-    };
-    validate_size(size, limits)?;
-    // The text encoder is streamed a layer at a time, so it adds one layer, not itself.
-    let mut weights = checkpoint.working_set_estimate(false);
-    if one_dit {
-        // The unconditional DiT is never loaded for these jobs.
-        weights = weights.saturating_sub(crate::cli::lora::unconditional_bytes(&checkpoint));
-    }
-    let needed = weights + WORKING_MEMORY;
-    let available = match std::env::var(AVAILABLE_OVERRIDE)
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        Some(bytes) => bytes,
-        None => {
-            let mut system = sysinfo::System::new();
-            system.refresh_memory();
-            system.available_memory()
-        }
-    };
-    let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
-    if available > 0 && needed > available {
-        let message = format!(
-            "{} needs about {:.1} GiB ({:.1} GiB of weights + {:.1} GiB working memory) but only \
-             {:.1} GiB is available",
-            root.display(),
-            gib(needed),
-            gib(weights),
-            gib(WORKING_MEMORY),
-            gib(available)
-        );
+    let need = policy::check_checkpoint(root, dits, size, one_dit)?;
+    if !need.fits() {
+        let message = need.describe(root);
         if !force {
             bail!("{message}; close other programs, or pass --force to try anyway");
         }
@@ -837,23 +792,9 @@ fn check_checkpoint(
     Ok(())
 }
 
-/// Estimates a full-size step on this CPU from a quick f32 matmul and warns.
+/// Estimates a full-size step on this CPU and warns.
 fn warn_cpu_speed(reporter: &Reporter, size: ImageSize, steps: usize) {
-    let n = 512;
-    let gflops = (|| -> mlx::Result<f64> {
-        let a = mlx::random::normal(&[n, n], Dtype::F32, 0.0, 1.0, &mlx::random::key(0)?)?;
-        a.matmul(&a)?.eval()?;
-        let t = Instant::now();
-        for _ in 0..4 {
-            a.matmul(&a)?.eval()?;
-        }
-        Ok(4.0 * 2.0 * (n as f64).powi(3) / t.elapsed().as_secs_f64() / 1e9)
-    })()
-    .unwrap_or(50.0);
-    // Two passes of 9.3 B parameters over the image tokens (+ ~500 text tokens in one).
-    let tokens = size.tokens() as f64;
-    let flops = 2.0 * 9.28e9 * (2.0 * tokens + 500.0);
-    let step = flops / (gflops.max(1.0) * 1e9);
+    let (gflops, step) = policy::cpu_step_estimate(size);
     reporter.warn(&format!(
         "MLX computes on the CPU here ({gflops:.0} GFLOP/s): one step at {size} takes about {}, \
          {steps} steps about {} (try --preset V4_TURBO_12 or a smaller size)",

@@ -25,6 +25,7 @@ pub mod generator;
 pub mod job;
 pub mod persist;
 pub mod pipeline_adapter;
+pub mod policy;
 pub mod queue;
 
 use std::path::PathBuf;

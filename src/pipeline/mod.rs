@@ -278,11 +278,7 @@ impl Pipeline {
         let in_channels = cond.config().in_channels;
         let latent_norm = LatentNorm::ideogram4()?.truncated(in_channels)?;
         let tokenizer = PromptTokenizer::from_file(checkpoint.tokenizer_path())?;
-        let size_limits = if is_full_size(cond.config()) {
-            SizeLimits::RealModel
-        } else {
-            SizeLimits::TinyModel
-        };
+        let size_limits = size_limits_of(cond.config());
         let info = ModelInfo {
             name,
             weight_format: checkpoint.format().name().to_string(),
@@ -730,16 +726,22 @@ fn load_unconditional(checkpoint: &Checkpoint, options: DitOptions) -> Result<Di
     Ok(Dit::from_component(&mut component, options)?)
 }
 
-/// Whether a DiT has the shipped model's sizes (then the real size rules apply).
-fn is_full_size(c: &DitConfig) -> bool {
+/// The size rules of a DiT: the real ones for the shipped model's sizes, else the tiny
+/// models' (the one "is this the full-size model?" test).
+pub fn size_limits_of(c: &DitConfig) -> SizeLimits {
     let real = DitConfig::ideogram4();
-    (c.emb_dim, c.num_layers, c.in_channels, c.llm_features_dim)
+    let full_size = (c.emb_dim, c.num_layers, c.in_channels, c.llm_features_dim)
         == (
             real.emb_dim,
             real.num_layers,
             real.in_channels,
             real.llm_features_dim,
-        )
+        );
+    if full_size {
+        SizeLimits::RealModel
+    } else {
+        SizeLimits::TinyModel
+    }
 }
 
 /// `f32`, `bf16`, `f16` for records and messages.
