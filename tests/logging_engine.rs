@@ -64,6 +64,7 @@ impl Generator for Steps {
                 "demo",
                 "none",
             ),
+            stats: None,
         })
     }
 }

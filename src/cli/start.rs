@@ -9,7 +9,9 @@ use anyhow::{bail, Context};
 use ideogram4::output::read_record;
 use ideogram4::pipeline::start_files::{read_image, Fit, Loaded, Sides};
 use ideogram4::pipeline::start_image::{check_strength, DEFAULT_MASKED_STRENGTH, DEFAULT_STRENGTH};
-use ideogram4::pipeline::start_prepare::{prepare as prepare_start, Prepared, StartChoice};
+use ideogram4::pipeline::start_prepare::{
+    prepare as prepare_start, Prepared, StartChoice, StartPaths,
+};
 use ideogram4::sampler::ImageSize;
 use serde_json::Value;
 
@@ -91,13 +93,22 @@ fn recorded_file(
     Ok((path.clone(), loaded))
 }
 
+/// A checked start: prepared once here (so mistakes show before any model loads), and the
+/// paths and size the engine prepares it from again for each job.
+pub struct Start {
+    pub prepared: Prepared,
+    pub paths: StartPaths,
+    /// The size the source is fitted to (the canvas less any outpaint border).
+    pub inner: ImageSize,
+}
+
 /// Reads and checks everything; `size` is the job's size (the canvas when repeating a
 /// recorded outpaint). `Ok(None)` when no start image is involved.
 pub fn prepare(
     args: &StartArgs,
     from_image: Option<&Path>,
     size: ImageSize,
-) -> anyhow::Result<Option<Prepared>> {
+) -> anyhow::Result<Option<Start>> {
     let rec = match &args.init_image {
         Some(_) => None,
         None => recorded(from_image)?,
@@ -168,12 +179,24 @@ pub fn prepare(
         (None, None) => DEFAULT_STRENGTH,
     };
     check_strength(strength).map_err(|e| anyhow::anyhow!("--strength: {e}"))?;
-    Ok(Some(prepare_start(StartChoice {
+    let paths = StartPaths {
+        source: source_path.clone(),
+        mask: mask.as_ref().map(|(p, _)| p.clone()),
+        strength,
+        fit,
+        outpaint: sides,
+    };
+    let prepared = prepare_start(StartChoice {
         source: (source_path, source),
         mask,
         fit,
         sides,
         inner,
         strength,
-    })?))
+    })?;
+    Ok(Some(Start {
+        prepared,
+        paths,
+        inner,
+    }))
 }

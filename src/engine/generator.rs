@@ -21,6 +21,8 @@ pub struct Request<'a> {
     pub seed: u64,
     /// Send a [`Report::Preview`] every this many steps (0: none).
     pub preview_every: usize,
+    /// Preview the last step too (whose image the decoded result soon replaces).
+    pub preview_last: bool,
     pub adapters: &'a [crate::model::adapter::AdapterUse],
     /// Start from this image instead of noise.
     pub start: Option<&'a crate::pipeline::start_prepare::StartPaths>,
@@ -34,16 +36,34 @@ pub use crate::pipeline::Progress as StepInfo;
 pub enum Report {
     /// A phase began ("encoding text", "sampling", "decoding"…).
     Stage(String),
+    /// A phase of the pipeline began (shown as its label).
+    Phase(crate::pipeline::Stage),
     Step(StepInfo),
-    /// Something the user should know that does not stop the job (the caption verifier's
-    /// report when warnings were allowed, how a start image was fitted).
-    Warning(String),
+    /// Something the user should know that does not stop the job.
+    Warning(Warning),
     /// A cheap picture of where sampling is heading (after `step` of `total`).
     Preview {
         step: usize,
         total: usize,
         image: RgbImage,
     },
+}
+
+/// A note that does not stop the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// The caption verifier's report, when warnings were allowed to pass.
+    Caption(String),
+    /// How the start image was fitted to the job (scaled, cropped, padded…).
+    StartImage(String),
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Warning::Caption(text) | Warning::StartImage(text) => f.write_str(text),
+        }
+    }
 }
 
 /// An 8-bit RGB image, rows top to bottom.
@@ -59,6 +79,22 @@ pub struct RgbImage {
 pub struct Generated {
     pub image: RgbImage,
     pub parameters: GenerationRecord,
+    /// Where the time and memory went (generators that measure it).
+    pub stats: Option<RunStats>,
+}
+
+/// What the pipeline measured while making an image.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunStats {
+    pub timings: crate::pipeline::Timings,
+    /// Highest MLX active memory during the job.
+    pub peak_memory: usize,
+    /// DiT forward passes the sampling ran.
+    pub dit_passes: u64,
+    /// Transformers resident while sampling.
+    pub transformers_loaded: usize,
+    /// Adapter notes (a LoRA that matched few layers, …).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Error)]
@@ -76,6 +112,10 @@ pub trait Generator {
     fn describe(&self) -> String;
     /// Which size rules apply to this model.
     fn size_limits(&self) -> SizeLimits;
+    /// What was loaded, for generators backed by the pipeline.
+    fn info(&self) -> Option<crate::pipeline::ModelInfo> {
+        None
+    }
     /// Runs one job. `progress` hears of each phase and every step; `cancel` is checked
     /// between steps.
     fn generate(

@@ -36,12 +36,12 @@ use std::time::Instant;
 
 pub use generator::{
     GenerateError, Generated, Generator, ModelLoader, OutputSink, Report, Request, RgbImage,
-    SharedImage, StepInfo,
+    RunStats, SharedImage, StepInfo, Warning,
 };
 pub use job::{Job, JobId, JobSpec, JobStatus, ModelSpec};
 pub use pipeline_adapter::{
-    cached_models, pipeline_loader, pipeline_loader_with, pipeline_loader_with_dits,
-    PipelineGenerator,
+    cached_models, pipeline_loader, pipeline_loader_for, pipeline_loader_with,
+    pipeline_loader_with_dits, PipelineGenerator, RunOptions,
 };
 pub use queue::{CancelOutcome, Queue};
 
@@ -58,6 +58,8 @@ pub enum EngineEvent {
         model: ModelSpec,
         description: String,
         seconds: f64,
+        /// See [`Generator::info`].
+        info: Option<crate::pipeline::ModelInfo>,
     },
     ModelFailed {
         model: ModelSpec,
@@ -70,6 +72,8 @@ pub enum EngineEvent {
     Stage {
         job: JobId,
         stage: String,
+        /// Which one, when the pipeline runs the job.
+        phase: Option<crate::pipeline::Stage>,
     },
     Progress {
         job: JobId,
@@ -78,7 +82,7 @@ pub enum EngineEvent {
     /// See [`Report::Warning`].
     Warning {
         job: JobId,
-        message: String,
+        warning: Warning,
     },
     /// A live preview of the running job (see [`EngineOptions::preview_every`]).
     Preview {
@@ -110,6 +114,8 @@ pub struct EngineOptions {
     pub cache_limit: Option<usize>,
     /// Live previews every this many sampling steps (0: off).
     pub preview_every: usize,
+    /// Preview the last step too (files written headless; the app shows the result instead).
+    pub preview_last: bool,
 }
 
 struct State {
@@ -369,6 +375,7 @@ impl Worker {
                     model: model.clone(),
                     description: generator.describe(),
                     seconds: t0.elapsed().as_secs_f64(),
+                    info: generator.info(),
                 });
                 self.loaded = Some((model.clone(), generator));
                 Ok(())
@@ -413,9 +420,11 @@ impl Worker {
                 Ok(output) => {
                     tracing::info!(
                         job = id,
+                        seed = spec.seed,
                         seconds,
                         peak_memory = crate::mlx::memory::peak(),
-                        output = %output.display(),
+                        // Absolute: the log outlives the folder the output was named from.
+                        output = %std::fs::canonicalize(&output).unwrap_or_else(|_| output.clone()).display(),
                         "job finished"
                     );
                     if let Some(j) = s.queue.get_mut(id) {
@@ -503,6 +512,7 @@ impl Worker {
             size: spec.size,
             seed: spec.seed,
             preview_every: self.options.preview_every,
+            preview_last: self.options.preview_last,
             adapters: &spec.adapters,
             start: spec.start.as_ref(),
         };
@@ -529,10 +539,22 @@ impl Worker {
             }
             Report::Stage(stage) => {
                 tracing::debug!(job = id, stage = %stage, "stage");
-                shared.emit(EngineEvent::Stage { job: id, stage });
+                shared.emit(EngineEvent::Stage {
+                    job: id,
+                    stage,
+                    phase: None,
+                });
             }
-            Report::Warning(message) => {
-                shared.emit(EngineEvent::Warning { job: id, message });
+            Report::Phase(phase) => {
+                tracing::debug!(job = id, stage = phase.label(), "stage");
+                shared.emit(EngineEvent::Stage {
+                    job: id,
+                    stage: phase.label().to_string(),
+                    phase: Some(phase),
+                });
+            }
+            Report::Warning(warning) => {
+                shared.emit(EngineEvent::Warning { job: id, warning });
             }
             Report::Preview { step, total, image } => {
                 shared.emit(EngineEvent::Preview {

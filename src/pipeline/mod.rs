@@ -40,6 +40,7 @@ pub mod adapters;
 pub mod bench_memory;
 pub mod denoise;
 pub mod dits;
+pub mod init_noise;
 mod job;
 pub mod parity;
 pub mod preview;

@@ -1395,14 +1395,14 @@ impl App {
                 self.progress.info = None;
                 self.progress.stage = None;
             }
-            // A warning shows where the stage does, until the next stage replaces it.
-            EngineEvent::Stage { job, stage }
-            | EngineEvent::Warning {
-                job,
-                message: stage,
-            } => {
+            EngineEvent::Stage { job, stage, .. } => {
                 self.progress.job = Some(job);
                 self.progress.stage = Some(stage);
+            }
+            // A warning shows where the stage does, until the next stage replaces it.
+            EngineEvent::Warning { job, warning } => {
+                self.progress.job = Some(job);
+                self.progress.stage = Some(warning.to_string());
             }
             EngineEvent::Progress { job, info } => {
                 self.progress.job = Some(job);
