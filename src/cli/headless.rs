@@ -22,7 +22,7 @@ use ideogram4::mlx;
 use ideogram4::output::{
     expand_pattern, save_image, ImageFormat, PatternFields, RgbImage, SaveOptions, Timestamp,
 };
-use ideogram4::pipeline::{dtype_name, ModelInfo, ModelSource, Stage};
+use ideogram4::pipeline::{dtype_name, ModelInfo, ModelSource};
 use ideogram4::sampler::{ImageSize, SizeLimits};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
@@ -302,7 +302,7 @@ impl EventPrinter {
             EngineEvent::Stage {
                 phase: Some(stage), ..
             } => {
-                reporter.emit(json!({"event": "stage", "stage": stage_name(stage), "seed": seed}));
+                reporter.emit(json!({"event": "stage", "stage": stage.name(), "seed": seed}));
                 if let Some(bar) = &*reporter.bar() {
                     bar.set_message(stage.label());
                 }
@@ -434,17 +434,7 @@ fn write_preview(
     Ok(())
 }
 
-fn stage_name(stage: Stage) -> &'static str {
-    match stage {
-        Stage::LoadingTextEncoder => "loading_text_encoder",
-        Stage::EncodingText { cached: true } => "text_cached",
-        Stage::EncodingText { cached: false } => "encoding_text",
-        Stage::Sampling => "sampling",
-        Stage::Decoding => "decoding",
-    }
-}
-
-pub fn human_duration(seconds: f64) -> String {
+fn human_duration(seconds: f64) -> String {
     let s = seconds.round() as u64;
     if s >= 3600 {
         format!("{}h{:02}m", s / 3600, (s % 3600) / 60)

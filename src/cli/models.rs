@@ -95,6 +95,28 @@ struct Listed {
     gguf_files: Vec<String>,
 }
 
+impl Listed {
+    /// A complete revision with nothing missing and no GGUF files.
+    fn new(repo: &cache::CachedRepo, rev: &cache::CachedRevision, format: String) -> Listed {
+        Listed {
+            repo: repo.repo_id.clone(),
+            revision: if rev.refs.is_empty() {
+                "-".into()
+            } else {
+                rev.refs.join(",")
+            },
+            commit: rev.commit.clone(),
+            snapshot: rev.snapshot.clone(),
+            format,
+            size_on_disk: rev.size_on_disk,
+            complete: true,
+            missing: Vec::new(),
+            partial_bytes: repo.partial_bytes,
+            gguf_files: Vec::new(),
+        }
+    }
+}
+
 fn list(env: &HubEnv, json: bool) -> anyhow::Result<ExitCode> {
     let repos = cache::scan(&env.hub_cache)
         .with_context(|| format!("reading {}", env.hub_cache.display()))?;
@@ -124,23 +146,13 @@ fn list(env: &HubEnv, json: bool) -> anyhow::Result<ExitCode> {
                 (rev.is_complete(), missing)
             };
             rows.push(Listed {
-                repo: repo.repo_id.clone(),
-                revision: if rev.refs.is_empty() {
-                    "-".into()
-                } else {
-                    rev.refs.join(",")
-                },
-                commit: rev.commit.clone(),
-                snapshot: rev.snapshot.clone(),
-                format: format.unwrap_or_else(|invalid| invalid),
-                size_on_disk: rev.size_on_disk,
                 complete,
                 missing,
-                partial_bytes: repo.partial_bytes,
                 gguf_files: ggufs
                     .iter()
                     .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
                     .collect(),
+                ..Listed::new(repo, rev, format.unwrap_or_else(|invalid| invalid))
             });
         }
     }
@@ -203,22 +215,7 @@ fn adapter_rows(repos: &[cache::CachedRepo]) -> Vec<Listed> {
             if files.is_empty() {
                 continue;
             }
-            rows.push(Listed {
-                repo: repo.repo_id.clone(),
-                revision: if rev.refs.is_empty() {
-                    "-".into()
-                } else {
-                    rev.refs.join(",")
-                },
-                commit: rev.commit.clone(),
-                snapshot: rev.snapshot.clone(),
-                format: "lora".into(),
-                size_on_disk: rev.size_on_disk,
-                complete: true,
-                missing: Vec::new(),
-                partial_bytes: repo.partial_bytes,
-                gguf_files: Vec::new(),
-            });
+            rows.push(Listed::new(repo, rev, "lora".into()));
         }
     }
     rows

@@ -7,11 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use ideogram4::output::read_record;
-use ideogram4::pipeline::start_files::{read_image, Fit, Loaded, Sides};
+use ideogram4::pipeline::start_files::{read_image, Fit, Sides};
 use ideogram4::pipeline::start_image::{check_strength, DEFAULT_MASKED_STRENGTH, DEFAULT_STRENGTH};
-use ideogram4::pipeline::start_prepare::{
-    prepare as prepare_start, Prepared, StartChoice, StartPaths,
-};
+use ideogram4::pipeline::start_prepare::{Prepared, StartPaths};
 use ideogram4::sampler::ImageSize;
 use serde_json::Value;
 
@@ -66,11 +64,7 @@ fn recorded(from_image: Option<&Path>) -> anyhow::Result<Option<Recorded>> {
 
 /// The file a record names (by file name) with the digest it records: looked for next to the
 /// image that holds the record, then in the current folder.
-fn recorded_file(
-    rec: &Recorded,
-    name_key: &str,
-    sha_key: &str,
-) -> anyhow::Result<(PathBuf, Loaded)> {
+fn recorded_file(rec: &Recorded, name_key: &str, sha_key: &str) -> anyhow::Result<PathBuf> {
     let name = rec.block[name_key]
         .as_str()
         .context(format!("the record's init_image has no {name_key}"))?;
@@ -90,7 +84,7 @@ fn recorded_file(
             loaded.sha256
         );
     }
-    Ok((path.clone(), loaded))
+    Ok(path.clone())
 }
 
 /// A checked start: prepared once here (so mistakes show before any model loads), and the
@@ -126,13 +120,15 @@ pub fn prepare(
         }
         return Ok(None);
     }
-    let (source_path, source) = match (&args.init_image, &rec) {
-        (Some(p), _) => (p.clone(), read_image(p)?),
+    // Files named by a record are checked against its digests here; all are read when the
+    // start is prepared below.
+    let source_path = match (&args.init_image, &rec) {
+        (Some(p), _) => p.clone(),
         (None, Some(r)) => recorded_file(r, "file", "sha256")?,
         (None, None) => unreachable!("checked above"),
     };
     let mask = match (&args.mask, &rec) {
-        (Some(p), _) => Some((p.clone(), read_image(p)?)),
+        (Some(p), _) => Some(p.clone()),
         (None, Some(r)) if r.block["mask_file"].is_string() => {
             Some(recorded_file(r, "mask_file", "mask_sha256")?)
         }
@@ -180,20 +176,15 @@ pub fn prepare(
     };
     check_strength(strength).map_err(|e| anyhow::anyhow!("--strength: {e}"))?;
     let paths = StartPaths {
-        source: source_path.clone(),
-        mask: mask.as_ref().map(|(p, _)| p.clone()),
+        source: source_path,
+        mask,
         strength,
         fit,
         outpaint: sides,
     };
-    let prepared = prepare_start(StartChoice {
-        source: (source_path, source),
-        mask,
-        fit,
-        sides,
-        inner,
-        strength,
-    })?;
+    // Read again from the paths, as the engine will for each job (small files, read once
+    // more).
+    let prepared = paths.prepare(inner)?;
     Ok(Some(Start {
         prepared,
         paths,

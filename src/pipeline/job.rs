@@ -64,13 +64,23 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// What a person reads: "encoding text".
     pub fn label(self) -> &'static str {
+        self.names().0
+    }
+
+    /// What a program reads (`generate --json`): "encoding_text".
+    pub fn name(self) -> &'static str {
+        self.names().1
+    }
+
+    fn names(self) -> (&'static str, &'static str) {
         match self {
-            Stage::LoadingTextEncoder => "loading text encoder",
-            Stage::EncodingText { cached: true } => "text features cached",
-            Stage::EncodingText { cached: false } => "encoding text",
-            Stage::Sampling => "sampling",
-            Stage::Decoding => "decoding",
+            Stage::LoadingTextEncoder => ("loading text encoder", "loading_text_encoder"),
+            Stage::EncodingText { cached: true } => ("text features cached", "text_cached"),
+            Stage::EncodingText { cached: false } => ("encoding text", "encoding_text"),
+            Stage::Sampling => ("sampling", "sampling"),
+            Stage::Decoding => ("decoding", "decoding"),
         }
     }
 }

@@ -108,12 +108,10 @@ impl fmt::Display for ModelSource {
     }
 }
 
-/// `~` and `~/x` -> the home folder (and its `x`); other text unchanged.
 fn expand_home(text: &str) -> PathBuf {
-    let path = Path::new(text);
-    match (path.strip_prefix("~"), directories::BaseDirs::new()) {
-        (Ok(rest), Some(home)) => home.home_dir().join(rest),
-        _ => path.to_path_buf(),
+    match (text.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(text),
     }
 }
 
