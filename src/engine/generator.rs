@@ -97,13 +97,42 @@ pub struct RunStats {
     pub warnings: Vec<String>,
 }
 
+/// Why a job did not produce an image; shown to the user as its error chain.
 #[derive(Debug, Error)]
 pub enum GenerateError {
     /// The cancel flag was seen between steps.
     #[error("cancelled")]
     Cancelled,
+    /// A generator that has only a message.
     #[error("{0}")]
     Failed(String),
+    #[error("model {model} could not be loaded: {message}")]
+    Load { model: ModelSpec, message: String },
+    #[error("no model loaded")]
+    NoModel,
+    #[error(transparent)]
+    Size(#[from] crate::sampler::SizeError),
+    #[error(transparent)]
+    Sampler(#[from] crate::sampler::SamplerError),
+    #[error(transparent)]
+    StartImage(#[from] crate::pipeline::start_files::StartFileError),
+    #[error(transparent)]
+    InitNoise(#[from] crate::pipeline::init_noise::InitNoiseError),
+    #[error(transparent)]
+    Pipeline(crate::pipeline::PipelineError),
+    #[error("could not write the image: {0}")]
+    Write(String),
+    #[error("job vanished from the queue")]
+    Vanished,
+}
+
+impl From<crate::pipeline::PipelineError> for GenerateError {
+    fn from(e: crate::pipeline::PipelineError) -> GenerateError {
+        match e {
+            crate::pipeline::PipelineError::Cancelled => GenerateError::Cancelled,
+            e => GenerateError::Pipeline(e),
+        }
+    }
 }
 
 /// A loaded model. Lives on the engine thread only (it holds MLX arrays), so not `Send`.

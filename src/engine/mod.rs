@@ -281,6 +281,18 @@ impl Drop for Engine {
     }
 }
 
+/// Marks a job failed; the event and the saved queue carry the error as text.
+fn failed(state: &mut State, id: JobId, seconds: f64, error: &GenerateError) -> EngineEvent {
+    let error = crate::logging::error_chain(error);
+    tracing::error!(job = id, seconds, "job failed: {error}");
+    if let Some(j) = state.queue.get_mut(id) {
+        j.status = JobStatus::Failed {
+            error: error.clone(),
+        };
+    }
+    EngineEvent::Failed { job: id, error }
+}
+
 struct Worker {
     shared: Arc<Shared>,
     loader: Box<dyn ModelLoader>,
@@ -439,16 +451,7 @@ impl Worker {
                         seconds,
                     }
                 }
-                Err(error) => {
-                    let error = format!("could not write the image: {error}");
-                    tracing::error!(job = id, seconds, "job failed: {error}");
-                    if let Some(j) = s.queue.get_mut(id) {
-                        j.status = JobStatus::Failed {
-                            error: error.clone(),
-                        };
-                    }
-                    EngineEvent::Failed { job: id, error }
-                }
+                Err(error) => failed(&mut s, id, seconds, &GenerateError::Write(error)),
             },
             Err(GenerateError::Cancelled) => {
                 let interrupted = s.shutdown;
@@ -465,15 +468,7 @@ impl Worker {
                 }
                 EngineEvent::Cancelled { job: id }
             }
-            Err(GenerateError::Failed(error)) => {
-                tracing::error!(job = id, seconds, "job failed: {error}");
-                if let Some(j) = s.queue.get_mut(id) {
-                    j.status = JobStatus::Failed {
-                        error: error.clone(),
-                    };
-                }
-                EngineEvent::Failed { job: id, error }
-            }
+            Err(error) => failed(&mut s, id, seconds, &error),
         };
         if let Some(j) = s.queue.get_mut(id) {
             if j.status.is_finished() {
@@ -491,21 +486,17 @@ impl Worker {
         spec: &JobSpec,
         flag: &AtomicBool,
     ) -> Result<(Generated, Job), GenerateError> {
-        self.ensure_model(&spec.model).map_err(|e| {
-            GenerateError::Failed(format!("model {} could not be loaded: {e}", spec.model))
-        })?;
+        self.ensure_model(&spec.model)
+            .map_err(|message| GenerateError::Load {
+                model: spec.model.clone(),
+                message,
+            })?;
         if flag.load(Ordering::SeqCst) {
             return Err(GenerateError::Cancelled);
         }
-        let (_, generator) = self
-            .loaded
-            .as_mut()
-            .ok_or_else(|| GenerateError::Failed("no model loaded".into()))?;
-        crate::sampler::validate_size(spec.size, generator.size_limits())
-            .map_err(|e| GenerateError::Failed(e.to_string()))?;
-        spec.params
-            .validate()
-            .map_err(|e| GenerateError::Failed(e.to_string()))?;
+        let (_, generator) = self.loaded.as_mut().ok_or(GenerateError::NoModel)?;
+        crate::sampler::validate_size(spec.size, generator.size_limits())?;
+        spec.params.validate()?;
         let request = Request {
             caption: &spec.caption,
             params: &spec.params,
@@ -572,7 +563,7 @@ impl Worker {
             .queue
             .get(id)
             .cloned()
-            .ok_or_else(|| GenerateError::Failed("job vanished from the queue".into()))?;
+            .ok_or(GenerateError::Vanished)?;
         Ok((generated, job))
     }
 }

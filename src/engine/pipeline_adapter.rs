@@ -120,11 +120,7 @@ impl Generator for PipelineGenerator {
         cancel: &AtomicBool,
     ) -> Result<Generated, GenerateError> {
         let prepared = match request.start {
-            Some(start) => Some(
-                start
-                    .prepare(request.size)
-                    .map_err(|e| GenerateError::Failed(e.to_string()))?,
-            ),
+            Some(start) => Some(start.prepare(request.size)?),
             None => None,
         };
         for note in prepared.iter().flat_map(|p| &p.notes) {
@@ -137,10 +133,7 @@ impl Generator for PipelineGenerator {
         job.cfg_end = self.run.cfg_end;
         if let Some(path) = &self.run.init_noise {
             let channels = self.pipeline.info().in_channels;
-            job.init_noise = Some(
-                crate::pipeline::init_noise::read(path, size, channels)
-                    .map_err(|e| GenerateError::Failed(e.to_string()))?,
-            );
+            job.init_noise = Some(crate::pipeline::init_noise::read(path, size, channels)?);
         }
         if request.preview_every > 0 && self.latent_rgb.is_none() {
             match self.pipeline.fit_latent_rgb(8) {
@@ -221,8 +214,7 @@ impl Generator for PipelineGenerator {
                     pixels: done.pixels,
                 },
             }),
-            Err(PipelineError::Cancelled) => Err(GenerateError::Cancelled),
-            Err(e) => Err(GenerateError::Failed(crate::logging::error_chain(&e))),
+            Err(e) => Err(e.into()),
         }
     }
 }
