@@ -66,13 +66,8 @@ impl std::fmt::Display for Warning {
     }
 }
 
-/// An 8-bit RGB image, rows top to bottom.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RgbImage {
-    pub width: u32,
-    pub height: u32,
-    pub pixels: Vec<u8>,
-}
+/// An 8-bit RGB image: the pipeline's own.
+pub use crate::pipeline::RgbImage;
 
 /// A finished image and the `parameters` record to embed in its file.
 #[derive(Debug, Clone)]

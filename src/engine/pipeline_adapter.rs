@@ -173,11 +173,7 @@ impl Generator for PipelineGenerator {
                     (progress.borrow_mut())(Report::Preview {
                         step: done,
                         total: total_steps.get(),
-                        image: RgbImage {
-                            width: img.width,
-                            height: img.height,
-                            pixels: img.pixels,
-                        },
+                        image: img,
                     });
                 }
                 Err(e) => tracing::warn!("live preview: {}", crate::logging::error_chain(&e)),

@@ -49,6 +49,15 @@ impl JobSpec {
     }
 }
 
+/// An 8-bit RGB image, rows top to bottom (`width·height·3` bytes): live previews and
+/// finished images as the engine hands them on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RgbImage {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+}
+
 /// A phase of a job, announced when it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {

@@ -59,7 +59,7 @@ pub use adapters::{
     RECORD_CFG_END,
 };
 pub use denoise::{Denoiser, StepReport, Uncond};
-pub use job::{Event, Finished, JobSpec, Progress, Stage, Timings};
+pub use job::{Event, Finished, JobSpec, Progress, RgbImage, Stage, Timings};
 pub use source::{hf_cache_dirs, ModelSource};
 pub use start_image::{StartImage, StartSource};
 
