@@ -187,15 +187,6 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     line
 }
 
-/// How many warnings a caption-verifier report holds (one per line after its heading).
-pub fn verifier_warning_count(report: &str) -> usize {
-    report
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .count()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,18 +299,6 @@ mod tests {
         assert_eq!(
             error_chain(&outer),
             "saving the state: read-only file system"
-        );
-    }
-
-    #[test]
-    fn counts_verifier_warnings() {
-        assert_eq!(
-            verifier_warning_count("caption verifier flagged prompt[0]:\none\ntwo\n"),
-            2
-        );
-        assert_eq!(
-            verifier_warning_count("caption verifier flagged prompt[0]:"),
-            0
         );
     }
 }

@@ -13,6 +13,7 @@ use ideogram4::engine::{
     ModelSpec, Queue, Report, Request, RgbImage, StepInfo,
 };
 use ideogram4::logging::{self, caption_digest};
+use ideogram4::output::GenerationRecord;
 use ideogram4::sampler::{ImageSize, Preset, SizeLimits};
 use tracing::level_filters::LevelFilter;
 
@@ -41,8 +42,8 @@ impl Generator for Steps {
             progress(Report::Step(StepInfo {
                 step,
                 total: 3,
-                secs_per_step: 0.01,
-                eta_secs: 0.01 * (3 - step) as f64,
+                seconds_per_step: 0.01,
+                eta_seconds: 0.01 * (3 - step) as f64,
                 memory: Default::default(),
             }));
         }
@@ -55,7 +56,15 @@ impl Generator for Steps {
                 height: 2,
                 pixels: vec![0; 12],
             },
-            parameters: serde_json::json!({}),
+            parameters: GenerationRecord::new(
+                request.caption,
+                request.params.clone(),
+                request.seed,
+                request.size,
+                "demo",
+                "none",
+            ),
+            stats: None,
         })
     }
 }

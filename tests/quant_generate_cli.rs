@@ -261,3 +261,51 @@ fn the_tui_loader_takes_gguf_dits_and_mlx_checkpoints() {
         g.describe()
     );
 }
+
+/// `--from-image` runs on the DiTs the record names, the sibling found by name included.
+#[test]
+fn from_image_restores_the_recorded_dits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let q = fixtures().join("quant/tiny-gguf");
+    let model = fixtures().join("tiny-ideogram4-bf16");
+    let dit = q.join("ideogram4-Q4_0.gguf");
+    let model_arg = ["--model", model.to_str().unwrap()];
+    ok(&generate(
+        tmp.path(),
+        &[model_arg[0], model_arg[1], "--dit", dit.to_str().unwrap()],
+    ));
+    std::fs::rename(tmp.path().join("out.png"), tmp.path().join("first.png")).unwrap();
+    let first = read_parameters(&tmp.path().join("first.png")).unwrap();
+    ok(&generate(
+        tmp.path(),
+        &[model_arg[0], model_arg[1], "--from-image", "first.png"],
+    ));
+    let again = read_parameters(&tmp.path().join("out.png")).unwrap();
+    assert_eq!(again["dit"], dit.to_str().unwrap(), "{again}");
+    assert_eq!(again["uncond_dit"], "ideogram4_uncond-Q4_0.gguf", "{again}");
+    assert_eq!(again["weight_format"], first["weight_format"], "{again}");
+    std::fs::remove_file(tmp.path().join("out.png")).unwrap();
+
+    // An explicit unconditional file is restored as given.
+    let dit = q.join("ideogram4-transformer-Q5_1.gguf");
+    let uncond = q.join("ideogram4-unconditional_transformer-Q5_1.gguf");
+    ok(&generate(
+        tmp.path(),
+        &[
+            model_arg[0],
+            model_arg[1],
+            "--dit",
+            dit.to_str().unwrap(),
+            "--uncond-dit",
+            uncond.to_str().unwrap(),
+        ],
+    ));
+    std::fs::rename(tmp.path().join("out.png"), tmp.path().join("second.png")).unwrap();
+    ok(&generate(
+        tmp.path(),
+        &[model_arg[0], model_arg[1], "--from-image", "second.png"],
+    ));
+    let third = read_parameters(&tmp.path().join("out.png")).unwrap();
+    assert_eq!(third["dit"], dit.to_str().unwrap(), "{third}");
+    assert_eq!(third["uncond_dit"], uncond.to_str().unwrap(), "{third}");
+}

@@ -91,8 +91,8 @@ fn each_pane_zoomed() {
             info: StepInfo {
                 step: 5,
                 total: 12,
-                secs_per_step: 0.42,
-                eta_secs: 2.94,
+                seconds_per_step: 0.42,
+                eta_seconds: 2.94,
                 memory: Snapshot {
                     active: 300 << 20,
                     peak: 512 << 20,

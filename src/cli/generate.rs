@@ -5,31 +5,26 @@
 //! runs `--count` jobs with consecutive seeds, and writes each image atomically with its record
 //! embedded. Progress goes to a bar on stderr, or JSON lines on stdout with `--json`.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::atomic::Ordering;
 
 use anyhow::{anyhow, bail, Context};
 use clap::ValueEnum;
-use ideogram4::logging;
-use ideogram4::mlx::{self, io as mlx_io, Dtype};
+use ideogram4::engine::{pipeline_loader_for, policy, JobSpec, RunOptions};
+use ideogram4::mlx::{self, Dtype};
 use ideogram4::model::linear::{Compute, Dequant};
 use ideogram4::output::{
-    expand_pattern, read_record, resolve_format, save_image, GenerationRecord, ImageFormat,
-    PatternFields, RgbImage, SaveOptions, Timestamp,
+    expand_pattern, read_record, resolve_format, GenerationRecord, ImageFormat, PatternFields,
+    Timestamp,
 };
-use ideogram4::pipeline::{
-    dtype_name, Event, Finished, JobSpec, LoadOptions, ModelSource, Pipeline, PipelineError, Stage,
-};
+use ideogram4::pipeline::{LoadOptions, ModelSource};
 use ideogram4::sampler::{
-    parse_guidance_list, validate_size, CustomSampler, Guidance, ImageSize, Preset, SamplerParams,
-    SizeLimits, PIXELS_PER_TOKEN,
+    parse_guidance_list, CustomSampler, Guidance, ImageSize, Preset, SamplerParams,
 };
-use ideogram4::weights::{Checkpoint, ComponentKind};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
+
+use super::headless::{self, Reporter, INTERRUPTED};
 
 /// The model used when neither `--model` nor the config file names one.
 pub const DEFAULT_MODEL: &str = "ideogram-ai/ideogram-4-nf4";
@@ -39,12 +34,6 @@ const DEMO_SIDE: u32 = 256;
 
 /// Output name when --out is not given (the format's extension is appended).
 const DEFAULT_PATTERN: &str = "ideogram4-{date}-{time}-{seed}";
-
-/// Pretends this many bytes are available (to exercise the memory check on small models).
-const AVAILABLE_OVERRIDE: &str = "IDEOGRAM4_AVAILABLE_MEMORY_BYTES";
-
-/// Working memory assumed on top of the weights when checking available memory.
-const WORKING_MEMORY: u64 = 2 << 30;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -193,62 +182,8 @@ pub struct Args {
     start: super::start::StartArgs,
 }
 
-/// Set by SIGINT: the running job stops before its next step.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_sigint(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
-fn install_sigint() {
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(
-            libc::SIGINT,
-            on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
-        );
-    }
-}
-
-/// Where messages go: human text on stderr, or JSON lines on stdout.
-struct Reporter {
-    json: bool,
-    bar: Option<ProgressBar>,
-}
-
-impl Reporter {
-    fn emit(&self, value: serde_json::Value) {
-        if self.json {
-            println!("{value}");
-        }
-    }
-
-    fn note(&self, text: &str) {
-        if !self.json {
-            match &self.bar {
-                Some(bar) => bar.suspend(|| eprintln!("{text}")),
-                None => eprintln!("{text}"),
-            }
-        }
-    }
-
-    fn warn(&self, text: &str) {
-        if self.json {
-            self.emit(json!({"event": "warning", "message": text}));
-        } else {
-            self.note(&format!("warning: {text}"));
-        }
-    }
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if !args.preview_every.is_empty() {
-        super::live_preview::configure(&args.preview_every)?;
-    }
-    let reporter = Reporter {
-        json: args.json,
-        bar: None,
-    };
+    let reporter = Reporter::new(args.json);
     match generate(args, reporter) {
         Ok(code) => Ok(code),
         Err(e) if INTERRUPTED.load(Ordering::SeqCst) => {
@@ -260,21 +195,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
+fn generate(args: Args, reporter: Reporter) -> anyhow::Result<ExitCode> {
     let mut plan = Plan::resolve(&args)?;
     let start = super::start::prepare(&args.start, args.from_image.as_deref(), plan.size)?;
+    // The engine fits the start image to the size before the outpaint border.
+    let job_size = start.as_ref().map_or(plan.size, |s| s.inner);
     if let Some(s) = &start {
-        plan.size = s.canvas;
-        s.notes.iter().for_each(|n| reporter.warn(n));
+        plan.size = s.prepared.canvas;
+        s.prepared.notes.iter().for_each(|n| reporter.warn(n));
     }
     let source = ModelSource::parse(&plan.model);
-    let dits = ideogram4::pipeline::dits::resolve_dits(
-        args.dit.clone().or_else(|| configured("dit")).as_deref(),
-        args.uncond_dit
-            .clone()
-            .or_else(|| configured("uncond_dit"))
-            .as_deref(),
-    )?;
+    let dits = plan.dits(&args)?;
     let format = args
         .format
         .as_deref()
@@ -295,8 +226,7 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
     ideogram4::output::check_dir(probe.dir())?;
     if source != ModelSource::Demo {
         let root = source.resolve()?.unwrap_or_default();
-        let one_dit =
-            crate::cli::lora::one_dit(&plan.sampler, plan.size, plan.cfg_end, &plan.adapters);
+        let one_dit = policy::one_dit(&plan.sampler, plan.size, plan.cfg_end, &plan.adapters);
         check_checkpoint(
             &root,
             &dits.overrides,
@@ -320,261 +250,60 @@ fn generate(args: Args, mut reporter: Reporter) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let compute = compute_for(args.dtype);
-    let started = Instant::now();
-    tracing::info!(
-        model = %source,
-        mlx = %mlx::device::version(),
-        device = %mlx::default_device(),
-        compute = dtype_name(compute.dtype),
-        "loading model"
-    );
-    reporter.note(&format!("loading {source} …"));
-    let mut pipeline = Pipeline::load_with(
-        &source,
-        &dits.overrides,
-        LoadOptions {
-            compute: Some(compute),
-            // Read only when a job has a guided step (TurboTime never does).
-            defer_unconditional: true,
-            ..LoadOptions::default()
-        },
-    )
-    .with_context(|| format!("loading model {source}"))?;
-    let info = pipeline.info().clone();
-    tracing::info!(
-        model = %info.name,
-        weight_format = %info.weight_format,
-        compute = dtype_name(info.compute.dtype),
-        seconds = started.elapsed().as_secs_f64(),
-        resident_bytes = info.resident_bytes,
-        "model loaded"
-    );
-    reporter.emit(json!({
-        "event": "loaded", "model": info.name, "weight_format": info.weight_format,
-        "compute_dtype": dtype_name(info.compute.dtype), "seconds": started.elapsed().as_secs_f64(),
-        "resident_bytes": info.resident_bytes,
-    }));
-    reporter.note(&format!(
-        "model {} ({} weights, {} compute), loaded in {:.1} s",
-        info.name,
-        info.weight_format,
-        dtype_name(info.compute.dtype),
-        started.elapsed().as_secs_f64()
-    ));
-    if mlx::default_device() == mlx::Device::Cpu && info.size_limits == SizeLimits::RealModel {
-        warn_cpu_speed(&reporter, plan.size, plan.sampler.steps());
-    }
-
-    let noise = match &args.init_noise {
-        Some(path) => Some(read_init_noise(path, plan.size, info.in_channels)?),
-        None => None,
+    let previews = match args.preview_every.as_slice() {
+        [] => None,
+        values => Some(super::live_preview::configure(values)?),
     };
-    if plan.seed_was_random {
-        reporter.note(&format!("seed {} (random)", plan.seed));
+    let mut extra = Vec::new();
+    for (key, value) in [("dit", &dits.recorded.0), ("uncond_dit", &dits.recorded.1)] {
+        if let Some(v) = value {
+            extra.push((key.to_string(), json!(v)));
+        }
     }
-    install_sigint();
-
-    for i in 0..args.count {
-        let seed = plan.seed.wrapping_add(u64::from(i));
-        let job = JobSpec {
+    if let Some(path) = &args.init_noise {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        extra.push(("init_noise".to_string(), json!(name)));
+    }
+    let load = LoadOptions {
+        compute: Some(compute_for(args.dtype)),
+        // Read only when a job has a guided step (TurboTime never does).
+        defer_unconditional: true,
+        ..LoadOptions::default()
+    };
+    let run = RunOptions {
+        allow_caption_warnings: args.warn_on_caption_issues,
+        cfg_end: plan.cfg_end,
+        init_noise: args.init_noise.clone(),
+    };
+    let jobs = (0..args.count)
+        .map(|i| JobSpec {
             caption: plan.caption.clone(),
-            sampler: plan.sampler.clone(),
-            size: plan.size,
-            seed,
-            init_noise: noise.clone(),
-            allow_caption_warnings: args.warn_on_caption_issues,
-            cfg_end: plan.cfg_end,
+            params: plan.sampler.clone(),
+            size: job_size,
+            seed: plan.seed.wrapping_add(u64::from(i)),
+            model: source.clone(),
             adapters: plan.adapters.clone(),
-        };
-        // The caption is private: its length and digest identify it in the log.
-        tracing::info!(
-            image = i + 1,
-            count = args.count,
-            model = %info.name,
-            size = %plan.size,
-            sampler = plan.sampler.label(),
-            steps = plan.sampler.steps(),
-            seed,
-            caption_chars = plan.caption.chars().count(),
-            caption = %logging::caption_digest(&plan.caption),
-            "job started"
-        );
-        if !args.json {
-            let bar = ProgressBar::new(plan.sampler.steps() as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            );
-            bar.set_prefix(format!("seed {seed}"));
-            if !std::io::stderr().is_terminal() {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-            }
-            reporter.bar = Some(bar);
-        }
-        let finished = run_job(
-            &mut pipeline,
-            &job,
-            start.as_ref().map(|s| &s.start),
-            &reporter,
-        )?;
-        for warning in pipeline.take_adapter_warnings() {
-            reporter.warn(&warning);
-        }
-        if let Some(bar) = reporter.bar.take() {
-            bar.finish_and_clear();
-        }
-        let mut record = finished.record.clone();
-        for (key, value) in [("dit", &dits.recorded.0), ("uncond_dit", &dits.recorded.1)] {
-            if let Some(v) = value {
-                record.extra.insert(key.into(), json!(v));
-            }
-        }
-        if let Some(s) = &start {
-            record.extra.insert("init_image".into(), s.record.clone());
-        }
-        if let Some(path) = &args.init_noise {
-            record.extra.insert(
-                "init_noise".into(),
-                json!(path.file_name().map(|n| n.to_string_lossy().into_owned())),
-            );
-        }
-        if let Some((idea, backend)) = &idea {
-            record.set_idea(idea, backend);
-        }
-        let saved = save(&finished, &record, &plan, args.out.as_deref(), format)?;
-        let t = finished.timings;
-        tracing::info!(
-            seed,
-            seconds = t.total_seconds,
-            text_seconds = t.text_seconds,
-            text_cached = t.text_cached,
-            sampling_seconds = t.sampling_seconds,
-            decode_seconds = t.decode_seconds,
-            peak_memory = finished.peak_memory,
-            // Absolute: the log outlives the folder the command ran in.
-            output = %std::fs::canonicalize(&saved).unwrap_or_else(|_| saved.clone()).display(),
-            "job finished"
-        );
-        reporter.emit(json!({
-            "event": "saved", "path": saved, "seed": seed, "width": finished.width,
-            "height": finished.height, "steps": plan.sampler.steps(),
-            "seconds": t.total_seconds, "text_seconds": t.text_seconds,
-            "sampling_seconds": t.sampling_seconds, "decode_seconds": t.decode_seconds,
-            "text_cached": t.text_cached, "peak_memory": finished.peak_memory,
-            "dit_passes": finished.dit_passes,
-            "transformers_loaded": finished.transformers_loaded,
-            "seconds_per_step": t.sampling_seconds / plan.sampler.steps().max(1) as f64,
-            "adapters": record.extra.get(ideogram4::pipeline::RECORD_ADAPTERS),
-            "cfg_end": plan.cfg_end,
-        }));
-        if !args.json {
-            eprintln!(
-                "saved {} ({}x{}, seed {seed}, {} steps, {:.1} s)",
-                saved.display(),
-                finished.width,
-                finished.height,
-                plan.sampler.steps(),
-                t.total_seconds
-            );
-            println!("{}", saved.display());
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn run_job(
-    pipeline: &mut Pipeline,
-    job: &JobSpec,
-    start: Option<&ideogram4::pipeline::StartImage>,
-    reporter: &Reporter,
-) -> anyhow::Result<Finished> {
-    let mut on_event = |e: &Event| match e {
-        Event::Stage(stage) => {
-            tracing::debug!(seed = job.seed, stage = stage_name(*stage), "stage");
-            reporter.emit(json!({"event": "stage", "stage": stage_name(*stage), "seed": job.seed}));
-            if let Some(bar) = &reporter.bar {
-                bar.set_message(stage.label());
-            }
-        }
-        Event::CaptionWarnings(message) => {
-            tracing::warn!(
-                seed = job.seed,
-                warnings = logging::verifier_warning_count(message),
-                "the caption verifier warned; going on (--warn-on-caption-issues)"
-            );
-            reporter.warn(message);
-        }
-        Event::Step(p) => {
-            tracing::debug!(
-                seed = job.seed,
-                step = p.step,
-                total = p.total,
-                seconds_per_step = p.seconds_per_step,
-                eta_seconds = p.eta_seconds,
-                mlx_active = p.memory.active,
-                mlx_peak = p.memory.peak,
-                "step"
-            );
-            reporter.emit(json!({
-                "event": "step", "seed": job.seed, "step": p.step, "total": p.total,
-                "seconds_per_step": p.seconds_per_step, "eta_seconds": p.eta_seconds,
-                "mlx_active": p.memory.active, "mlx_peak": p.memory.peak,
-            }));
-            if let Some(bar) = &reporter.bar {
-                // A start image runs only the last part of the schedule.
-                bar.set_length(p.total as u64);
-                bar.set_position(p.step as u64);
-                bar.set_message(format!(
-                    "{:.2} s/step, {} left, MLX {:.2} GiB (peak {:.2})",
-                    p.seconds_per_step,
-                    human_duration(p.eta_seconds),
-                    p.memory.active as f64 / f64::from(1u32 << 30),
-                    p.memory.peak as f64 / f64::from(1u32 << 30)
-                ));
-            }
-        }
+            start: start.as_ref().map(|s| s.paths.clone()),
+        })
+        .collect();
+    let session = headless::Session {
+        model: source,
+        loader: Box::new(pipeline_loader_for(load, dits.overrides, run)),
+        previews,
+        output: headless::Output {
+            out: args.out.unwrap_or_else(|| DEFAULT_PATTERN.to_string()),
+            format,
+            extra,
+            idea,
+            cfg_end: plan.cfg_end,
+        },
+        jobs,
+        seed_note: plan
+            .seed_was_random
+            .then(|| format!("seed {} (random)", plan.seed)),
     };
-    match super::live_preview::run(pipeline, job, start, &mut on_event, &INTERRUPTED) {
-        Ok(f) => Ok(f),
-        Err(PipelineError::Cancelled) => {
-            tracing::info!(seed = job.seed, "job cancelled");
-            if let Some(bar) = &reporter.bar {
-                bar.abandon();
-            }
-            reporter.emit(json!({"event": "cancelled", "seed": job.seed}));
-            Err(anyhow!("interrupted: the job was cancelled between steps"))
-        }
-        Err(e) => {
-            if let Some(bar) = &reporter.bar {
-                bar.abandon();
-            }
-            reporter.emit(json!({"event": "error", "message": e.to_string()}));
-            Err(e.into())
-        }
-    }
-}
-
-fn stage_name(stage: Stage) -> &'static str {
-    match stage {
-        Stage::LoadingTextEncoder => "loading_text_encoder",
-        Stage::EncodingText { cached: true } => "text_cached",
-        Stage::EncodingText { cached: false } => "encoding_text",
-        Stage::Sampling => "sampling",
-        Stage::Decoding => "decoding",
-    }
-}
-
-fn human_duration(seconds: f64) -> String {
-    let s = seconds.round() as u64;
-    if s >= 3600 {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    } else if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
+    headless::run(session, reporter)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Everything a job needs, from flags and (with `--from-image`) a stored record.
@@ -587,6 +316,8 @@ struct Plan {
     seed_was_random: bool,
     cfg_end: Option<f64>,
     adapters: Vec<ideogram4::model::adapter::AdapterUse>,
+    /// `(dit, uncond_dit)` as the record of `--from-image` names them.
+    recorded_dits: (Option<String>, Option<String>),
 }
 
 impl Plan {
@@ -651,6 +382,10 @@ impl Plan {
             args.from_image.as_deref(),
             &sampler,
         )?;
+        let recorded_dit = |key: &str| {
+            let value = record.as_ref()?.extra.get(key)?;
+            value.as_str().map(str::to_string)
+        };
         Ok(Plan {
             model,
             caption,
@@ -660,7 +395,32 @@ impl Plan {
             seed_was_random,
             cfg_end,
             adapters,
+            recorded_dits: (recorded_dit("dit"), recorded_dit("uncond_dit")),
         })
+    }
+
+    /// The DiT sources: flags, else the `--from-image` record, else config.toml.
+    fn dits(&self, args: &Args) -> anyhow::Result<ideogram4::pipeline::dits::DitChoice> {
+        use ideogram4::pipeline::dits::resolve_dits;
+        let (recorded_dit, recorded_uncond) = &self.recorded_dits;
+        let dit = args
+            .dit
+            .clone()
+            .or_else(|| recorded_dit.clone())
+            .or_else(|| configured("dit"));
+        if args.uncond_dit.is_none() && recorded_uncond.is_some() {
+            // A sibling found by name is recorded by its file name: found the same way again.
+            let found = resolve_dits(dit.as_deref(), None)?;
+            if found.recorded.1 == *recorded_uncond {
+                return Ok(found);
+            }
+        }
+        let uncond = args
+            .uncond_dit
+            .clone()
+            .or_else(|| recorded_uncond.clone())
+            .or_else(|| configured("uncond_dit"));
+        Ok(resolve_dits(dit.as_deref(), uncond.as_deref())?)
     }
 }
 
@@ -770,136 +530,13 @@ fn check_checkpoint(
     one_dit: bool,
     reporter: &Reporter,
 ) -> anyhow::Result<()> {
-    let checkpoint = Checkpoint::open_with(root, dits)?;
-    let full_size = checkpoint
-        .plan(ComponentKind::Transformer)
-        .dims
-        .dit()
-        .is_some_and(|d| d.emb_dim == 4608);
-    let limits = if full_size {
-        SizeLimits::RealModel
-    } else {
-        SizeLimits::TinyModel
-    };
-    validate_size(size, limits)?;
-    // The text encoder is streamed a layer at a time, so it adds one layer, not itself.
-    let mut weights = checkpoint.working_set_estimate(false);
-    if one_dit {
-        // The unconditional DiT is never loaded for these jobs.
-        weights = weights.saturating_sub(crate::cli::lora::unconditional_bytes(&checkpoint));
-    }
-    let needed = weights + WORKING_MEMORY;
-    let available = match std::env::var(AVAILABLE_OVERRIDE)
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        Some(bytes) => bytes,
-        None => {
-            let mut system = sysinfo::System::new();
-            system.refresh_memory();
-            system.available_memory()
-        }
-    };
-    let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
-    if available > 0 && needed > available {
-        let message = format!(
-            "{} needs about {:.1} GiB ({:.1} GiB of weights + {:.1} GiB working memory) but only \
-             {:.1} GiB is available",
-            root.display(),
-            gib(needed),
-            gib(weights),
-            gib(WORKING_MEMORY),
-            gib(available)
-        );
+    let need = policy::check_checkpoint(root, dits, size, one_dit)?;
+    if !need.fits() {
+        let message = need.describe(root);
         if !force {
             bail!("{message}; close other programs, or pass --force to try anyway");
         }
         reporter.warn(&format!("{message}; going on because of --force"));
     }
     Ok(())
-}
-
-/// Estimates a full-size step on this CPU from a quick f32 matmul and warns.
-fn warn_cpu_speed(reporter: &Reporter, size: ImageSize, steps: usize) {
-    let n = 512;
-    let gflops = (|| -> mlx::Result<f64> {
-        let a = mlx::random::normal(&[n, n], Dtype::F32, 0.0, 1.0, &mlx::random::key(0)?)?;
-        a.matmul(&a)?.eval()?;
-        let t = Instant::now();
-        for _ in 0..4 {
-            a.matmul(&a)?.eval()?;
-        }
-        Ok(4.0 * 2.0 * (n as f64).powi(3) / t.elapsed().as_secs_f64() / 1e9)
-    })()
-    .unwrap_or(50.0);
-    // Two passes of 9.3 B parameters over the image tokens (+ ~500 text tokens in one).
-    let tokens = size.tokens() as f64;
-    let flops = 2.0 * 9.28e9 * (2.0 * tokens + 500.0);
-    let step = flops / (gflops.max(1.0) * 1e9);
-    reporter.warn(&format!(
-        "MLX computes on the CPU here ({gflops:.0} GFLOP/s): one step at {size} takes about {}, \
-         {steps} steps about {} (try --preset V4_TURBO_12 or a smaller size)",
-        human_duration(step),
-        human_duration(step * steps as f64)
-    ));
-}
-
-/// Reads `noise` (float32, `(1, tokens, channels)`) for a `size` image.
-fn read_init_noise(path: &Path, size: ImageSize, channels: usize) -> anyhow::Result<Vec<f32>> {
-    let file = mlx_io::load_safetensors(path)
-        .map_err(|e| anyhow!("{}: not a readable safetensors file ({e})", path.display()))?;
-    let tokens =
-        (size.width / PIXELS_PER_TOKEN) as usize * (size.height / PIXELS_PER_TOKEN) as usize;
-    let want = [1, tokens, channels];
-    let names: Vec<&str> = file.tensors.iter().map(|(n, _)| n.as_str()).collect();
-    let (_, noise) = file
-        .tensors
-        .iter()
-        .find(|(n, _)| n == "noise")
-        .ok_or_else(|| {
-            anyhow!(
-                "{} has no tensor named `noise` (found {names:?})",
-                path.display()
-            )
-        })?;
-    if noise.dtype() != Dtype::F32 {
-        bail!(
-            "{}: `noise` is {:?}, expected float32",
-            path.display(),
-            noise.dtype()
-        );
-    }
-    if noise.shape() != want {
-        bail!(
-            "{}: `noise` has shape {:?}, expected {want:?} for a {size} image \
-             ((width/16)·(height/16) tokens, {channels} channels)",
-            path.display(),
-            noise.shape()
-        );
-    }
-    Ok(noise.to_vec::<f32>()?)
-}
-
-/// Writes one image; returns the path written.
-fn save(
-    finished: &Finished,
-    record: &GenerationRecord,
-    plan: &Plan,
-    out: Option<&str>,
-    format: Option<ImageFormat>,
-) -> anyhow::Result<PathBuf> {
-    let pattern = out.unwrap_or(DEFAULT_PATTERN);
-    let fields = PatternFields {
-        seed: record.seed,
-        preset: plan.sampler.label(),
-        time: Timestamp::now_local(),
-    };
-    let name = expand_pattern(pattern, Path::new("."), &fields)?;
-    let image = RgbImage::new(finished.width, finished.height, &finished.pixels)?;
-    let options = SaveOptions {
-        format,
-        ..SaveOptions::default()
-    };
-    let saved = save_image(&name, &image, &record.to_value(), &options)?;
-    Ok(saved.path)
 }

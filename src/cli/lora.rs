@@ -59,42 +59,6 @@ pub fn plan_adapters(
     }
 }
 
-/// Whether every job of this plan runs on the conditional DiT alone (no guided step after
-/// `cfg_end`, or the unconditional LoRA standing in for the unconditional DiT).
-pub fn one_dit(
-    sampler: &SamplerParams,
-    size: ideogram4::sampler::ImageSize,
-    cfg_end: Option<f64>,
-    adapters: &[AdapterUse],
-) -> bool {
-    if adapters
-        .iter()
-        .any(|a| a.target == AdapterTarget::UncondPass)
-    {
-        return true;
-    }
-    match sampler.schedule(size) {
-        Ok(mut plan) => {
-            ideogram4::sampler::apply_cfg_end(&mut plan.steps, cfg_end);
-            plan.steps
-                .iter()
-                .all(|s| ideogram4::sampler::is_guidance_one(s.guidance))
-        }
-        Err(_) => false,
-    }
-}
-
-/// Stored bytes of the unconditional DiT as the pipeline would load it.
-pub fn unconditional_bytes(checkpoint: &ideogram4::weights::Checkpoint) -> u64 {
-    checkpoint
-        .plan(ideogram4::weights::ComponentKind::UnconditionalTransformer)
-        .tensors()
-        .into_iter()
-        .filter(|t| t.kept && !t.name.starts_with("llm_cond_"))
-        .map(|t| t.stored_bytes)
-        .sum()
-}
-
 /// `lora_dir` of config.toml, if set.
 pub fn configured_lora_dir() -> Option<PathBuf> {
     let dirs = ideogram4::tui::config::Dirs::standard()?;

@@ -10,6 +10,7 @@ mod caption;
 mod completions;
 mod doctor;
 mod generate;
+mod headless;
 mod live_preview;
 mod logs;
 mod lora;

@@ -95,6 +95,28 @@ struct Listed {
     gguf_files: Vec<String>,
 }
 
+impl Listed {
+    /// A complete revision with nothing missing and no GGUF files.
+    fn new(repo: &cache::CachedRepo, rev: &cache::CachedRevision, format: String) -> Listed {
+        Listed {
+            repo: repo.repo_id.clone(),
+            revision: if rev.refs.is_empty() {
+                "-".into()
+            } else {
+                rev.refs.join(",")
+            },
+            commit: rev.commit.clone(),
+            snapshot: rev.snapshot.clone(),
+            format,
+            size_on_disk: rev.size_on_disk,
+            complete: true,
+            missing: Vec::new(),
+            partial_bytes: repo.partial_bytes,
+            gguf_files: Vec::new(),
+        }
+    }
+}
+
 fn list(env: &HubEnv, json: bool) -> anyhow::Result<ExitCode> {
     let repos = cache::scan(&env.hub_cache)
         .with_context(|| format!("reading {}", env.hub_cache.display()))?;
@@ -103,60 +125,34 @@ fn list(env: &HubEnv, json: bool) -> anyhow::Result<ExitCode> {
         for rev in &repo.revisions {
             let ggufs = ideogram4::weights::sources::gguf_files(&rev.snapshot);
             let split = rev.snapshot.join("split_model.json").is_file();
-            if split || !ggufs.is_empty() {
-                // Not the official layout: an MLX split checkpoint, or GGUF DiTs only.
-                let (format, complete) = if split {
-                    match Checkpoint::open(&rev.snapshot) {
-                        Ok(c) => (c.format().name().to_string(), true),
-                        Err(e) => (format!("invalid ({e})"), false),
-                    }
-                } else {
-                    ("gguf-dit".to_string(), true)
-                };
-                rows.push(Listed {
-                    repo: repo.repo_id.clone(),
-                    revision: if rev.refs.is_empty() {
-                        "-".into()
-                    } else {
-                        rev.refs.join(",")
-                    },
-                    commit: rev.commit.clone(),
-                    snapshot: rev.snapshot.clone(),
-                    format,
-                    size_on_disk: rev.size_on_disk,
-                    complete,
-                    missing: Vec::new(),
-                    partial_bytes: repo.partial_bytes,
-                    gguf_files: ggufs
-                        .iter()
-                        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                        .collect(),
-                });
-                continue;
-            }
-            let format = if rev.is_complete() {
+            // Not the official layout: an MLX split checkpoint, or GGUF DiTs only.
+            let other_layout = split || !ggufs.is_empty();
+            let format = if split || (!other_layout && rev.is_complete()) {
                 match Checkpoint::open(&rev.snapshot) {
-                    Ok(c) => c.format().name().to_string(),
-                    Err(e) => format!("invalid ({e})"),
+                    Ok(c) => Ok(c.format().name().to_string()),
+                    Err(e) => Err(format!("invalid ({e})")),
                 }
+            } else if other_layout {
+                Ok("gguf-dit".to_string())
             } else {
-                guess_format(&rev.snapshot, &repo.repo_id)
+                Ok(guess_format(&rev.snapshot, &repo.repo_id))
+            };
+            // The official layout is complete when every file is there, whether or not it
+            // opens; the others when they open.
+            let (complete, missing) = if other_layout {
+                (format.is_ok(), Vec::new())
+            } else {
+                let missing = rev.missing().into_iter().map(str::to_string).collect();
+                (rev.is_complete(), missing)
             };
             rows.push(Listed {
-                repo: repo.repo_id.clone(),
-                revision: if rev.refs.is_empty() {
-                    "-".into()
-                } else {
-                    rev.refs.join(",")
-                },
-                commit: rev.commit.clone(),
-                snapshot: rev.snapshot.clone(),
-                format,
-                size_on_disk: rev.size_on_disk,
-                complete: rev.is_complete(),
-                missing: rev.missing().into_iter().map(str::to_string).collect(),
-                partial_bytes: repo.partial_bytes,
-                gguf_files: Vec::new(),
+                complete,
+                missing,
+                gguf_files: ggufs
+                    .iter()
+                    .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect(),
+                ..Listed::new(repo, rev, format.unwrap_or_else(|invalid| invalid))
             });
         }
     }
@@ -219,22 +215,7 @@ fn adapter_rows(repos: &[cache::CachedRepo]) -> Vec<Listed> {
             if files.is_empty() {
                 continue;
             }
-            rows.push(Listed {
-                repo: repo.repo_id.clone(),
-                revision: if rev.refs.is_empty() {
-                    "-".into()
-                } else {
-                    rev.refs.join(",")
-                },
-                commit: rev.commit.clone(),
-                snapshot: rev.snapshot.clone(),
-                format: "lora".into(),
-                size_on_disk: rev.size_on_disk,
-                complete: true,
-                missing: Vec::new(),
-                partial_bytes: repo.partial_bytes,
-                gguf_files: Vec::new(),
-            });
+            rows.push(Listed::new(repo, rev, "lora".into()));
         }
     }
     rows

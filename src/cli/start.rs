@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use ideogram4::output::read_record;
-use ideogram4::pipeline::start_files::{read_image, Fit, Loaded, Sides};
+use ideogram4::pipeline::start_files::{read_image, Fit, Sides};
 use ideogram4::pipeline::start_image::{check_strength, DEFAULT_MASKED_STRENGTH, DEFAULT_STRENGTH};
-use ideogram4::pipeline::start_prepare::StartChoice;
-use ideogram4::pipeline::StartImage;
+use ideogram4::pipeline::start_prepare::{Prepared, StartPaths};
 use ideogram4::sampler::ImageSize;
 use serde_json::Value;
 
@@ -40,15 +39,6 @@ pub struct StartArgs {
     pub fit: Option<Fit>,
 }
 
-/// A checked start: what the pipeline gets, the canvas size the job runs at, the record
-/// block, and notes about adjustments made.
-pub struct Prepared {
-    pub start: StartImage,
-    pub canvas: ImageSize,
-    pub record: Value,
-    pub notes: Vec<String>,
-}
-
 /// The recorded `init_image` block of an earlier output, and the folder its files are looked
 /// for in first.
 struct Recorded {
@@ -74,11 +64,7 @@ fn recorded(from_image: Option<&Path>) -> anyhow::Result<Option<Recorded>> {
 
 /// The file a record names (by file name) with the digest it records: looked for next to the
 /// image that holds the record, then in the current folder.
-fn recorded_file(
-    rec: &Recorded,
-    name_key: &str,
-    sha_key: &str,
-) -> anyhow::Result<(PathBuf, Loaded)> {
+fn recorded_file(rec: &Recorded, name_key: &str, sha_key: &str) -> anyhow::Result<PathBuf> {
     let name = rec.block[name_key]
         .as_str()
         .context(format!("the record's init_image has no {name_key}"))?;
@@ -98,7 +84,16 @@ fn recorded_file(
             loaded.sha256
         );
     }
-    Ok((path.clone(), loaded))
+    Ok(path.clone())
+}
+
+/// A checked start: prepared once here (so mistakes show before any model loads), and the
+/// paths and size the engine prepares it from again for each job.
+pub struct Start {
+    pub prepared: Prepared,
+    pub paths: StartPaths,
+    /// The size the source is fitted to (the canvas less any outpaint border).
+    pub inner: ImageSize,
 }
 
 /// Reads and checks everything; `size` is the job's size (the canvas when repeating a
@@ -107,7 +102,7 @@ pub fn prepare(
     args: &StartArgs,
     from_image: Option<&Path>,
     size: ImageSize,
-) -> anyhow::Result<Option<Prepared>> {
+) -> anyhow::Result<Option<Start>> {
     let rec = match &args.init_image {
         Some(_) => None,
         None => recorded(from_image)?,
@@ -125,14 +120,15 @@ pub fn prepare(
         }
         return Ok(None);
     }
-    let mut notes = Vec::new();
-    let (source_path, source) = match (&args.init_image, &rec) {
-        (Some(p), _) => (p.clone(), read_image(p)?),
+    // Files named by a record are checked against its digests here; all are read when the
+    // start is prepared below.
+    let source_path = match (&args.init_image, &rec) {
+        (Some(p), _) => p.clone(),
         (None, Some(r)) => recorded_file(r, "file", "sha256")?,
         (None, None) => unreachable!("checked above"),
     };
     let mask = match (&args.mask, &rec) {
-        (Some(p), _) => Some((p.clone(), read_image(p)?)),
+        (Some(p), _) => Some(p.clone()),
         (None, Some(r)) if r.block["mask_file"].is_string() => {
             Some(recorded_file(r, "mask_file", "mask_sha256")?)
         }
@@ -168,11 +164,8 @@ pub fn prepare(
         }
         _ => (None, size),
     };
-    let sides = sides.filter(|s| !s.is_empty());
-    if inner.width == 0 || inner.height == 0 {
-        bail!("the outpaint border leaves no room for the source");
-    }
-    let masked = mask.is_some() || sides.is_some();
+    // An empty border is no outpaint (the pipeline ignores it too).
+    let masked = mask.is_some() || sides.is_some_and(|s| !s.is_empty());
     let strength = match (args.strength, &rec) {
         (Some(s), _) => s,
         (None, Some(r)) => r.block["strength"]
@@ -182,19 +175,19 @@ pub fn prepare(
         (None, None) => DEFAULT_STRENGTH,
     };
     check_strength(strength).map_err(|e| anyhow::anyhow!("--strength: {e}"))?;
-    let prepared = ideogram4::pipeline::start_prepare::prepare(StartChoice {
-        source: (source_path, source),
+    let paths = StartPaths {
+        source: source_path,
         mask,
-        fit,
-        sides,
-        inner,
         strength,
-    })?;
-    notes.extend(prepared.notes);
-    Ok(Some(Prepared {
-        start: prepared.start,
-        canvas: prepared.canvas,
-        record: prepared.record,
-        notes,
+        fit,
+        outpaint: sides,
+    };
+    // Read again from the paths, as the engine will for each job (small files, read once
+    // more).
+    let prepared = paths.prepare(inner)?;
+    Ok(Some(Start {
+        prepared,
+        paths,
+        inner,
     }))
 }

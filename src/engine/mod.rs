@@ -25,6 +25,8 @@ pub mod generator;
 pub mod job;
 pub mod persist;
 pub mod pipeline_adapter;
+pub mod policy;
+pub mod queue;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,13 +36,14 @@ use std::time::Instant;
 
 pub use generator::{
     GenerateError, Generated, Generator, ModelLoader, OutputSink, Report, Request, RgbImage,
-    SharedImage, StepInfo,
+    RunStats, SharedImage, StepInfo, Warning,
 };
-pub use job::{CancelOutcome, Job, JobId, JobSpec, JobStatus, ModelSpec, Queue};
+pub use job::{Job, JobId, JobSpec, JobStatus, ModelSpec};
 pub use pipeline_adapter::{
-    cached_models, pipeline_loader, pipeline_loader_with, pipeline_loader_with_dits,
-    PipelineGenerator,
+    cached_models, pipeline_loader, pipeline_loader_for, pipeline_loader_with,
+    pipeline_loader_with_dits, PipelineGenerator, RunOptions,
 };
+pub use queue::{CancelOutcome, Queue};
 
 /// What the engine tells its owner. Sent from the engine thread (or from the caller's thread
 /// for queue edits), in order.
@@ -55,6 +58,8 @@ pub enum EngineEvent {
         model: ModelSpec,
         description: String,
         seconds: f64,
+        /// See [`Generator::info`].
+        info: Option<crate::pipeline::ModelInfo>,
     },
     ModelFailed {
         model: ModelSpec,
@@ -67,10 +72,17 @@ pub enum EngineEvent {
     Stage {
         job: JobId,
         stage: String,
+        /// Which one, when the pipeline runs the job.
+        phase: Option<crate::pipeline::Stage>,
     },
     Progress {
         job: JobId,
         info: StepInfo,
+    },
+    /// See [`Report::Warning`].
+    Warning {
+        job: JobId,
+        warning: Warning,
     },
     /// A live preview of the running job (see [`EngineOptions::preview_every`]).
     Preview {
@@ -102,6 +114,8 @@ pub struct EngineOptions {
     pub cache_limit: Option<usize>,
     /// Live previews every this many sampling steps (0: off).
     pub preview_every: usize,
+    /// Preview the last step too (files written headless; the app shows the result instead).
+    pub preview_last: bool,
 }
 
 struct State {
@@ -267,6 +281,18 @@ impl Drop for Engine {
     }
 }
 
+/// Marks a job failed; the event and the saved queue carry the error as text.
+fn failed(state: &mut State, id: JobId, seconds: f64, error: &GenerateError) -> EngineEvent {
+    let error = crate::logging::error_chain(error);
+    tracing::error!(job = id, seconds, "job failed: {error}");
+    if let Some(j) = state.queue.get_mut(id) {
+        j.status = JobStatus::Failed {
+            error: error.clone(),
+        };
+    }
+    EngineEvent::Failed { job: id, error }
+}
+
 struct Worker {
     shared: Arc<Shared>,
     loader: Box<dyn ModelLoader>,
@@ -361,6 +387,7 @@ impl Worker {
                     model: model.clone(),
                     description: generator.describe(),
                     seconds: t0.elapsed().as_secs_f64(),
+                    info: generator.info(),
                 });
                 self.loaded = Some((model.clone(), generator));
                 Ok(())
@@ -405,9 +432,11 @@ impl Worker {
                 Ok(output) => {
                     tracing::info!(
                         job = id,
+                        seed = spec.seed,
                         seconds,
                         peak_memory = crate::mlx::memory::peak(),
-                        output = %output.display(),
+                        // Absolute: the log outlives the folder the output was named from.
+                        output = %std::fs::canonicalize(&output).unwrap_or_else(|_| output.clone()).display(),
                         "job finished"
                     );
                     if let Some(j) = s.queue.get_mut(id) {
@@ -422,16 +451,7 @@ impl Worker {
                         seconds,
                     }
                 }
-                Err(error) => {
-                    let error = format!("could not write the image: {error}");
-                    tracing::error!(job = id, seconds, "job failed: {error}");
-                    if let Some(j) = s.queue.get_mut(id) {
-                        j.status = JobStatus::Failed {
-                            error: error.clone(),
-                        };
-                    }
-                    EngineEvent::Failed { job: id, error }
-                }
+                Err(error) => failed(&mut s, id, seconds, &GenerateError::Write(error)),
             },
             Err(GenerateError::Cancelled) => {
                 let interrupted = s.shutdown;
@@ -448,15 +468,7 @@ impl Worker {
                 }
                 EngineEvent::Cancelled { job: id }
             }
-            Err(GenerateError::Failed(error)) => {
-                tracing::error!(job = id, seconds, "job failed: {error}");
-                if let Some(j) = s.queue.get_mut(id) {
-                    j.status = JobStatus::Failed {
-                        error: error.clone(),
-                    };
-                }
-                EngineEvent::Failed { job: id, error }
-            }
+            Err(error) => failed(&mut s, id, seconds, &error),
         };
         if let Some(j) = s.queue.get_mut(id) {
             if j.status.is_finished() {
@@ -474,27 +486,24 @@ impl Worker {
         spec: &JobSpec,
         flag: &AtomicBool,
     ) -> Result<(Generated, Job), GenerateError> {
-        self.ensure_model(&spec.model).map_err(|e| {
-            GenerateError::Failed(format!("model {} could not be loaded: {e}", spec.model))
-        })?;
+        self.ensure_model(&spec.model)
+            .map_err(|message| GenerateError::Load {
+                model: spec.model.clone(),
+                message,
+            })?;
         if flag.load(Ordering::SeqCst) {
             return Err(GenerateError::Cancelled);
         }
-        let (_, generator) = self
-            .loaded
-            .as_mut()
-            .ok_or_else(|| GenerateError::Failed("no model loaded".into()))?;
-        crate::sampler::validate_size(spec.size, generator.size_limits())
-            .map_err(|e| GenerateError::Failed(e.to_string()))?;
-        spec.params
-            .validate()
-            .map_err(|e| GenerateError::Failed(e.to_string()))?;
+        let (_, generator) = self.loaded.as_mut().ok_or(GenerateError::NoModel)?;
+        crate::sampler::validate_size(spec.size, generator.size_limits())?;
+        spec.params.validate()?;
         let request = Request {
             caption: &spec.caption,
             params: &spec.params,
             size: spec.size,
             seed: spec.seed,
             preview_every: self.options.preview_every,
+            preview_last: self.options.preview_last,
             adapters: &spec.adapters,
             start: spec.start.as_ref(),
         };
@@ -505,8 +514,8 @@ impl Worker {
                     job = id,
                     step = info.step,
                     total = info.total,
-                    secs_per_step = info.secs_per_step,
-                    eta_secs = info.eta_secs,
+                    secs_per_step = info.seconds_per_step,
+                    eta_secs = info.eta_seconds,
                     mlx_active = info.memory.active,
                     mlx_peak = info.memory.peak,
                     "step"
@@ -521,7 +530,22 @@ impl Worker {
             }
             Report::Stage(stage) => {
                 tracing::debug!(job = id, stage = %stage, "stage");
-                shared.emit(EngineEvent::Stage { job: id, stage });
+                shared.emit(EngineEvent::Stage {
+                    job: id,
+                    stage,
+                    phase: None,
+                });
+            }
+            Report::Phase(phase) => {
+                tracing::debug!(job = id, stage = phase.label(), "stage");
+                shared.emit(EngineEvent::Stage {
+                    job: id,
+                    stage: phase.label().to_string(),
+                    phase: Some(phase),
+                });
+            }
+            Report::Warning(warning) => {
+                shared.emit(EngineEvent::Warning { job: id, warning });
             }
             Report::Preview { step, total, image } => {
                 shared.emit(EngineEvent::Preview {
@@ -539,7 +563,7 @@ impl Worker {
             .queue
             .get(id)
             .cloned()
-            .ok_or_else(|| GenerateError::Failed("job vanished from the queue".into()))?;
+            .ok_or(GenerateError::Vanished)?;
         Ok((generated, job))
     }
 }

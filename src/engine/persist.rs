@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::job::{ModelSpec, Queue};
+use super::job::ModelSpec;
+use super::queue::Queue;
 use crate::sampler::{ImageSize, SamplerParams};
 
 /// 2: queued jobs refer to their caption in a `captions` table (each distinct text stored

@@ -5,16 +5,30 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use super::generator::{
-    GenerateError, Generated, Generator, ModelLoader, Report, Request, RgbImage, StepInfo,
+    GenerateError, Generated, Generator, ModelLoader, Report, Request, RgbImage, RunStats, Warning,
 };
 use super::job::ModelSpec;
-use crate::pipeline::{self, Event, LoadOptions, ModelSource, Pipeline, PipelineError};
+use crate::output::GenerationRecord;
+use crate::pipeline::{self, Event, LoadOptions, Pipeline, PipelineError};
 use crate::sampler::SizeLimits;
 
 pub struct PipelineGenerator {
     pipeline: Pipeline,
+    run: RunOptions,
     /// The live preview's latent-to-colour map, fitted on first use.
     latent_rgb: Option<crate::pipeline::preview::LatentRgb>,
+}
+
+/// How every job of a loader runs, beyond what a queued job says (the CLI's flags).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Go on when the caption verifier warns (`--warn-on-caption-issues`).
+    pub allow_caption_warnings: bool,
+    /// Guidance truncation (`--cfg-end`).
+    pub cfg_end: Option<f64>,
+    /// The initial latent instead of seeded noise: a safetensors file with one float32
+    /// tensor `noise` of shape (1, tokens, channels).
+    pub init_noise: Option<PathBuf>,
 }
 
 impl PipelineGenerator {
@@ -22,9 +36,9 @@ impl PipelineGenerator {
         model: &ModelSpec,
         options: LoadOptions,
     ) -> Result<PipelineGenerator, PipelineError> {
-        let source = ModelSource::parse(&model.to_string());
         Ok(PipelineGenerator {
-            pipeline: Pipeline::load(&source, options)?,
+            pipeline: Pipeline::load(model, options)?,
+            run: RunOptions::default(),
             latent_rgb: None,
         })
     }
@@ -36,12 +50,21 @@ pub fn pipeline_loader_with_dits(
     options: LoadOptions,
     dits: crate::weights::DitOverrides,
 ) -> impl ModelLoader {
+    pipeline_loader_for(options, dits, RunOptions::default())
+}
+
+/// The most general loader: load options, DiT sources and how its jobs run.
+pub fn pipeline_loader_for(
+    options: LoadOptions,
+    dits: crate::weights::DitOverrides,
+    run: RunOptions,
+) -> impl ModelLoader {
     move |model: &ModelSpec| {
-        let source = ModelSource::parse(&model.to_string());
-        Pipeline::load_with(&source, &dits, options)
+        Pipeline::load_with(model, &dits, options)
             .map(|pipeline| {
                 Box::new(PipelineGenerator {
                     pipeline,
+                    run: run.clone(),
                     latent_rgb: None,
                 }) as Box<dyn Generator>
             })
@@ -86,6 +109,10 @@ impl Generator for PipelineGenerator {
         self.pipeline.info().size_limits
     }
 
+    fn info(&self) -> Option<pipeline::ModelInfo> {
+        Some(self.pipeline.info().clone())
+    }
+
     fn generate(
         &mut self,
         request: &Request<'_>,
@@ -93,19 +120,21 @@ impl Generator for PipelineGenerator {
         cancel: &AtomicBool,
     ) -> Result<Generated, GenerateError> {
         let prepared = match request.start {
-            Some(start) => Some(
-                start
-                    .prepare(request.size)
-                    .map_err(|e| GenerateError::Failed(e.to_string()))?,
-            ),
+            Some(start) => Some(start.prepare(request.size)?),
             None => None,
         };
         for note in prepared.iter().flat_map(|p| &p.notes) {
-            progress(Report::Stage(note.clone()));
+            progress(Report::Warning(Warning::StartImage(note.clone())));
         }
         let size = prepared.as_ref().map_or(request.size, |p| p.canvas);
         let mut job =
             pipeline::JobSpec::new(request.caption, request.params.clone(), size, request.seed);
+        job.allow_caption_warnings = self.run.allow_caption_warnings;
+        job.cfg_end = self.run.cfg_end;
+        if let Some(path) = &self.run.init_noise {
+            let channels = self.pipeline.info().in_channels;
+            job.init_noise = Some(crate::pipeline::init_noise::read(path, size, channels)?);
+        }
         if request.preview_every > 0 && self.latent_rgb.is_none() {
             match self.pipeline.fit_latent_rgb(8) {
                 Ok(map) => self.latent_rgb = Some(map),
@@ -127,8 +156,10 @@ impl Generator for PipelineGenerator {
                 return;
             };
             let done = report.position + 1;
-            if done % request.preview_every != 0 || report.step.index == 0 {
-                return; // the last step's image is the decoded one
+            // The last step's image is the decoded one, soon.
+            let last = report.step.index == 0 && !request.preview_last;
+            if done % request.preview_every != 0 || last {
+                return;
             }
             let started = std::time::Instant::now();
             match map.step_preview(&report, grid.0, grid.1) {
@@ -142,11 +173,7 @@ impl Generator for PipelineGenerator {
                     (progress.borrow_mut())(Report::Preview {
                         step: done,
                         total: total_steps.get(),
-                        image: RgbImage {
-                            width: img.width,
-                            height: img.height,
-                            pixels: img.pixels,
-                        },
+                        image: img,
                     });
                 }
                 Err(e) => tracing::warn!("live preview: {}", crate::logging::error_chain(&e)),
@@ -154,25 +181,13 @@ impl Generator for PipelineGenerator {
         };
         job.adapters = request.adapters.to_vec();
         let mut events = |event: &Event| match event {
-            Event::Stage(stage) => {
-                (progress.borrow_mut())(Report::Stage(stage.label().to_string()))
-            }
+            Event::Stage(stage) => (progress.borrow_mut())(Report::Phase(*stage)),
             Event::Step(p) => {
                 total_steps.set(p.total);
-                (progress.borrow_mut())(Report::Step(StepInfo {
-                    step: p.step,
-                    total: p.total,
-                    secs_per_step: p.seconds_per_step,
-                    eta_secs: p.eta_seconds,
-                    memory: p.memory,
-                }))
+                (progress.borrow_mut())(Report::Step(*p))
             }
             Event::CaptionWarnings(text) => {
-                tracing::warn!(
-                    warnings = crate::logging::verifier_warning_count(text),
-                    "the caption verifier warned; going on as allowed"
-                );
-                (progress.borrow_mut())(Report::Stage(text.clone()));
+                (progress.borrow_mut())(Report::Warning(Warning::Caption(text.clone())))
             }
         };
         let start = prepared.as_ref().map(|p| &p.start);
@@ -181,28 +196,34 @@ impl Generator for PipelineGenerator {
             .run_from(&job, start, None, &mut events, cancel, &mut trace)
         {
             Ok(done) => Ok(Generated {
-                parameters: with_start_record(done.record.to_value(), prepared.as_ref()),
+                stats: Some(RunStats {
+                    timings: done.timings,
+                    peak_memory: done.peak_memory,
+                    dit_passes: done.dit_passes,
+                    transformers_loaded: done.transformers_loaded,
+                    warnings: self.pipeline.take_adapter_warnings(),
+                }),
+                parameters: with_start_record(done.record, prepared.as_ref()),
                 image: RgbImage {
                     width: done.width,
                     height: done.height,
                     pixels: done.pixels,
                 },
             }),
-            Err(PipelineError::Cancelled) => Err(GenerateError::Cancelled),
-            Err(e) => Err(GenerateError::Failed(crate::logging::error_chain(&e))),
+            Err(e) => Err(e.into()),
         }
     }
 }
 
 /// The `init_image` block next to the other parameters, as `generate` writes it.
 fn with_start_record(
-    mut parameters: serde_json::Value,
+    mut record: GenerationRecord,
     prepared: Option<&crate::pipeline::start_prepare::Prepared>,
-) -> serde_json::Value {
-    if let (Some(p), Some(map)) = (prepared, parameters.as_object_mut()) {
-        map.insert("init_image".into(), p.record.clone());
+) -> GenerationRecord {
+    if let Some(p) = prepared {
+        record.extra.insert("init_image".into(), p.record.clone());
     }
-    parameters
+    record
 }
 
 /// Repositories in the Hugging Face cache that hold a checkpoint (a snapshot with a

@@ -49,6 +49,15 @@ impl JobSpec {
     }
 }
 
+/// An 8-bit RGB image, rows top to bottom (`width·height·3` bytes): live previews and
+/// finished images as the engine hands them on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RgbImage {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+}
+
 /// A phase of a job, announced when it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -64,13 +73,23 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// What a person reads: "encoding text".
     pub fn label(self) -> &'static str {
+        self.names().0
+    }
+
+    /// What a program reads (`generate --json`): "encoding_text".
+    pub fn name(self) -> &'static str {
+        self.names().1
+    }
+
+    fn names(self) -> (&'static str, &'static str) {
         match self {
-            Stage::LoadingTextEncoder => "loading text encoder",
-            Stage::EncodingText { cached: true } => "text features cached",
-            Stage::EncodingText { cached: false } => "encoding text",
-            Stage::Sampling => "sampling",
-            Stage::Decoding => "decoding",
+            Stage::LoadingTextEncoder => ("loading text encoder", "loading_text_encoder"),
+            Stage::EncodingText { cached: true } => ("text features cached", "text_cached"),
+            Stage::EncodingText { cached: false } => ("encoding text", "encoding_text"),
+            Stage::Sampling => ("sampling", "sampling"),
+            Stage::Decoding => ("decoding", "decoding"),
         }
     }
 }

@@ -40,6 +40,7 @@ pub mod adapters;
 pub mod bench_memory;
 pub mod denoise;
 pub mod dits;
+pub mod init_noise;
 mod job;
 pub mod parity;
 pub mod preview;
@@ -58,7 +59,7 @@ pub use adapters::{
     RECORD_CFG_END,
 };
 pub use denoise::{Denoiser, StepReport, Uncond};
-pub use job::{Event, Finished, JobSpec, Progress, Stage, Timings};
+pub use job::{Event, Finished, JobSpec, Progress, RgbImage, Stage, Timings};
 pub use source::{hf_cache_dirs, ModelSource};
 pub use start_image::{StartImage, StartSource};
 
@@ -182,14 +183,12 @@ pub enum Trace<'a> {
 /// The official pipeline's verifier message for one prompt, or `None` when it is clean.
 pub fn caption_issues(caption: &str) -> Option<String> {
     let warnings = caption::verify(caption);
-    if warnings.is_empty() {
-        return None;
-    }
+    (!warnings.is_empty()).then(|| verifier_report(&warnings))
+}
+
+fn verifier_report(warnings: &[caption::Warning]) -> String {
     let lines: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
-    Some(format!(
-        "caption verifier flagged prompt[0]:\n{}",
-        lines.join("\n")
-    ))
+    format!("caption verifier flagged prompt[0]:\n{}", lines.join("\n"))
 }
 
 /// Captions whose projected text features are kept (a few MB each).
@@ -280,11 +279,7 @@ impl Pipeline {
         let in_channels = cond.config().in_channels;
         let latent_norm = LatentNorm::ideogram4()?.truncated(in_channels)?;
         let tokenizer = PromptTokenizer::from_file(checkpoint.tokenizer_path())?;
-        let size_limits = if is_full_size(cond.config()) {
-            SizeLimits::RealModel
-        } else {
-            SizeLimits::TinyModel
-        };
+        let size_limits = size_limits_of(cond.config());
         let info = ModelInfo {
             name,
             weight_format: checkpoint.format().name().to_string(),
@@ -474,10 +469,16 @@ impl Pipeline {
             tracing::warn!("{warning}");
         }
 
-        if let Some(message) = caption_issues(&job.caption) {
+        let warnings = caption::verify(&job.caption);
+        if !warnings.is_empty() {
+            let message = verifier_report(&warnings);
             if !job.allow_caption_warnings {
                 return Err(PipelineError::Caption { message });
             }
+            tracing::warn!(
+                warnings = warnings.len(),
+                "the caption verifier warned; going on as allowed"
+            );
             events(&Event::CaptionWarnings(message));
         }
         let ids = self.tokenizer.encode_prompt(&job.caption)?;
@@ -726,16 +727,22 @@ fn load_unconditional(checkpoint: &Checkpoint, options: DitOptions) -> Result<Di
     Ok(Dit::from_component(&mut component, options)?)
 }
 
-/// Whether a DiT has the shipped model's sizes (then the real size rules apply).
-fn is_full_size(c: &DitConfig) -> bool {
+/// The size rules of a DiT: the real ones for the shipped model's sizes, else the tiny
+/// models' (the one "is this the full-size model?" test).
+pub fn size_limits_of(c: &DitConfig) -> SizeLimits {
     let real = DitConfig::ideogram4();
-    (c.emb_dim, c.num_layers, c.in_channels, c.llm_features_dim)
+    let full_size = (c.emb_dim, c.num_layers, c.in_channels, c.llm_features_dim)
         == (
             real.emb_dim,
             real.num_layers,
             real.in_channels,
             real.llm_features_dim,
-        )
+        );
+    if full_size {
+        SizeLimits::RealModel
+    } else {
+        SizeLimits::TinyModel
+    }
 }
 
 /// `f32`, `bf16`, `f16` for records and messages.

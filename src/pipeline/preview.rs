@@ -81,12 +81,7 @@ fn accumulate(
 }
 
 /// A small RGB picture (one pixel per latent pixel).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PreviewImage {
-    pub width: u32,
-    pub height: u32,
-    pub pixels: Vec<u8>,
-}
+pub use super::RgbImage as PreviewImage;
 
 impl Pipeline {
     /// Fits [`LatentRgb`] to this model's decoder (three decodes of a `grid`×`grid`-token

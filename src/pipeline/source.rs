@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use super::{PipelineError, Result};
 use crate::weights::hub::{self, HubEnv};
 
-/// The model to load.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// The model to load. Saved queues and settings store it as the text [`ModelSource::parse`]
+/// reads back.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", from = "String")]
 pub enum ModelSource {
     /// The tiny model built in code ([`crate::model::demo`]).
     Demo,
@@ -70,6 +72,30 @@ impl ModelSource {
     pub fn record_name(&self) -> String {
         self.to_string()
     }
+
+    /// Short name for tables: `demo`, the folder's name, or the repo id.
+    pub fn short(&self) -> String {
+        match self {
+            ModelSource::Demo => "demo".into(),
+            ModelSource::Dir(p) => p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            ModelSource::Repo(r) => r.clone(),
+        }
+    }
+}
+
+impl From<ModelSource> for String {
+    fn from(m: ModelSource) -> String {
+        m.to_string()
+    }
+}
+
+impl From<String> for ModelSource {
+    fn from(s: String) -> ModelSource {
+        ModelSource::parse(&s)
+    }
 }
 
 impl fmt::Display for ModelSource {
@@ -110,6 +136,16 @@ mod tests {
             ModelSource::parse("ideogram-ai/ideogram-4-nf4"),
             ModelSource::Repo("ideogram-ai/ideogram-4-nf4".into())
         );
+        assert_eq!(ModelSource::parse("/tmp"), ModelSource::Dir("/tmp".into()));
+    }
+
+    #[test]
+    fn saves_as_text_and_shortens_for_tables() {
+        let json = serde_json::to_string(&ModelSource::Repo("a/b".into())).unwrap();
+        assert_eq!(json, "\"a/b\"");
+        let back: ModelSource = serde_json::from_str("\"demo\"").unwrap();
+        assert_eq!(back, ModelSource::Demo);
+        assert_eq!(ModelSource::Dir("/x/ckpt".into()).short(), "ckpt");
     }
 
     #[test]

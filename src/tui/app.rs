@@ -707,9 +707,14 @@ impl App {
                 self.progress.info = None;
                 self.progress.stage = None;
             }
-            EngineEvent::Stage { job, stage } => {
+            EngineEvent::Stage { job, stage, .. } => {
                 self.progress.job = Some(job);
                 self.progress.stage = Some(stage);
+            }
+            // A warning shows where the stage does, until the next stage replaces it.
+            EngineEvent::Warning { job, warning } => {
+                self.progress.job = Some(job);
+                self.progress.stage = Some(warning.to_string());
             }
             EngineEvent::Progress { job, info } => {
                 self.progress.job = Some(job);

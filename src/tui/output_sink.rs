@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::engine::{Generated, Job, OutputSink};
 use crate::output::{
-    expand_pattern, save_image, GenerationRecord, History, HistoryEntry, PatternFields, RgbImage,
-    SaveOptions, Timestamp,
+    expand_pattern, save_image, History, HistoryEntry, PatternFields, RgbImage, SaveOptions,
+    Timestamp,
 };
 
 pub struct PatternSink {
@@ -41,29 +41,13 @@ impl OutputSink for PatternSink {
         let name = expand_pattern(&self.pattern, &self.dir, &fields).map_err(|e| e.to_string())?;
         let img = &generated.image;
         let image = RgbImage::new(img.width, img.height, &img.pixels).map_err(|e| e.to_string())?;
-        let saved = save_image(
-            &name,
-            &image,
-            &generated.parameters,
-            &SaveOptions::default(),
-        )
-        .map_err(|e| e.to_string())?;
-        // The pipeline's record is the truth; a record it did not fill falls back to the job.
-        let record = serde_json::from_value::<GenerationRecord>(generated.parameters.clone())
-            .unwrap_or_else(|_| {
-                GenerationRecord::new(
-                    job.spec.caption.clone(),
-                    job.spec.params.clone(),
-                    job.spec.seed,
-                    job.spec.size,
-                    job.spec.model.to_string(),
-                    "unknown",
-                )
-            });
+        let record = &generated.parameters;
+        let saved = save_image(&name, &image, &record.to_value(), &SaveOptions::default())
+            .map_err(|e| e.to_string())?;
         // The image is written; a history line that fails to append is not worth losing it.
         let _ = self
             .history
-            .append(&HistoryEntry::from_record(&saved.path, &record, now));
+            .append(&HistoryEntry::from_record(&saved.path, record, now));
         Ok(saved.path)
     }
 }

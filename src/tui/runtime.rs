@@ -221,6 +221,7 @@ async fn event_loop(startup: Startup, loader: Box<dyn ModelLoader>) -> Result<()
         EngineOptions {
             cache_limit: config.mlx_cache_limit_mb.map(|mb| (mb as usize) << 20),
             preview_every: config.live_preview_every,
+            ..EngineOptions::default()
         },
         loader,
         output,

@@ -38,8 +38,8 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
                 job.id,
                 info.step,
                 info.total,
-                info.secs_per_step,
-                human_secs(info.eta_secs)
+                info.seconds_per_step,
+                human_secs(info.eta_seconds)
             );
             lines.push(Line::from(Span::raw(truncate(&head, width))));
             let ratio = info.step as f64 / info.total.max(1) as f64;
