@@ -6,6 +6,7 @@
 
 pub mod caption;
 pub mod engine;
+pub mod files;
 pub mod logging;
 pub mod magic;
 pub mod mlx;

@@ -1132,7 +1132,11 @@ impl App {
     }
 
     fn save_to(&mut self, path: &Path) {
-        match crate::engine::persist::write_atomic(path, self.editor.text().as_bytes()) {
+        match crate::files::write_atomic(
+            path,
+            self.editor.text().as_bytes(),
+            crate::files::Replace::Allow,
+        ) {
             Ok(()) => {
                 self.saved_text = self.editor.text().to_string();
                 self.caption_file = Some(path.to_path_buf());

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::affine::{bits_supported, AffineWeight};
+use super::checkpoint_files::{ComponentFiles, ComponentKind};
 use super::container::{SafetensorsFile, StDtype, TensorInfo};
 use super::error::{Result, WeightsError};
 use super::fp8::Fp8Weight;
 use super::ggml::{GgmlType, GgufWeight};
-use super::layout::{ComponentFiles, ComponentKind};
 use super::nf4::{Absmax, Nf4Weight};
 use super::quant_state::Nf4QuantState;
 use super::schema::{self, ModelDims};
@@ -1076,7 +1076,7 @@ impl Component {
         } else if self.skipped.contains(name) {
             format!("a tensor the loader keeps ({name} is skipped as unused by text-to-image)")
         } else {
-            format!("a tensor of the {} layout", self.kind)
+            format!("a tensor of the {} schema", self.kind)
         };
         Err(WeightsError::MissingTensor {
             path: self.dir.clone(),

@@ -1,4 +1,5 @@
-//! The expected tensor layout of each component, with dimensions inferred from the shapes
+//! The tensor schema of each component (the names and shapes the model expects; the files
+//! holding them are `checkpoint_files`' business), with dimensions inferred from the shapes
 //! themselves (so the tiny fixtures and the full model pass the same checks) and settings
 //! that shapes cannot give (rope) read from `config.json` or the official defaults.
 //!
@@ -11,10 +12,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::checkpoint_files::ComponentKind;
 use super::component::{PlanView, Planned};
 use super::container::StDtype;
 use super::error::{Result, WeightsError};
-use super::layout::ComponentKind;
 
 /// Official `Ideogram4Config` values that tensor shapes cannot tell.
 pub const DIT_ROPE_THETA: f64 = 5_000_000.0;
@@ -202,7 +203,7 @@ fn compare(
             return Err(WeightsError::MissingTensor {
                 path: view.any_path().to_path_buf(),
                 tensor: x.name.clone(),
-                expected: format!("shape {:?} in the {model} layout", x.shape),
+                expected: format!("shape {:?} in the {model} schema", x.shape),
             });
         };
         let shape = p.shape();
@@ -222,7 +223,7 @@ fn compare(
             return Err(WeightsError::tensor(
                 view.path_of(name),
                 name,
-                format!("only tensors of the {model} layout"),
+                format!("only tensors of the {model} schema"),
                 format!("an unexpected tensor ({} {:?})", p.format(), p.shape()),
             ));
         }

@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::checkpoint_files::{component_files, ComponentFiles, ComponentKind};
 use super::component::{merge_shards, read_config, read_config_file, AffineHint, Planned, Source};
 use super::container::{Header as StHeader, SafetensorsFile, StDtype, TensorInfo};
 use super::error::{Result, WeightsError};
 use super::ggml::GgmlType;
 use super::gguf;
-use super::layout::{component_files, ComponentFiles, ComponentKind};
 
 /// What a component plan is read from.
 #[derive(Debug, Clone, PartialEq, Eq)]

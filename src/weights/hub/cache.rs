@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::weights::layout::{needed_files, NeededFile};
+use crate::weights::checkpoint_files::{needed_files, NeededFile};
 
 /// `models--org--name`.
 pub fn repo_folder_name(repo_id: &str) -> String {
@@ -206,7 +206,7 @@ fn linked_size(snapshot: &Path) -> u64 {
         .sum()
 }
 
-/// Whether a cached repo is an Ideogram 4 checkpoint (by name, or by its folder layout).
+/// Whether a cached repo is an Ideogram 4 checkpoint (by name, or by its checkpoint files).
 pub fn looks_like_ideogram4(repo: &CachedRepo) -> bool {
     let id = repo.repo_id.to_ascii_lowercase();
     if id.contains("ideogram-4") || id.contains("ideogram4") {

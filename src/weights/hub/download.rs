@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::cache::{is_safe_revision, repo_dir, snapshot_dir};
 use super::env::HubEnv;
 use super::fetch::{FetchError, Fetcher, Wanted};
-use crate::weights::layout::needed_files;
+use crate::weights::checkpoint_files::needed_files;
 
 /// The repo `models download` fetches by default.
 pub const DEFAULT_REPO: &str = "ideogram-ai/ideogram-4-nf4";
