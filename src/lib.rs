@@ -2,7 +2,7 @@
 //! checkpoint loading, the model, the pipeline, the engine thread and the terminal UI.
 //!
 //! Imports flow one way: `tui -> engine -> pipeline -> model -> weights, mlx`;
-//! `caption` and `sampler` depend on nothing heavy.
+//! `caption`, `sampler`, `files` and `units` depend on nothing heavy.
 
 pub mod caption;
 pub mod engine;
@@ -15,4 +15,5 @@ pub mod output;
 pub mod pipeline;
 pub mod sampler;
 pub mod tui;
+pub mod units;
 pub mod weights;

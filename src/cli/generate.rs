@@ -24,8 +24,8 @@ use ideogram4::pipeline::{
     dtype_name, Event, Finished, JobSpec, LoadOptions, ModelSource, Pipeline, PipelineError, Stage,
 };
 use ideogram4::sampler::{
-    parse_guidance_list, validate_size, CustomSampler, Guidance, ImageSize, Preset, SamplerParams,
-    SizeLimits, PIXELS_PER_TOKEN,
+    parse_guidance_list, random_seed, validate_size, CustomSampler, Guidance, ImageSize, Preset,
+    SamplerParams, SizeLimits, PIXELS_PER_TOKEN,
 };
 use ideogram4::weights::{Checkpoint, ComponentKind};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -727,18 +727,6 @@ fn configured_model() -> Option<String> {
     let text = std::fs::read_to_string(dirs.config_file()).ok()?;
     let table: toml::Table = toml::from_str(&text).ok()?;
     table.get("model")?.as_str().map(str::to_string)
-}
-
-fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    // Seeds people can read and type.
-    h.finish() % 1_000_000_000
 }
 
 fn compute_for(arg: DtypeArg) -> Compute {

@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::files::expand_home;
 use crate::sampler::{ImageSize, SamplerParams};
 
 pub type JobId = u64;
@@ -147,16 +148,6 @@ impl Job {
             _ => None,
         }
     }
-}
-
-/// `~/x` -> the home folder's `x`; other paths unchanged.
-pub fn expand_home(path: &Path) -> PathBuf {
-    if let Ok(rest) = path.strip_prefix("~") {
-        if let Some(home) = directories::BaseDirs::new() {
-            return home.home_dir().join(rest);
-        }
-    }
-    path.to_path_buf()
 }
 
 pub fn now() -> f64 {

@@ -22,6 +22,7 @@ use crate::engine::persist::SavedState;
 use crate::engine::{
     EngineEvent, Job, JobId, JobSpec, JobStatus, ModelSpec, Queue, RgbImage, SharedImage, StepInfo,
 };
+use crate::sampler::random_seed;
 
 /// What the runtime must do on the app's behalf.
 #[derive(Debug, Clone, PartialEq)]
@@ -829,7 +830,7 @@ impl App {
                     self.error("give a file name");
                     return;
                 }
-                let path = crate::engine::job::expand_home(Path::new(&text));
+                let path = crate::files::expand_home(Path::new(&text));
                 self.save_to(&path);
             }
             PromptKind::SubmitMany => match text.parse::<usize>() {
@@ -863,7 +864,7 @@ impl App {
         let mut paths: Vec<std::path::PathBuf> = Vec::new();
         if let Some(dir) = &self.config.lora_dir {
             paths.extend(crate::model::adapter::root_safetensors(
-                &crate::engine::job::expand_home(dir),
+                &crate::files::expand_home(dir),
             ));
         }
         let env = crate::weights::hub::HubEnv::from_env();
@@ -1118,7 +1119,7 @@ impl App {
     }
 
     fn open_file(&mut self, path: &Path) {
-        let path = crate::engine::job::expand_home(path);
+        let path = crate::files::expand_home(path);
         match crate::caption::input::read_file(&path) {
             Ok(text) => {
                 self.editor.reset(text);
@@ -1455,15 +1456,6 @@ impl App {
             }
         }
     }
-}
-
-/// A seed in the range people can read and retype.
-pub fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    RandomState::new().hash_one(nanos) % (1 << 32)
 }
 
 /// Reads a PNG into RGB (for the preview of history items).
