@@ -144,25 +144,16 @@ impl Place {
         out
     }
 
+    /// The JSONPath of this place: the label under `$`, with the element places under
+    /// `compositional_deconstruction` (their labels leave it out).
     fn path(self) -> String {
-        const CD: &str = "$.compositional_deconstruction";
-        let mut out = String::with_capacity(64);
         match self {
-            Place::Root => out.push('$'),
-            Place::Style => out.push_str("$.style_description"),
-            Place::StylePalette => out.push_str("$.style_description.color_palette"),
-            Place::Cd => out.push_str(CD),
-            Place::Element(i) => {
-                let _ = write!(out, "{CD}.elements[{i}]");
+            Place::Root => "$".into(),
+            Place::Element(_) | Place::Bbox(_) | Place::ElementPalette(_) => {
+                format!("$.compositional_deconstruction.{}", self.label())
             }
-            Place::Bbox(i) => {
-                let _ = write!(out, "{CD}.elements[{i}].bbox");
-            }
-            Place::ElementPalette(i) => {
-                let _ = write!(out, "{CD}.elements[{i}].color_palette");
-            }
+            _ => format!("$.{}", self.label()),
         }
-        out
     }
 
     /// The path of item `index` of the array at this place.
