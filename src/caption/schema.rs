@@ -461,17 +461,30 @@ impl Checker {
     }
 
     fn unknown_keys(&mut self, obj: &Object<'_>, known: &[&str], place: Place) {
-        let mut unknown = obj.entries.iter().filter(|e| !is_one_of(&e.key, known));
-        let Some(first) = unknown.next() else {
+        self.keys_outside(obj, known, place, ": unknown keys ", " (not in schema)");
+    }
+
+    /// One message listing the keys of `obj` outside `allowed` (`label` + `before` + their
+    /// list + `after`), pointing at the first of them.
+    fn keys_outside(
+        &mut self,
+        obj: &Object<'_>,
+        allowed: &[&str],
+        place: Place,
+        before: &str,
+        after: &str,
+    ) {
+        let mut outside = obj.entries.iter().filter(|e| !is_one_of(&e.key, allowed));
+        let Some(first) = outside.next() else {
             return;
         };
         let mut message = place.label();
-        message.push_str(": unknown keys ");
+        message.push_str(before);
         repr_key_list(
             &mut message,
-            std::iter::once(first).chain(unknown).map(|e| &e.key),
+            std::iter::once(first).chain(outside).map(|e| &e.key),
         );
-        message.push_str(" (not in schema)");
+        message.push_str(after);
         self.push(
             message,
             child_key(&place.path(), &first.key),
@@ -505,21 +518,8 @@ impl Checker {
             let fixable = count == expected.len() && !obj.has_duplicates;
             self.push_fixable(message, place.path(), range, fixable);
         }
-        let mut extra = obj.entries.iter().filter(|e| !is_one_of(&e.key, expected));
-        if let Some(first) = extra.next() {
-            let mut message = place.label();
-            message.push_str(": keys ");
-            repr_key_list(
-                &mut message,
-                std::iter::once(first).chain(extra).map(|e| &e.key),
-            );
-            message.push_str(" are not allowed in this context");
-            self.push(
-                message,
-                child_key(&place.path(), &first.key),
-                key_span(first),
-            );
-        }
+        let not_allowed = " are not allowed in this context";
+        self.keys_outside(obj, expected, place, ": keys ", not_allowed);
     }
 }
 

@@ -167,12 +167,7 @@ pub(super) fn resolve(
     let mut entries = BTreeMap::new();
 
     // MLX affine: every `.scales` anchors one weight.
-    let affine: Vec<String> = merged
-        .keys()
-        .filter(|k| k.ends_with(".scales"))
-        .cloned()
-        .collect();
-    for scales_key in affine {
+    for scales_key in names_ending(&merged, ".scales") {
         let scales = merged.remove(&scales_key).expect("key listed above");
         let base = scales_key[..scales_key.len() - ".scales".len()].to_string();
         let (weight_key, biases_key) = (format!("{base}.weight"), format!("{base}.biases"));
@@ -280,12 +275,7 @@ pub(super) fn resolve(
     }
 
     // FP8: every `.weight_scale` anchors one weight.
-    let scales: Vec<String> = merged
-        .keys()
-        .filter(|k| k.ends_with(".weight_scale"))
-        .cloned()
-        .collect();
-    for scale_key in scales {
+    for scale_key in names_ending(&merged, ".weight_scale") {
         let scale = merged.remove(&scale_key).expect("key listed above");
         let base = scale_key[..scale_key.len() - FP8_SCALE_SUFFIX.len()].to_string();
         let Some(codes) = merged.remove(&base) else {
@@ -368,6 +358,15 @@ pub(super) fn resolve(
         entries.insert(name, Planned::Dense(src));
     }
     Ok(entries)
+}
+
+/// The stored names that end with `suffix` (a copy: the caller removes them as it goes).
+fn names_ending(merged: &BTreeMap<String, Source>, suffix: &str) -> Vec<String> {
+    merged
+        .keys()
+        .filter(|k| k.ends_with(suffix))
+        .cloned()
+        .collect()
 }
 
 /// Checks one affine triple against the declared bit width and group size.
