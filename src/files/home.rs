@@ -12,11 +12,16 @@ use std::path::{Path, PathBuf};
 pub fn expand_home(path: impl AsRef<Path>) -> PathBuf {
     let path = path.as_ref();
     if let Ok(rest) = path.strip_prefix("~") {
-        if let Some(dirs) = directories::BaseDirs::new() {
-            return dirs.home_dir().join(rest);
+        if let Some(home) = home_dir() {
+            return home.join(rest);
         }
     }
     path.to_path_buf()
+}
+
+/// The user's home folder: `$HOME` when set and not empty, else the account database's.
+pub fn home_dir() -> Option<PathBuf> {
+    directories::BaseDirs::new().map(|dirs| dirs.home_dir().to_path_buf())
 }
 
 #[cfg(test)]

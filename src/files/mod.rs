@@ -4,4 +4,4 @@ pub mod atomic;
 mod home;
 
 pub use atomic::{write_atomic, write_atomic_with, Replace, TEMP_PREFIX};
-pub use home::expand_home;
+pub use home::{expand_home, home_dir};

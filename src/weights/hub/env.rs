@@ -56,7 +56,7 @@ pub struct HubEnv {
 impl HubEnv {
     /// From the process environment.
     pub fn from_env() -> HubEnv {
-        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let home = crate::files::home_dir();
         HubEnv::from_lookup(|k| std::env::var(k).ok(), home.as_deref())
     }
 
