@@ -216,13 +216,8 @@ impl Checker {
         if let Some(sd) = obj.get("style_description") {
             self.style_description(&sd.value);
         }
-        match obj.get("compositional_deconstruction") {
-            Some(cd) => self.compositional_deconstruction(&cd.value),
-            None => self.push(
-                "root: 'compositional_deconstruction' must exist".into(),
-                "$".into(),
-                span(root),
-            ),
+        if let Some(cd) = self.required(obj, "compositional_deconstruction", root, Place::Root) {
+            self.compositional_deconstruction(&cd.value);
         }
     }
 
@@ -284,12 +279,7 @@ impl Checker {
             );
             return;
         };
-        let Some(background) = cd.get("background") else {
-            self.push(
-                "compositional_deconstruction: 'background' must exist".into(),
-                PATH.into(),
-                span(node),
-            );
+        let Some(background) = self.required(cd, "background", node, Place::Cd) else {
             return;
         };
         if !matches!(background.value.value, Value::Str(_)) {
@@ -303,12 +293,7 @@ impl Checker {
             );
             return;
         }
-        let Some(elements) = cd.get("elements") else {
-            self.push(
-                "compositional_deconstruction: 'elements' must exist".into(),
-                PATH.into(),
-                span(node),
-            );
+        let Some(elements) = self.required(cd, "elements", node, Place::Cd) else {
             return;
         };
         self.key_order(cd, node, &CD_ORDER, Place::Cd);
@@ -336,12 +321,7 @@ impl Checker {
             return;
         };
         self.unknown_keys(elem, &ELEMENT_KEYS, place);
-        let Some(kind) = elem.get("type") else {
-            self.push(
-                format!("elements[{i}]: 'type' must exist"),
-                place.path(),
-                span(node),
-            );
+        let Some(kind) = self.required(elem, "type", node, place) else {
             return;
         };
         // The reference raises TypeError for list/dict types (unhashable in a frozenset
@@ -458,6 +438,24 @@ impl Checker {
             let fixable = matches!(&color.value, Value::Str(s) if normalize_color(s).is_some());
             self.push_fixable(message, place.item_path(j), span(color), fixable);
         }
+    }
+
+    /// `obj[key]`; when it is absent, the official "'key' must exist" message at `place`
+    /// (spanning `node`, the object).
+    fn required<'o, 'j>(
+        &mut self,
+        obj: &'o Object<'j>,
+        key: &str,
+        node: &Node<'_>,
+        place: Place,
+    ) -> Option<&'o Entry<'j>> {
+        let entry = obj.get(key);
+        if entry.is_none() {
+            let mut message = place.label();
+            let _ = write!(message, ": '{key}' must exist");
+            self.push(message, place.path(), span(node));
+        }
+        entry
     }
 
     fn unknown_keys(&mut self, obj: &Object<'_>, known: &[&str], place: Place) {
