@@ -3,9 +3,8 @@
 use std::path::{Path, PathBuf};
 
 /// `~` -> the home folder, `~/x` -> the home folder's `x`; anything else, `~user/x`
-/// included, is returned unchanged (like a shell would leave an unknown user alone, we never
-/// look other users up). The home folder is the one `directories` reports (`$HOME`, else the
-/// account database); without one the path stays as it is.
+/// included, is returned unchanged (other users' folders are never looked up). The home
+/// folder is [`home_dir`]'s; without one the path stays as it is.
 ///
 /// The match is on the first path component, so `~\x` works on Windows and `~x` or a file
 /// named `~foo` is not expanded.
