@@ -14,6 +14,7 @@ pub mod model;
 pub mod output;
 pub mod pipeline;
 pub mod sampler;
+pub mod secret;
 pub mod tui;
 pub mod units;
 pub mod weights;
