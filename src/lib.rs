@@ -2,10 +2,11 @@
 //! checkpoint loading, the model, the pipeline, the engine thread and the terminal UI.
 //!
 //! Imports flow one way: `tui -> engine -> pipeline -> model -> weights, mlx`;
-//! `caption` and `sampler` depend on nothing heavy.
+//! `caption`, `sampler`, `files` and `units` depend on nothing heavy.
 
 pub mod caption;
 pub mod engine;
+pub mod files;
 pub mod logging;
 pub mod magic;
 pub mod mlx;
@@ -13,5 +14,7 @@ pub mod model;
 pub mod output;
 pub mod pipeline;
 pub mod sampler;
+pub mod secret;
 pub mod tui;
+pub mod units;
 pub mod weights;

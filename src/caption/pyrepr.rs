@@ -82,13 +82,25 @@ where
     I: IntoIterator<Item = &'k JStr<'k>>,
 {
     out.push('[');
-    for (i, key) in keys.into_iter().enumerate() {
-        if i > 0 {
+    push_separated(out, keys, repr_jstr);
+    out.push(']');
+}
+
+/// Each item through `repr`, separated by `, ` as Python's reprs are; returns the count.
+fn push_separated<T>(
+    out: &mut String,
+    items: impl IntoIterator<Item = T>,
+    mut repr: impl FnMut(&mut String, T),
+) -> usize {
+    let mut count = 0;
+    for item in items {
+        if count > 0 {
             out.push_str(", ");
         }
-        repr_jstr(out, key);
+        repr(out, item);
+        count += 1;
     }
-    out.push(']');
+    count
 }
 
 /// `repr(tuple_of_strings)`: `('a', 'b')`, `('a',)`, `()`.
@@ -97,17 +109,10 @@ where
     I: IntoIterator<Item = TupleItem<'k>>,
 {
     out.push('(');
-    let mut count = 0;
-    for item in items {
-        if count > 0 {
-            out.push_str(", ");
-        }
-        match item {
-            TupleItem::Key(k) => repr_jstr(out, k),
-            TupleItem::Name(s) => repr_str(out, s),
-        }
-        count += 1;
-    }
+    let count = push_separated(out, items, |out, item| match item {
+        TupleItem::Key(k) => repr_jstr(out, k),
+        TupleItem::Name(s) => repr_str(out, s),
+    });
     if count == 1 {
         out.push(',');
     }
@@ -131,24 +136,16 @@ pub(crate) fn repr_value(out: &mut String, node: &Node<'_>) {
         Value::Str(s) => repr_jstr(out, s),
         Value::Array(items) => {
             out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                repr_value(out, item);
-            }
+            push_separated(out, items, repr_value);
             out.push(']');
         }
         Value::Object(obj) => {
             out.push('{');
-            for (i, entry) in obj.entries.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
+            push_separated(out, &obj.entries, |out, entry| {
                 repr_jstr(out, &entry.key);
                 out.push_str(": ");
                 repr_value(out, &entry.value);
-            }
+            });
             out.push('}');
         }
     }

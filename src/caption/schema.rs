@@ -144,25 +144,16 @@ impl Place {
         out
     }
 
+    /// The JSONPath of this place: the label under `$`, with the element places under
+    /// `compositional_deconstruction` (their labels leave it out).
     fn path(self) -> String {
-        const CD: &str = "$.compositional_deconstruction";
-        let mut out = String::with_capacity(64);
         match self {
-            Place::Root => out.push('$'),
-            Place::Style => out.push_str("$.style_description"),
-            Place::StylePalette => out.push_str("$.style_description.color_palette"),
-            Place::Cd => out.push_str(CD),
-            Place::Element(i) => {
-                let _ = write!(out, "{CD}.elements[{i}]");
+            Place::Root => "$".into(),
+            Place::Element(_) | Place::Bbox(_) | Place::ElementPalette(_) => {
+                format!("$.compositional_deconstruction.{}", self.label())
             }
-            Place::Bbox(i) => {
-                let _ = write!(out, "{CD}.elements[{i}].bbox");
-            }
-            Place::ElementPalette(i) => {
-                let _ = write!(out, "{CD}.elements[{i}].color_palette");
-            }
+            _ => format!("$.{}", self.label()),
         }
-        out
     }
 
     /// The path of item `index` of the array at this place.
@@ -225,13 +216,8 @@ impl Checker {
         if let Some(sd) = obj.get("style_description") {
             self.style_description(&sd.value);
         }
-        match obj.get("compositional_deconstruction") {
-            Some(cd) => self.compositional_deconstruction(&cd.value),
-            None => self.push(
-                "root: 'compositional_deconstruction' must exist".into(),
-                "$".into(),
-                span(root),
-            ),
+        if let Some(cd) = self.required(obj, "compositional_deconstruction", root, Place::Root) {
+            self.compositional_deconstruction(&cd.value);
         }
     }
 
@@ -293,12 +279,7 @@ impl Checker {
             );
             return;
         };
-        let Some(background) = cd.get("background") else {
-            self.push(
-                "compositional_deconstruction: 'background' must exist".into(),
-                PATH.into(),
-                span(node),
-            );
+        let Some(background) = self.required(cd, "background", node, Place::Cd) else {
             return;
         };
         if !matches!(background.value.value, Value::Str(_)) {
@@ -312,12 +293,7 @@ impl Checker {
             );
             return;
         }
-        let Some(elements) = cd.get("elements") else {
-            self.push(
-                "compositional_deconstruction: 'elements' must exist".into(),
-                PATH.into(),
-                span(node),
-            );
+        let Some(elements) = self.required(cd, "elements", node, Place::Cd) else {
             return;
         };
         self.key_order(cd, node, &CD_ORDER, Place::Cd);
@@ -345,12 +321,7 @@ impl Checker {
             return;
         };
         self.unknown_keys(elem, &ELEMENT_KEYS, place);
-        let Some(kind) = elem.get("type") else {
-            self.push(
-                format!("elements[{i}]: 'type' must exist"),
-                place.path(),
-                span(node),
-            );
+        let Some(kind) = self.required(elem, "type", node, place) else {
             return;
         };
         // The reference raises TypeError for list/dict types (unhashable in a frozenset
@@ -469,18 +440,49 @@ impl Checker {
         }
     }
 
+    /// `obj[key]`; when it is absent, the official "'key' must exist" message at `place`
+    /// (spanning `node`, the object).
+    fn required<'o, 'j>(
+        &mut self,
+        obj: &'o Object<'j>,
+        key: &str,
+        node: &Node<'_>,
+        place: Place,
+    ) -> Option<&'o Entry<'j>> {
+        let entry = obj.get(key);
+        if entry.is_none() {
+            let mut message = place.label();
+            let _ = write!(message, ": '{key}' must exist");
+            self.push(message, place.path(), span(node));
+        }
+        entry
+    }
+
     fn unknown_keys(&mut self, obj: &Object<'_>, known: &[&str], place: Place) {
-        let mut unknown = obj.entries.iter().filter(|e| !is_one_of(&e.key, known));
-        let Some(first) = unknown.next() else {
+        self.keys_outside(obj, known, place, ": unknown keys ", " (not in schema)");
+    }
+
+    /// One message listing the keys of `obj` outside `allowed` (`label` + `before` + their
+    /// list + `after`), pointing at the first of them.
+    fn keys_outside(
+        &mut self,
+        obj: &Object<'_>,
+        allowed: &[&str],
+        place: Place,
+        before: &str,
+        after: &str,
+    ) {
+        let mut outside = obj.entries.iter().filter(|e| !is_one_of(&e.key, allowed));
+        let Some(first) = outside.next() else {
             return;
         };
         let mut message = place.label();
-        message.push_str(": unknown keys ");
+        message.push_str(before);
         repr_key_list(
             &mut message,
-            std::iter::once(first).chain(unknown).map(|e| &e.key),
+            std::iter::once(first).chain(outside).map(|e| &e.key),
         );
-        message.push_str(" (not in schema)");
+        message.push_str(after);
         self.push(
             message,
             child_key(&place.path(), &first.key),
@@ -514,21 +516,8 @@ impl Checker {
             let fixable = count == expected.len() && !obj.has_duplicates;
             self.push_fixable(message, place.path(), range, fixable);
         }
-        let mut extra = obj.entries.iter().filter(|e| !is_one_of(&e.key, expected));
-        if let Some(first) = extra.next() {
-            let mut message = place.label();
-            message.push_str(": keys ");
-            repr_key_list(
-                &mut message,
-                std::iter::once(first).chain(extra).map(|e| &e.key),
-            );
-            message.push_str(" are not allowed in this context");
-            self.push(
-                message,
-                child_key(&place.path(), &first.key),
-                key_span(first),
-            );
-        }
+        let not_allowed = " are not allowed in this context";
+        self.keys_outside(obj, expected, place, ": keys ", not_allowed);
     }
 }
 

@@ -20,7 +20,7 @@ use ideogram4::output::{
 };
 use ideogram4::pipeline::{LoadOptions, ModelSource};
 use ideogram4::sampler::{
-    parse_guidance_list, CustomSampler, Guidance, ImageSize, Preset, SamplerParams,
+    parse_guidance_list, random_seed, CustomSampler, Guidance, ImageSize, Preset, SamplerParams,
 };
 use serde_json::json;
 
@@ -487,18 +487,6 @@ fn configured_model() -> Option<String> {
     let text = std::fs::read_to_string(dirs.config_file()).ok()?;
     let table: toml::Table = toml::from_str(&text).ok()?;
     table.get("model")?.as_str().map(str::to_string)
-}
-
-fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    // Seeds people can read and type.
-    h.finish() % 1_000_000_000
 }
 
 fn compute_for(arg: DtypeArg) -> Compute {

@@ -65,8 +65,5 @@ pub fn configured_lora_dir() -> Option<PathBuf> {
     let text = std::fs::read_to_string(dirs.config_file()).ok()?;
     let table: toml::Table = toml::from_str(&text).ok()?;
     let dir = table.get("lora_dir")?.as_str()?;
-    Some(match (dir.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => PathBuf::from(dir),
-    })
+    Some(ideogram4::files::expand_home(dir))
 }

@@ -4,9 +4,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use ideogram4::weights::hub::{
-    self, cache, download::human_bytes, DownloadEvent, DownloadOptions, HubEnv, Source,
-};
+use ideogram4::units::human_bytes;
+use ideogram4::weights::hub::{self, cache, DownloadEvent, DownloadOptions, HubEnv, Source};
 use ideogram4::weights::inspect::Inspection;
 use ideogram4::weights::{Checkpoint, ComponentKind, DeclaredQuant, ModelDims};
 use indicatif::{ProgressBar, ProgressStyle};

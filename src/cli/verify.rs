@@ -6,7 +6,6 @@
 //! every file is clean, 1 when any has a warning, 2 when any cannot be read (the highest wins).
 
 use std::borrow::Cow;
-use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -138,16 +137,10 @@ fn universal_newlines(raw: &str) -> Cow<'_, str> {
     Cow::Owned(raw.replace("\r\n", "\n").replace('\r', "\n"))
 }
 
-/// Replaces the file through a sibling temporary file, so a crash never leaves half a caption.
+/// Replaces the file atomically, so a crash never leaves half a caption.
 fn write_in_place(path: &Path, text: &str) -> anyhow::Result<()> {
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".ideogram4-fix.tmp");
-    let tmp = path.with_file_name(tmp_name);
-    fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    if let Ok(meta) = fs::metadata(path) {
-        let _ = fs::set_permissions(&tmp, meta.permissions());
-    }
-    fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+    ideogram4::files::write_atomic(path, text.as_bytes(), ideogram4::files::Replace::Allow)
+        .with_context(|| format!("replacing {}", path.display()))
 }
 
 #[derive(Serialize)]

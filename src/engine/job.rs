@@ -88,16 +88,6 @@ impl Job {
     }
 }
 
-/// `~/x` -> the home folder's `x`; other paths unchanged.
-pub fn expand_home(path: &Path) -> PathBuf {
-    if let Ok(rest) = path.strip_prefix("~") {
-        if let Some(home) = directories::BaseDirs::new() {
-            return home.home_dir().join(rest);
-        }
-    }
-    path.to_path_buf()
-}
-
 pub fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -2,7 +2,6 @@
 //! replaced atomically (write a temporary file beside it, flush, rename), so a crash or a
 //! full disk never leaves half a file.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -10,6 +9,7 @@ use thiserror::Error;
 
 use super::job::ModelSpec;
 use super::queue::Queue;
+use crate::files::{write_atomic, Replace};
 use crate::sampler::{ImageSize, SamplerParams};
 
 /// 2: queued jobs refer to their caption in a `captions` table (each distinct text stored
@@ -112,7 +112,7 @@ pub fn save(path: &Path, state: &SavedState) -> Result<(), PersistError> {
     let mut value = serde_json::to_value(state).map_err(bad)?;
     share_captions(&mut value);
     let json = serde_json::to_vec_pretty(&value).map_err(bad)?;
-    write_atomic(path, &json).map_err(|source| PersistError::Write {
+    write_atomic(path, &json, Replace::Allow).map_err(|source| PersistError::Write {
         path: path.to_path_buf(),
         source,
     })
@@ -180,29 +180,6 @@ fn inline_captions(state: &mut serde_json::Value) -> Result<(), String> {
         spec.insert("caption".into(), caption.clone());
     }
     Ok(())
-}
-
-/// Writes `bytes` to `path` so that readers see the old file or the new one, never a mix.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map_or_else(|| "state".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The real pipeline behind the engine's [`Generator`] interface, and the list of models
 //! found in the local Hugging Face cache for the model picker.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use super::generator::{
@@ -226,8 +226,8 @@ fn with_start_record(
     record
 }
 
-/// Repositories in the Hugging Face cache that hold a checkpoint (a snapshot with a
-/// `transformer/` folder), as model choices.
+/// Repositories in the Hugging Face cache that hold a checkpoint
+/// ([`crate::weights::hub::cache::CachedRepo::holds_checkpoint`]), as model choices.
 pub fn cached_models() -> Vec<ModelSpec> {
     cached_models_in(&pipeline::hf_cache_dirs())
 }
@@ -235,35 +235,16 @@ pub fn cached_models() -> Vec<ModelSpec> {
 pub fn cached_models_in(caches: &[PathBuf]) -> Vec<ModelSpec> {
     let mut found = Vec::new();
     for cache in caches {
-        let Ok(entries) = std::fs::read_dir(cache) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix("models--") else {
-                continue;
-            };
-            if has_checkpoint(&entry.path().join("snapshots")) {
-                let id = rest.replacen("--", "/", 1);
-                let spec = ModelSpec::Repo(id);
-                if !found.contains(&spec) {
-                    found.push(spec);
-                }
+        let repos = crate::weights::hub::cache::scan(cache).unwrap_or_default();
+        for repo in repos.into_iter().filter(|r| r.holds_checkpoint()) {
+            let spec = ModelSpec::Repo(repo.repo_id);
+            if !found.contains(&spec) {
+                found.push(spec);
             }
         }
     }
     found.sort_by_key(|m| m.to_string());
     found
-}
-
-fn has_checkpoint(snapshots: &Path) -> bool {
-    std::fs::read_dir(snapshots)
-        .map(|entries| {
-            entries
-                .flatten()
-                .any(|e| e.path().join("transformer").is_dir())
-        })
-        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -40,31 +40,15 @@ use crate::caption::{self, Warning};
 /// How many characters of an unusable reply an error quotes.
 pub const QUOTE_CHARS: usize = 200;
 
-/// A secret: used in one request header, shown nowhere.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
+/// An API key of a magic prompt backend.
+pub type ApiKey = crate::secret::Secret<ApiKeyKind>;
 
-impl ApiKey {
-    /// `None` for an empty or blank value (an unset key, as far as anyone means).
-    pub fn new(value: impl Into<String>) -> Option<ApiKey> {
-        let value = value.into().trim().to_string();
-        (!value.is_empty()).then_some(ApiKey(value))
-    }
+/// Names [`ApiKey`] in `Debug` output.
+#[derive(Debug)]
+pub enum ApiKeyKind {}
 
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// `text` with every occurrence of the key replaced, for texts that quote a server.
-    pub(crate) fn redact(&self, text: &str) -> String {
-        text.replace(&self.0, "[redacted]")
-    }
-}
-
-impl std::fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiKey([redacted])")
-    }
+impl crate::secret::SecretKind for ApiKeyKind {
+    const NAME: &'static str = "ApiKey";
 }
 
 /// Set from another thread to abandon an expansion; requests in flight are left to time out

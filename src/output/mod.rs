@@ -42,7 +42,6 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-mod atomic;
 mod clock;
 mod history;
 mod jpeg_meta;
@@ -53,7 +52,7 @@ mod record;
 mod webp_meta;
 mod xmp;
 
-pub use atomic::{write_atomic, Replace, TEMP_PREFIX};
+pub use crate::files::{write_atomic, Replace, TEMP_PREFIX};
 pub use clock::{CivilTime, Timestamp};
 pub use history::{caption_summary, History, HistoryEntry, HistoryLoad, SUMMARY_CHARS};
 pub use pattern::{expand_pattern, OutputName, PatternFields, PLACEHOLDERS};

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::clock::Timestamp;
 use super::OutputError;
+use crate::files::expand_home;
 
 /// Placeholders a pattern may use.
 pub const PLACEHOLDERS: [&str; 5] = ["date", "time", "seed", "preset", "n"];
@@ -231,17 +232,6 @@ fn split_extension(file: &str) -> (String, Option<String>) {
         }
     }
     (file.to_string(), None)
-}
-
-fn expand_home(path: &str) -> PathBuf {
-    if path == "~" || path.starts_with("~/") {
-        if let Some(dirs) = directories::BaseDirs::new() {
-            return dirs
-                .home_dir()
-                .join(path.trim_start_matches('~').trim_start_matches('/'));
-        }
-    }
-    PathBuf::from(path)
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@
 //! Weights are filler (random NF4 codes, plausible scales): memory and time do not depend on
 //! the values. The tokenizer is the demo model's (its ids fit the real embedding).
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -601,7 +600,7 @@ fn write_safetensors(
     nf4: bool,
     rng: &mut Rng,
 ) -> std::io::Result<()> {
-    // Files appear complete (renamed from `.partial`), so one that exists is kept.
+    // Files appear complete (written atomically), so one that exists is kept.
     if path.is_file() {
         return Ok(());
     }
@@ -620,42 +619,41 @@ fn write_safetensors(
     while json.len() % 8 != 0 {
         json.push(b' ');
     }
-    let tmp = path.with_extension("partial");
-    let mut w = BufWriter::with_capacity(8 << 20, File::create(&tmp)?);
-    w.write_all(&(json.len() as u64).to_le_bytes())?;
-    w.write_all(&json)?;
-    let mut buf = vec![0u8; 1 << 20];
-    for t in &tensors {
-        let mut left = t.nbytes;
-        while left > 0 {
-            let chunk = left.min(buf.len());
-            let b = &mut buf[..chunk];
-            match &t.fill {
-                Fill::Codes => b.chunks_mut(8).for_each(|c| {
-                    let r = rng.next().to_le_bytes();
-                    c.copy_from_slice(&r[..c.len()]);
-                }),
-                Fill::Bf16 { mean, std } => b.chunks_exact_mut(2).for_each(|c| {
-                    let v = half::bf16::from_f32(rng.uniform(*mean, *std));
-                    c.copy_from_slice(&v.to_le_bytes());
-                }),
-                Fill::Absmax(value) => b.chunks_exact_mut(4).for_each(|c| {
-                    let v = rng.uniform(*value, 0.1 * value);
-                    c.copy_from_slice(&v.to_le_bytes());
-                }),
-                Fill::QuantMap => b
-                    .chunks_exact_mut(4)
-                    .zip(NF4_CODEBOOK)
-                    .for_each(|(c, v)| c.copy_from_slice(&v.to_le_bytes())),
-                Fill::Bytes(bytes) => b.copy_from_slice(bytes),
+    crate::files::write_atomic_with(path, crate::files::Replace::Allow, |file| {
+        let mut w = BufWriter::with_capacity(8 << 20, file);
+        w.write_all(&(json.len() as u64).to_le_bytes())?;
+        w.write_all(&json)?;
+        let mut buf = vec![0u8; 1 << 20];
+        for t in &tensors {
+            let mut left = t.nbytes;
+            while left > 0 {
+                let chunk = left.min(buf.len());
+                let b = &mut buf[..chunk];
+                match &t.fill {
+                    Fill::Codes => b.chunks_mut(8).for_each(|c| {
+                        let r = rng.next().to_le_bytes();
+                        c.copy_from_slice(&r[..c.len()]);
+                    }),
+                    Fill::Bf16 { mean, std } => b.chunks_exact_mut(2).for_each(|c| {
+                        let v = half::bf16::from_f32(rng.uniform(*mean, *std));
+                        c.copy_from_slice(&v.to_le_bytes());
+                    }),
+                    Fill::Absmax(value) => b.chunks_exact_mut(4).for_each(|c| {
+                        let v = rng.uniform(*value, 0.1 * value);
+                        c.copy_from_slice(&v.to_le_bytes());
+                    }),
+                    Fill::QuantMap => b
+                        .chunks_exact_mut(4)
+                        .zip(NF4_CODEBOOK)
+                        .for_each(|(c, v)| c.copy_from_slice(&v.to_le_bytes())),
+                    Fill::Bytes(bytes) => b.copy_from_slice(bytes),
+                }
+                w.write_all(b)?;
+                left -= chunk;
             }
-            w.write_all(b)?;
-            left -= chunk;
         }
-    }
-    w.flush()?;
-    drop(w);
-    std::fs::rename(&tmp, path)
+        w.flush()
+    })
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::{PipelineError, Result};
+use crate::files::expand_home;
 use crate::weights::hub::{self, HubEnv};
 
 /// The model to load. Saved queues and settings store it as the text [`ModelSource::parse`]
@@ -105,13 +106,6 @@ impl fmt::Display for ModelSource {
             ModelSource::Dir(p) => write!(f, "{}", p.display()),
             ModelSource::Repo(r) => f.write_str(r),
         }
-    }
-}
-
-fn expand_home(text: &str) -> PathBuf {
-    match (text.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => PathBuf::from(text),
     }
 }
 

@@ -42,6 +42,7 @@ mod ndtri;
 mod params;
 mod presets;
 mod schedule;
+mod seed;
 mod size;
 
 pub use guidance_skip::{
@@ -58,6 +59,7 @@ pub use schedule::{
     resolution_mean, step_intervals, LogitNormalSchedule, Schedule, Step, LOGSNR_MAX, LOGSNR_MIN,
     REFERENCE_PIXELS,
 };
+pub use seed::{random_seed, RANDOM_SEED_LIMIT};
 pub use size::{
     validate_size, ImageSize, SizeError, SizeLimits, MAX_ASPECT, MAX_SIDE, MIN_SIDE,
     PIXELS_PER_TOKEN,

@@ -18,12 +18,13 @@ use super::list;
 use super::overlay_state::{
     GuidanceEditor, Overlay, OverlayOutcome, Picker, PickerItem, Prompt, PromptKind,
 };
-use super::params_state::{fmt_num, guidance_text, random_seed, Field, ParamsState, Refusal};
+use super::params_state::{fmt_num, guidance_text, Field, ParamsState, Refusal};
 use super::sysmem::SystemMemory;
 use super::theme::Theme;
 use crate::engine::persist::SavedState;
 use crate::engine::{EngineEvent, JobId, JobSpec, ModelSpec, Queue, SharedImage, StepInfo};
 use crate::model::adapter::{AdapterTarget, AdapterUse};
+use crate::sampler::random_seed;
 
 pub use super::document::{CaptionCache, CaptionFormat};
 pub use super::jobs::{load_png, HistoryItem, HistoryList};
@@ -541,7 +542,7 @@ impl App {
                     self.error("give a file name");
                     return;
                 }
-                let path = crate::engine::job::expand_home(Path::new(&text));
+                let path = crate::files::expand_home(Path::new(&text));
                 self.save_to(&path);
             }
             PromptKind::SubmitMany => match text.parse::<usize>() {

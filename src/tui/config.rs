@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::job::expand_home;
+use crate::files::expand_home;
 use thiserror::Error;
 
 /// Where settings, themes and saved state live (the same `ProjectDirs` as `build.rs`).

@@ -142,7 +142,7 @@ impl App {
     }
 
     pub(super) fn open_file(&mut self, path: &Path) {
-        let path = crate::engine::job::expand_home(path);
+        let path = crate::files::expand_home(path);
         match crate::caption::input::read_file(&path) {
             Ok(text) => {
                 self.editor.reset(text);
@@ -156,7 +156,11 @@ impl App {
     }
 
     pub(super) fn save_to(&mut self, path: &Path) {
-        match crate::engine::persist::write_atomic(path, self.editor.text().as_bytes()) {
+        match crate::files::write_atomic(
+            path,
+            self.editor.text().as_bytes(),
+            crate::files::Replace::Allow,
+        ) {
             Ok(()) => {
                 self.saved_text = self.editor.text().to_string();
                 self.caption_file = Some(path.to_path_buf());

@@ -9,8 +9,8 @@ use super::action::{Action, Motion};
 use super::app::{App, Effect, EngineCommand, PreviewImage};
 use super::keymap::Context;
 use super::list;
-use super::params_state::random_seed;
 use crate::engine::{Job, JobId, JobSpec, JobStatus, ModelSpec, Queue, RgbImage};
+use crate::sampler::random_seed;
 
 /// A finished image: from this session's queue or from the output history index.
 #[derive(Debug, Clone, PartialEq)]

@@ -258,7 +258,7 @@ impl Picker {
         let mut paths: Vec<PathBuf> = Vec::new();
         if let Some(dir) = lora_dir {
             paths.extend(crate::model::adapter::root_safetensors(
-                &crate::engine::job::expand_home(dir),
+                &crate::files::expand_home(dir),
             ));
         }
         let env = crate::weights::hub::HubEnv::from_env();

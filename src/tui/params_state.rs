@@ -107,15 +107,6 @@ impl Default for ParamsState {
     }
 }
 
-/// A seed in the range people can read and retype.
-pub fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    RandomState::new().hash_one(nanos) % (1 << 32)
-}
-
 /// Why a change was refused, for the status line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refusal {

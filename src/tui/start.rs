@@ -136,7 +136,7 @@ impl StartState {
 /// matches agree, with `/` after a single folder. Hidden entries only when asked for with a
 /// leading dot. Returns the text unchanged when nothing matches.
 pub fn complete_path(text: &str) -> String {
-    let expanded = crate::engine::job::expand_home(Path::new(text));
+    let expanded = crate::files::expand_home(Path::new(text));
     let expanded = expanded.to_string_lossy();
     let (dir_part, prefix) = match text.rfind('/') {
         Some(i) => (&text[..=i], &text[i + 1..]),
@@ -194,7 +194,7 @@ impl super::app::App {
             self.error("give a file name");
             return;
         }
-        let path = crate::engine::job::expand_home(Path::new(text));
+        let path = crate::files::expand_home(Path::new(text));
         match StartFile::read(&path) {
             Ok(file) => {
                 let what = if *kind == PromptKind::StartMask {

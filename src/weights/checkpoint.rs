@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::checkpoint_files::ComponentKind;
 use super::component::{Component, ComponentPlan, ComponentSource};
 use super::error::{Result, WeightsError};
-use super::layout::ComponentKind;
 use super::weight::WeightFormat;
 
 /// The checkpoint's overall flavour, from its DiT and text-encoder Linear weights.
@@ -55,7 +55,7 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Validates the layout and reads all headers; no tensor data is read.
+    /// Validates the folders and reads all headers; no tensor data is read.
     pub fn open(root: &Path) -> Result<Checkpoint> {
         Checkpoint::open_with(root, &DitOverrides::default())
     }

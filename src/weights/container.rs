@@ -53,23 +53,30 @@ pub struct SafetensorsFile {
     file: File,
 }
 
+/// Opens a weights file and gets its length; a missing file is a [`WeightsError::MissingFile`]
+/// that says `expected`.
+pub(crate) fn open_weights_file(path: &Path, expected: &str) -> Result<(File, u64)> {
+    let file = File::open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            WeightsError::MissingFile {
+                path: path.to_path_buf(),
+                expected: expected.into(),
+            }
+        } else {
+            WeightsError::io(path, e)
+        }
+    })?;
+    let len = file
+        .metadata()
+        .map_err(|e| WeightsError::io(path, e))?
+        .len();
+    Ok((file, len))
+}
+
 impl SafetensorsFile {
     /// Opens `path` and parses its header; reads no tensor data.
     pub fn open(path: &Path) -> Result<SafetensorsFile> {
-        let mut file = File::open(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                WeightsError::MissingFile {
-                    path: path.to_path_buf(),
-                    expected: "a safetensors file".into(),
-                }
-            } else {
-                WeightsError::io(path, e)
-            }
-        })?;
-        let file_len = file
-            .metadata()
-            .map_err(|e| WeightsError::io(path, e))?
-            .len();
+        let (mut file, file_len) = open_weights_file(path, "a safetensors file")?;
         let mut prefix = Vec::with_capacity(8);
         (&mut file)
             .take(8)

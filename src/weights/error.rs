@@ -60,7 +60,7 @@ pub enum WeightsError {
         found: String,
     },
 
-    /// A tensor the model layout requires is absent from every file of the component.
+    /// A tensor the tensor schema requires is absent from every file of the component.
     #[error("{}: tensor `{tensor}` is missing (expected {expected})", path.display())]
     MissingTensor {
         path: PathBuf,

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::checkpoint::{Checkpoint, CheckpointFormat};
+use super::checkpoint_files::{ComponentFiles, ComponentKind};
 use super::component::DeclaredQuant;
-use super::layout::{ComponentFiles, ComponentKind};
 use super::schema::ModelDims;
 
 #[derive(Debug, Clone, serde::Serialize)]

@@ -14,6 +14,7 @@
 
 pub mod affine;
 mod checkpoint;
+pub mod checkpoint_files;
 mod component;
 pub mod container;
 mod error;
@@ -23,8 +24,6 @@ pub mod gguf;
 pub mod header;
 pub mod hub;
 pub mod inspect;
-
-pub mod layout;
 pub mod nf4;
 pub mod quant_state;
 pub mod schema;
@@ -33,11 +32,11 @@ mod weight;
 
 pub use affine::AffineWeight;
 pub use checkpoint::{Checkpoint, CheckpointFormat, DitOverrides};
+pub use checkpoint_files::ComponentKind;
 pub use component::{Component, ComponentPlan, DeclaredQuant, TensorSummary};
 pub use error::{Result, WeightsError};
 pub use fp8::Fp8Weight;
 pub use ggml::{GgmlType, GgufWeight};
-pub use layout::ComponentKind;
 pub use nf4::{Absmax, Nf4Weight, NF4_CODEBOOK};
 pub use quant_state::Nf4QuantState;
 pub use schema::{DitDims, ModelDims, TextEncoderDims, VaeDims};

@@ -239,28 +239,11 @@ impl Nf4Weight {
         })?
     }
 
-    /// The float32 scales computed on the host (same arithmetic as [`Nf4Weight::absmax_f32`]).
+    /// The float32 scales on the host. Nested scales are decoded by [`Nf4Weight::absmax_f32`]
+    /// (one definition of that arithmetic; there are only `numel / blocksize` of them, so the
+    /// few MLX ops cost nothing next to the rayon loop over the codes).
     fn host_absmax(&self) -> mlx::Result<Vec<f32>> {
-        match &self.absmax {
-            Absmax::F32(a) => a.to_vec::<f32>(),
-            Absmax::Nested {
-                codes,
-                scales,
-                map,
-                blocksize,
-                offset,
-            } => {
-                let map = map.to_vec::<f32>()?;
-                let scales = scales.to_vec::<f32>()?;
-                codes.with_host_bytes(|codes| {
-                    codes
-                        .iter()
-                        .enumerate()
-                        .map(|(j, &c)| map[c as usize] * scales[j / blocksize] + offset)
-                        .collect()
-                })
-            }
-        }
+        self.absmax_f32()?.to_vec::<f32>()
     }
 }
 

@@ -1,4 +1,5 @@
-//! The expected tensor layout of each component, with dimensions inferred from the shapes
+//! The tensor schema of each component (the names and shapes the model expects; the files
+//! holding them are `checkpoint_files`' business), with dimensions inferred from the shapes
 //! themselves (so the tiny fixtures and the full model pass the same checks) and settings
 //! that shapes cannot give (rope) read from `config.json` or the official defaults.
 //!
@@ -11,10 +12,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::component::{PlanView, Planned};
+use super::checkpoint_files::ComponentKind;
+use super::component::{config_value, PlanView, Planned};
 use super::container::StDtype;
 use super::error::{Result, WeightsError};
-use super::layout::ComponentKind;
 
 /// Official `Ideogram4Config` values that tensor shapes cannot tell.
 pub const DIT_ROPE_THETA: f64 = 5_000_000.0;
@@ -202,7 +203,7 @@ fn compare(
             return Err(WeightsError::MissingTensor {
                 path: view.any_path().to_path_buf(),
                 tensor: x.name.clone(),
-                expected: format!("shape {:?} in the {model} layout", x.shape),
+                expected: format!("shape {:?} in the {model} schema", x.shape),
             });
         };
         let shape = p.shape();
@@ -222,7 +223,7 @@ fn compare(
             return Err(WeightsError::tensor(
                 view.path_of(name),
                 name,
-                format!("only tensors of the {model} layout"),
+                format!("only tensors of the {model} schema"),
                 format!("an unexpected tensor ({} {:?})", p.format(), p.shape()),
             ));
         }
@@ -260,49 +261,31 @@ fn check_dtype(view: &PlanView<'_>, name: &str, p: &Planned, role: Role) -> Resu
 }
 
 fn config_usize(config: Option<&Value>, key: &str, path: &Path) -> Result<Option<usize>> {
-    match config.and_then(|c| c.get(key)) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(|n| Some(n as usize))
-            .ok_or_else(|| WeightsError::Config {
-                path: path.to_path_buf(),
-                expected: format!("a non-negative integer `{key}`"),
-                found: v.to_string(),
-            }),
-    }
+    let expected = format!("a non-negative integer `{key}`");
+    config_value(config, key, path, &expected, |v| {
+        v.as_u64().map(|n| n as usize)
+    })
 }
 
 fn config_f64(config: Option<&Value>, key: &str, path: &Path) -> Result<Option<f64>> {
-    match config.and_then(|c| c.get(key)) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_f64().map(Some).ok_or_else(|| WeightsError::Config {
-            path: path.to_path_buf(),
-            expected: format!("a number `{key}`"),
-            found: v.to_string(),
-        }),
-    }
+    config_value(
+        config,
+        key,
+        path,
+        &format!("a number `{key}`"),
+        Value::as_f64,
+    )
 }
 
 fn config_section(config: Option<&Value>, key: &str, path: &Path) -> Result<Option<Vec<usize>>> {
-    match config.and_then(|c| c.get(key)) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) => items
+    let expected = format!("a list of integers `{key}`");
+    config_value(config, key, path, &expected, |v| {
+        let items = v.as_array()?;
+        items
             .iter()
-            .map(|v| v.as_u64().map(|n| n as usize))
-            .collect::<Option<Vec<_>>>()
-            .map(Some)
-            .ok_or_else(|| WeightsError::Config {
-                path: path.to_path_buf(),
-                expected: format!("a list of integers `{key}`"),
-                found: Value::Array(items.clone()).to_string(),
-            }),
-        Some(v) => Err(WeightsError::Config {
-            path: path.to_path_buf(),
-            expected: format!("a list of integers `{key}`"),
-            found: v.to_string(),
-        }),
-    }
+            .map(|x| x.as_u64().map(|n| n as usize))
+            .collect()
+    })
 }
 
 /// A config value that shapes also determine must agree with them.

@@ -3,18 +3,21 @@
 //! per-component save (§5.1), and how community files are told apart by name.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::component::{merge_shards, read_config, read_config_file, AffineHint, Planned, Source};
-use super::container::{Header as StHeader, SafetensorsFile, StDtype, TensorInfo};
+use super::checkpoint_files::{component_files, ComponentFiles, ComponentKind};
+use super::component::{
+    config_value, merge_shards, read_config, read_config_file, AffineHint, Planned, Source,
+};
+use super::container::{
+    open_weights_file, Header as StHeader, SafetensorsFile, StDtype, TensorInfo,
+};
 use super::error::{Result, WeightsError};
 use super::ggml::GgmlType;
 use super::gguf;
-use super::layout::{component_files, ComponentFiles, ComponentKind};
 
 /// What a component plan is read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,20 +233,7 @@ const MAX_GGUF_HEADER: u64 = 256 << 20;
 /// mapped to byte ranges (dense F32/F16/BF16 with their row-major shape, block types as U8
 /// `[bytes]`).
 pub fn open_gguf(path: &Path) -> Result<(SafetensorsFile, Vec<gguf::TensorInfo>)> {
-    let mut file = File::open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            WeightsError::MissingFile {
-                path: path.to_path_buf(),
-                expected: "a GGUF file".into(),
-            }
-        } else {
-            WeightsError::io(path, e)
-        }
-    })?;
-    let file_len = file
-        .metadata()
-        .map_err(|e| WeightsError::io(path, e))?
-        .len();
+    let (mut file, file_len) = open_weights_file(path, "a GGUF file")?;
     let mut want = file_len.min(1 << 20);
     let mut bytes = Vec::new();
     let header = loop {
@@ -540,15 +530,14 @@ pub fn split_sources(root: &Path) -> Result<Option<BTreeMap<ComponentKind, Compo
     let meta = meta.unwrap_or(Value::Null);
     let (qc, qc_path) = read_config_file(&root.join("quantize_config.json"))?;
     let q = qc.as_ref().and_then(|v| v.get("quantization"));
-    let num = |v: Option<&Value>, key: &str, path: &Path| -> Result<Option<u64>> {
-        match v.and_then(|v| v.get(key)) {
-            None | Some(Value::Null) => Ok(None),
-            Some(x) => x.as_u64().map(Some).ok_or_else(|| WeightsError::Config {
-                path: path.to_path_buf(),
-                expected: format!("`{key}` a positive integer"),
-                found: x.to_string(),
-            }),
-        }
+    let num = |v: Option<&Value>, key: &str, path: &Path| {
+        config_value(
+            v,
+            key,
+            path,
+            &format!("`{key}` a positive integer"),
+            Value::as_u64,
+        )
     };
     let quantized = meta
         .get("quantized")

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::weights::layout::{needed_files, NeededFile};
+use crate::weights::checkpoint_files::{needed_files, NeededFile};
 
 /// `models--org--name`.
 pub fn repo_folder_name(repo_id: &str) -> String {
@@ -75,6 +75,14 @@ impl CachedRevision {
 
     pub fn is_complete(&self) -> bool {
         self.files.iter().all(|f| f.present)
+    }
+
+    /// Whether the snapshot holds a checkpoint the loader can open as a model: the official
+    /// folders (`transformer/` is the one every format has) or an MLX split checkpoint
+    /// (`split_model.json`). Possibly incomplete: [`CachedRevision::missing`] says.
+    pub fn holds_checkpoint(&self) -> bool {
+        self.snapshot.join("transformer").is_dir()
+            || self.snapshot.join("split_model.json").is_file()
     }
 }
 
@@ -206,15 +214,17 @@ fn linked_size(snapshot: &Path) -> u64 {
         .sum()
 }
 
-/// Whether a cached repo is an Ideogram 4 checkpoint (by name, or by its folder layout).
+/// Whether a cached repo belongs to Ideogram 4 rather than being an adapter or another
+/// model: a snapshot holds a checkpoint, or the name says so (community repos of GGUF DiT
+/// files have no checkpoint folders).
 pub fn looks_like_ideogram4(repo: &CachedRepo) -> bool {
     let id = repo.repo_id.to_ascii_lowercase();
-    if id.contains("ideogram-4") || id.contains("ideogram4") {
-        return true;
+    id.contains("ideogram-4") || id.contains("ideogram4") || repo.holds_checkpoint()
+}
+
+impl CachedRepo {
+    /// Whether any snapshot holds a checkpoint: the repo can be chosen as a model.
+    pub fn holds_checkpoint(&self) -> bool {
+        self.revisions.iter().any(CachedRevision::holds_checkpoint)
     }
-    repo.revisions.iter().any(|r| {
-        ["transformer", "unconditional_transformer", "text_encoder"]
-            .iter()
-            .all(|d| r.snapshot.join(d).is_dir())
-    })
 }

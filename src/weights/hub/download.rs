@@ -14,7 +14,8 @@ use serde_json::Value;
 use super::cache::{is_safe_revision, repo_dir, snapshot_dir};
 use super::env::HubEnv;
 use super::fetch::{FetchError, Fetcher, Wanted};
-use crate::weights::layout::needed_files;
+use crate::units::human_bytes;
+use crate::weights::checkpoint_files::needed_files;
 
 /// The repo `models download` fetches by default.
 pub const DEFAULT_REPO: &str = "ideogram-ai/ideogram-4-nf4";
@@ -98,21 +99,6 @@ pub enum HubError {
 }
 
 pub type Result<T> = std::result::Result<T, HubError>;
-
-pub fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
 
 /// `owner/name` with Hub-legal characters.
 pub fn is_repo_id(s: &str) -> bool {

@@ -1,32 +1,19 @@
 //! Hugging Face settings from the environment, with the Python `huggingface_hub` rules so
 //! that files fetched earlier with `hf download` are found where Python put them.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
-/// An access token. Deliberately has no `Display` and a redacted `Debug`: it must never be
-/// printed or logged.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
+/// A Hugging Face access token.
+pub type Token = crate::secret::Secret<TokenKind>;
 
-impl Token {
-    pub fn new(value: impl Into<String>) -> Option<Token> {
-        let v = value.into().trim().to_string();
-        (!v.is_empty()).then_some(Token(v))
-    }
+/// Names [`Token`] in `Debug` output.
+#[derive(Debug)]
+pub enum TokenKind {}
 
-    /// The secret, for the Authorization header only.
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
+impl crate::secret::SecretKind for TokenKind {
+    const NAME: &'static str = "Token";
 }
 
 /// Where the token came from (printable: no secret).
@@ -56,7 +43,7 @@ pub struct HubEnv {
 impl HubEnv {
     /// From the process environment.
     pub fn from_env() -> HubEnv {
-        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let home = crate::files::home_dir();
         HubEnv::from_lookup(|k| std::env::var(k).ok(), home.as_deref())
     }
 

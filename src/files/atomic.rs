@@ -3,7 +3,8 @@
 //! The bytes go to a hidden temporary file in the destination's folder (same file system, so
 //! the final step is a rename or link, not a copy), are flushed to disk with `fsync`, and only
 //! then get their final name; the folder is synced afterwards so the new name survives a
-//! power cut too.
+//! power cut too. Replacing a file keeps its permissions (an edited caption stays as
+//! readable as it was).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -23,7 +24,17 @@ pub enum Replace {
 
 /// Write `bytes` to `path` atomically. Parent folders are created.
 pub fn write_atomic(path: &Path, bytes: &[u8], replace: Replace) -> io::Result<()> {
-    let temp = write_temp(path, bytes)?;
+    write_atomic_with(path, replace, |file| file.write_all(bytes))
+}
+
+/// [`write_atomic`] for content produced piece by piece (files too large to hold in memory):
+/// `write` fills the temporary file, which gets its final name only if `write` succeeds.
+pub fn write_atomic_with(
+    path: &Path,
+    replace: Replace,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
+    let temp = write_temp(path, write)?;
     let published = publish(&temp, path, replace);
     if published.is_err() {
         let _ = fs::remove_file(&temp);
@@ -37,13 +48,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8], replace: Replace) -> io::Result<(
 /// partial file under the final name.
 pub const TEMP_PREFIX: &str = ".ideogram4-tmp-";
 
-fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
+fn write_temp(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<PathBuf> {
     let dir = parent_dir(path);
     fs::create_dir_all(&dir)?;
     let stem = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let (mut file, temp) = create_temp(&dir, &stem)?;
+    let written = write(&mut file).and_then(|()| file.sync_all());
+    if let Err(err) = written {
+        drop(file);
+        let _ = fs::remove_file(&temp);
+        return Err(err);
+    }
+    Ok(temp)
+}
+
+/// A new, uniquely named file next to the destination (never one another writer holds).
+fn create_temp(dir: &Path, stem: &str) -> io::Result<(File, PathBuf)> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -54,15 +77,7 @@ fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
         let name = format!("{TEMP_PREFIX}{}-{n}-{nanos:08x}-{stem}", std::process::id());
         let temp = dir.join(name);
         match OpenOptions::new().write(true).create_new(true).open(&temp) {
-            Ok(mut file) => {
-                let written = file.write_all(bytes).and_then(|()| file.sync_all());
-                if let Err(err) = written {
-                    drop(file);
-                    let _ = fs::remove_file(&temp);
-                    return Err(err);
-                }
-                return Ok(temp);
-            }
+            Ok(file) => return Ok((file, temp)),
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(err) => return Err(err),
         }
@@ -75,7 +90,12 @@ fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
 
 fn publish(temp: &Path, path: &Path, replace: Replace) -> io::Result<()> {
     match replace {
-        Replace::Allow => fs::rename(temp, path),
+        Replace::Allow => {
+            if let Ok(meta) = fs::metadata(path) {
+                let _ = fs::set_permissions(temp, meta.permissions());
+            }
+            fs::rename(temp, path)
+        }
         Replace::Forbid => {
             // A hard link fails if the name exists, atomically; the temp name is removed after.
             match fs::hard_link(temp, path) {
@@ -164,5 +184,37 @@ mod tests {
         fs::write(target.join("x"), b"x").unwrap();
         assert!(write_atomic(&target, b"data", Replace::Allow).is_err());
         assert_eq!(names(dir.path()), vec!["taken"]);
+    }
+
+    #[test]
+    fn streamed_content_and_a_failed_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.bin");
+        write_atomic_with(&path, Replace::Forbid, |f| {
+            f.write_all(b"ab")?;
+            f.write_all(b"cd")
+        })
+        .unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"abcd");
+        let failed = write_atomic_with(&path, Replace::Allow, |f| {
+            f.write_all(b"half")?;
+            Err(io::Error::other("disk full"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"abcd");
+        assert_eq!(names(dir.path()), vec!["big.bin"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn replacing_keeps_the_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("caption.json");
+        write_atomic(&path, b"{}", Replace::Forbid).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        write_atomic(&path, b"{\"a\": 1}", Replace::Allow).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 }

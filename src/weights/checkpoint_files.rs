@@ -1,4 +1,4 @@
-//! The Hugging Face folder layout of the official repos: which files make up each component
+//! Checkpoint files: which files make up each component in the official repos' folders
 //! (official rule: `<stem>.safetensors.index.json` + its shards if present, else the single
 //! `<stem>.safetensors`), and which files a complete checkpoint needs.
 
