@@ -357,6 +357,11 @@ impl Pipeline {
         )
     }
 
+    /// Bytes of the attached adapters' factors, held once in the compute dtype.
+    pub fn adapter_bytes(&self) -> usize {
+        self.adapters.cached_bytes()
+    }
+
     /// Warnings about adapters (keys that matched nothing) since the last call.
     pub fn take_adapter_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.adapters.warnings)
