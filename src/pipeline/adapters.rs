@@ -224,11 +224,6 @@ impl AdapterState {
         Ok(())
     }
 
-    /// Bytes of the cached factors (shared with the attached layers, so not extra).
-    pub(crate) fn cached_bytes(&self) -> usize {
-        self.cache.values().map(|c| c.adapter.nbytes()).sum()
-    }
-
     /// The record entries of the attached adapters.
     pub(crate) fn recorded(&self) -> Vec<RecordedAdapter> {
         self.attached

@@ -761,11 +761,15 @@ mod tests {
         let factors = 2 * gib;
         let mut first = job(256, 10 * gib, gib / 2 + 256 * mib, 512 * mib);
         first.adapter_bytes = factors;
-        first.active_at_sampling += factors;
-        first.peak_denoise_phase += factors;
-        first.active_at_decode += factors;
-        first.peak_decode_phase += factors;
-        first.peak_text_phase += factors;
+        for bytes in [
+            &mut first.active_at_sampling,
+            &mut first.peak_denoise_phase,
+            &mut first.active_at_decode,
+            &mut first.peak_decode_phase,
+            &mut first.peak_text_phase,
+        ] {
+            *bytes += factors;
+        }
         let mut second = job(1024, 10 * gib + factors, gib / 2 + 1024 * mib, 2048 * mib);
         second.adapter_bytes_at_start = factors;
         second.adapter_bytes = factors;
@@ -773,29 +777,28 @@ mod tests {
         second.peak_text_phase = second.active_at_start + 64 * mib;
         let jobs = [first, second];
         let e = estimate(&jobs, true).unwrap();
-        // As without factors (12.25 / 14), plus 1 GiB: 2 GiB of float32 are 1 GiB of bf16.
-        assert!((e.adapter_gib - 1.0).abs() < 1e-9, "{}", e.adapter_gib);
+        // As without factors (12.25 / 14), plus 1 GiB: 2 GiB of float32 are 1 GiB of bf16;
+        // the text phase is the first job's (the one that encoded): 10 + (1 + 2) / 2.
+        let got = [
+            e.adapter_gib,
+            e.denoise.peak_gib,
+            e.decode.peak_gib,
+            e.text_phase_gib,
+            e.peak_gib,
+        ];
+        let want = [1.0, 13.25, 15.0, 11.5, 15.0];
         assert!(
-            (e.denoise.peak_gib - 13.25).abs() < 1e-9,
-            "{}",
-            e.denoise.peak_gib
+            got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-9),
+            "{got:?}"
         );
-        assert!(
-            (e.decode.peak_gib - 15.0).abs() < 1e-9,
-            "{}",
-            e.decode.peak_gib
-        );
-        // The text phase is the first job's (the one that encoded): 10 + (1 + 2) / 2.
-        assert!(
-            (e.text_phase_gib - 11.5).abs() < 1e-9,
-            "{}",
-            e.text_phase_gib
-        );
-        assert!((e.peak_gib - 15.0).abs() < 1e-9);
         // Measured in bf16 already: nothing is halved.
         let e = estimate(&jobs, false).unwrap();
-        assert!((e.adapter_gib - 2.0).abs() < 1e-9);
-        assert!((e.denoise.peak_gib - (12.0 + 0.5 + 4.0)).abs() < 1e-9);
+        let got = [e.adapter_gib, e.denoise.peak_gib];
+        let want = [2.0, 12.0 + 0.5 + 4.0];
+        assert!(
+            got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-9),
+            "{got:?}"
+        );
     }
 
     #[test]

@@ -357,9 +357,10 @@ impl Pipeline {
         )
     }
 
-    /// Bytes of the attached adapters' factors, held once in the compute dtype.
-    pub fn adapter_bytes(&self) -> usize {
-        self.adapters.cached_bytes()
+    /// Bytes of the adapter factors attached to the conditional DiT, in the compute dtype
+    /// (an unconditional DiT patched by the same adapter shares them).
+    pub fn adapter_bytes(&mut self) -> usize {
+        self.cond.adapter_bytes()
     }
 
     /// Warnings about adapters (keys that matched nothing) since the last call.

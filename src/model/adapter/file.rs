@@ -70,22 +70,6 @@ pub enum ModuleFactors {
 }
 
 impl ModuleFactors {
-    fn arrays(&self) -> Vec<&Array> {
-        match self {
-            ModuleFactors::LowRank { a, b } => vec![a, b],
-            ModuleFactors::Kron {
-                w1,
-                w2_full,
-                w2_factors,
-            } => {
-                let mut v = vec![w1];
-                v.extend(w2_full);
-                v.extend(w2_factors.iter().flat_map(|(a, b)| [a, b]));
-                v
-            }
-        }
-    }
-
     fn arrays_mut(&mut self) -> Vec<&mut Array> {
         match self {
             ModuleFactors::LowRank { a, b } => vec![a, b],
@@ -223,14 +207,6 @@ impl Adapter {
             }
         }
         Ok(())
-    }
-
-    /// Bytes held by the factors.
-    pub fn nbytes(&self) -> usize {
-        self.modules
-            .values()
-            .map(|d| d.factors.arrays().iter().map(|a| a.nbytes()).sum::<usize>())
-            .sum()
     }
 
     /// The file name (what records and lists show).
