@@ -199,3 +199,47 @@ fn adapters_change_between_jobs_without_reloading_and_round_trip_in_the_record()
         .collect();
     assert_eq!(run(&mut p, &j).unwrap().pixels, styled.pixels);
 }
+
+#[test]
+fn an_attached_adapter_is_resident_once_and_leaves_with_its_removal() {
+    use ideogram4::mlx::memory;
+    let mut p = load(true);
+    let turbo = || job(custom(vec![1.0, 1.0]));
+    run(&mut p, &turbo()).unwrap();
+    memory::clear_cache();
+    let before = memory::active();
+    // Stored as bf16, attached in the compute dtype: only the cast factors stay.
+    let mut j = turbo();
+    j.adapters = vec![adapter(
+        "lora_kohya_r2_noalpha.safetensors",
+        1.0,
+        AdapterTarget::Cond,
+    )];
+    let styled = run(&mut p, &j).unwrap();
+    memory::clear_cache();
+    let factors = p.adapter_bytes();
+    let grown = memory::active() - before;
+    assert!(factors > 0);
+    let file_bytes = std::fs::metadata(&j.adapters[0].path).unwrap().len() as usize;
+    assert!(
+        grown < factors + file_bytes / 4,
+        "{grown} bytes more after attaching; factors {factors}, file {file_bytes}"
+    );
+    // A new strength re-attaches from the cache: same image as a fresh pipeline's.
+    j.adapters[0].strength = 0.5;
+    let half = run(&mut p, &j).unwrap();
+    assert_ne!(half.pixels, styled.pixels);
+    let mut fresh = load(true);
+    assert_eq!(run(&mut fresh, &j).unwrap().pixels, half.pixels);
+    drop(fresh);
+    // Off the list: its memory goes.
+    run(&mut p, &turbo()).unwrap();
+    memory::clear_cache();
+    assert_eq!(p.adapter_bytes(), 0);
+    assert!(
+        memory::active() <= before,
+        "{} > {before}",
+        memory::active()
+    );
+    assert_eq!(p.transformer_loads().len(), 1, "no transformer read again");
+}

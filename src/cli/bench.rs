@@ -52,9 +52,10 @@ enum What {
         json: bool,
     },
     /// Memory of the full-size model with random NF4 weights (writes ~16 GB once into --dir,
-    /// needs ~11 GB of RAM and ~25 minutes on a 2-core CPU; run it outside CI): load time,
-    /// MLX memory after load, per-phase peaks of 1-step jobs (text encoder streamed, denoising,
-    /// VAE decode) and an estimate for 1024² in bf16 against the 11 GiB target.
+    /// needs ~11 GB of RAM and 30-45 minutes on a 2-core CPU; run it outside CI): load time,
+    /// MLX memory after load, per-phase peaks of 1-step jobs (peaks do not grow after the
+    /// first step; the caption is encoded in the first job only) and an estimate for 1024²
+    /// in bf16 against the 11 GiB target (6.5 GiB for the one-DiT modes).
     Memory {
         /// Folder for the generated checkpoint (reused when complete).
         #[arg(long, default_value = "/tmp/ideogram4-bench-fullsize")]

@@ -274,7 +274,7 @@ impl Linear {
     /// `y + Σ Δᵢ(x)` over the active adapters (`x` already in the compute dtype).
     fn add_adapters(&self, x: &Array, mut y: Array) -> mlx::Result<Array> {
         for delta in self.adapters.iter().filter(|d| d.active()) {
-            y = y.add(&delta.apply(x)?)?;
+            y = delta.add_to(x, y)?;
         }
         Ok(y)
     }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::PipelineError;
+use crate::mlx::Dtype;
 use crate::model::adapter::{
     resolve_spec, sha256, Adapter, AdapterTarget, AdapterUse, TargetModule,
 };
@@ -118,6 +119,12 @@ struct Cached {
 }
 
 /// Adapter files and what is attached now.
+///
+/// The cache holds the attached adapters only, their factors already in the compute dtype
+/// and shared with the layers they patch (one resident copy: the file's arrays are dropped
+/// once cast). A strength or target change re-attaches from it without reading the file; an
+/// adapter taken off the list leaves the cache (its memory goes with it) and is read again if
+/// it comes back. The base weights are never reloaded either way.
 #[derive(Default)]
 pub(crate) struct AdapterState {
     cache: HashMap<PathBuf, Cached>,
@@ -129,12 +136,20 @@ pub(crate) struct AdapterState {
 }
 
 impl AdapterState {
-    fn load(&mut self, path: &Path, targets: &[TargetModule]) -> Result<(), PipelineError> {
+    fn load(
+        &mut self,
+        path: &Path,
+        targets: &[TargetModule],
+        dtype: Dtype,
+    ) -> Result<(), PipelineError> {
         if self.cache.contains_key(path) {
             return Ok(());
         }
-        let adapter =
+        let mut adapter =
             Adapter::load(path, targets).map_err(|e| PipelineError::Adapter(e.to_string()))?;
+        adapter
+            .cast_factors(dtype)
+            .map_err(|e| PipelineError::Adapter(format!("{}: {e}", path.display())))?;
         if !adapter.unmatched.is_empty() {
             self.warnings.push(format!(
                 "adapter {}: {} key(s) match no module and are ignored: {}",
@@ -176,9 +191,13 @@ impl AdapterState {
                 u.detach_adapter(id);
             }
         }
+        // Adapters no longer wanted go before new ones are read (no overlap in memory).
+        self.cache
+            .retain(|path, _| wanted.iter().any(|w| &w.path == path));
         let targets = cond.adapter_targets();
+        let dtype = cond.options().compute.dtype;
         for w in wanted {
-            self.load(&w.path, &targets)?;
+            self.load(&w.path, &targets, dtype)?;
             self.next_id += 1;
             let id = self.next_id;
             let adapter = &self.cache[&w.path].adapter;

@@ -9,7 +9,12 @@
 //! 1024² bf16 job: per phase, the activation part (peak − memory at the phase's start)
 //! fitted as `a + b·image tokens` through the two measured sizes, extrapolated to 4096
 //! tokens and halved for bf16 (the text phase does not depend on the image size: halved
-//! only).
+//! only). Adapter factors are resident in the compute dtype: measured in float32, they are
+//! counted at bf16 (half) in the estimate.
+//!
+//! One denoising step per job: every step runs the same forward passes, so the peaks do not
+//! grow after the first. The caption is encoded in the first job only (the text phase does
+//! not depend on the image size); later jobs reuse its features, which saves minutes.
 //!
 //! Weights are filler (random NF4 codes, plausible scales): memory and time do not depend on
 //! the values. The tokenizer is the demo model's (its ids fit the real embedding).
@@ -112,6 +117,12 @@ pub struct JobMemory {
     pub text_tokens: usize,
     /// MLX active bytes when the job started (the DiTs and the VAE).
     pub active_at_start: usize,
+    /// Bytes of attached adapter factors (compute dtype) when the job started and after it.
+    pub adapter_bytes_at_start: usize,
+    pub adapter_bytes: usize,
+    /// The caption was encoded in this job (the first); later jobs reuse its features, so
+    /// their text phase is not a measurement of the encoder.
+    pub text_encoded: bool,
     /// Peak MLX active bytes while the text encoder ran (streamed layer by layer unless
     /// kept resident) and the text projection was computed.
     pub peak_text_phase: usize,
@@ -147,9 +158,12 @@ pub struct Estimate {
     pub image_tokens: usize,
     pub denoise: PhaseEstimate,
     pub decode: PhaseEstimate,
-    /// The text phase does not depend on the image size: the largest job's, its activation
-    /// part (peak − memory at the job's start) halved when measured in float32.
+    /// The text phase does not depend on the image size: the largest job that encoded the
+    /// caption, its activation part (peak − memory at the job's start) halved when measured
+    /// in float32.
     pub text_phase_gib: f64,
+    /// Adapter factor bytes in the estimate (at bf16: half the float32 bytes measured).
+    pub adapter_gib: f64,
     /// The largest of the three phases.
     pub peak_gib: f64,
     pub target_gib: f64,
@@ -170,7 +184,12 @@ pub struct MemoryReport {
     pub jobs: Vec<JobMemory>,
     pub estimate_1024_bf16: Option<Estimate>,
     pub mode: DitMode,
+    /// Denoising steps per measured job (peaks do not grow after the first step).
+    pub steps_per_job: usize,
 }
+
+/// Steps of every measured job: one, as each step runs the same passes.
+const STEPS_PER_JOB: usize = 1;
 
 /// Target of issue 4 for a 1024² job: 11 GiB.
 pub const TARGET_GIB: f64 = 11.0;
@@ -263,28 +282,33 @@ pub fn run(
         gib(active_after_load)
     ));
 
+    log(&format!(
+        "{STEPS_PER_JOB} denoising step per job (peaks do not grow after the first step); \
+         the caption is encoded in the first job only (its phase does not depend on the \
+         image size)"
+    ));
+    pipeline.clear_text_cache();
     let mut jobs = Vec::new();
     for &side in &options.sides {
-        // Each job encodes its caption afresh, so the text phase is measured every time.
-        pipeline.clear_text_cache();
         let size = ImageSize::new(side, side);
         let g = if options.mode == DitMode::Turbo {
             1.0
         } else {
             7.0
         };
-        let sampler = SamplerParams::custom(1, 0.5, 1.0, Guidance::Constant(g))?;
+        let sampler = SamplerParams::custom(STEPS_PER_JOB, 0.5, 1.0, Guidance::Constant(g))?;
         let mut job = JobSpec::new(CAPTION, sampler, size, 0);
         job.adapters = adapters.clone();
         let text_tokens = pipeline.count_tokens(CAPTION)?;
         memory::clear_cache();
         let active_at_start = memory::active();
+        let adapter_bytes_at_start = pipeline.adapter_bytes();
         let mut peak_text_phase = 0;
         let mut active_at_sampling = 0;
         let mut peak_denoise_phase = 0;
         let mut active_at_decode = 0;
         let started = Instant::now();
-        log(&format!("1-step job at {side}x{side}"));
+        log(&format!("{STEPS_PER_JOB}-step job at {side}x{side}"));
         let mut events = |e: &Event| match e {
             Event::Stage(Stage::Sampling) => {
                 peak_text_phase = memory::peak();
@@ -308,6 +332,9 @@ pub fn run(
             image_tokens: size.tokens(),
             text_tokens,
             active_at_start,
+            adapter_bytes_at_start,
+            adapter_bytes: pipeline.adapter_bytes(),
+            text_encoded: !finished.timings.text_cached,
             peak_text_phase,
             active_at_sampling,
             peak_denoise_phase,
@@ -351,6 +378,7 @@ pub fn run(
         ),
         jobs,
         mode: options.mode,
+        steps_per_job: STEPS_PER_JOB,
     })
 }
 
@@ -427,7 +455,8 @@ fn ensure_adapter(
 
 /// Extrapolates the two largest jobs to 1024² (4096 image tokens) in bf16: per phase, the
 /// activation part (peak − memory at the phase's start) is fitted as
-/// `fixed + per_token·image_tokens` and halved when it was measured in float32.
+/// `fixed + per_token·image_tokens` and halved when it was measured in float32, and so are
+/// the resident adapter factors (in the compute dtype: float32 there, bf16 on a Mac).
 pub fn estimate(jobs: &[JobMemory], measured_f32: bool) -> Option<Estimate> {
     let mut sorted: Vec<&JobMemory> = jobs.iter().collect();
     sorted.sort_by_key(|j| j.image_tokens);
@@ -439,6 +468,8 @@ pub fn estimate(jobs: &[JobMemory], measured_f32: bool) -> Option<Estimate> {
     }
     let tokens = ImageSize::new(1024, 1024).tokens();
     let scale = if measured_f32 { 0.5 } else { 1.0 };
+    // Factors resident at a phase's start are in its base: only their bf16 share counts.
+    let base_bf16 = |base: usize, factors: usize| base as f64 - factors as f64 * (1.0 - scale);
     let phase = |base: &dyn Fn(&JobMemory) -> usize, peak: &dyn Fn(&JobMemory) -> usize| {
         let act = |j: &JobMemory| peak(j).saturating_sub(base(j)) as f64;
         let dx = (large.image_tokens - small.image_tokens) as f64;
@@ -448,19 +479,29 @@ pub fn estimate(jobs: &[JobMemory], measured_f32: bool) -> Option<Estimate> {
         PhaseEstimate {
             per_token_bytes: per_token,
             fixed_bytes: fixed,
-            peak_gib: (base(large) as f64 + activation * scale) / GIB,
+            peak_gib: (base_bf16(base(large), large.adapter_bytes) + activation * scale) / GIB,
         }
     };
     let denoise = phase(&|j| j.active_at_sampling, &|j| j.peak_denoise_phase);
     let decode = phase(&|j| j.active_at_decode, &|j| j.peak_decode_phase);
-    let text_activation = large.peak_text_phase.saturating_sub(large.active_at_start) as f64;
-    let text_phase_gib = (large.active_at_start as f64 + text_activation * scale) / GIB;
+    // Factors attached during the text phase (the first job) are in its activation part,
+    // which is halved already.
+    let text = sorted
+        .iter()
+        .rev()
+        .find(|j| j.text_encoded)
+        .unwrap_or(large);
+    let text_activation = text.peak_text_phase.saturating_sub(text.active_at_start) as f64;
+    let text_phase_gib = (base_bf16(text.active_at_start, text.adapter_bytes_at_start)
+        + text_activation * scale)
+        / GIB;
     let peak_gib = denoise.peak_gib.max(decode.peak_gib).max(text_phase_gib);
     Some(Estimate {
         image_tokens: tokens,
         denoise,
         decode,
         text_phase_gib,
+        adapter_gib: large.adapter_bytes as f64 * scale / GIB,
         peak_gib,
         target_gib: TARGET_GIB,
         meets_target: peak_gib <= TARGET_GIB,
@@ -667,6 +708,9 @@ mod tests {
             image_tokens: tokens,
             text_tokens: 50,
             active_at_start: base,
+            adapter_bytes_at_start: 0,
+            adapter_bytes: 0,
+            text_encoded: true,
             peak_text_phase: base + (1 << 30),
             active_at_sampling: base,
             peak_denoise_phase: base + denoise,
@@ -706,6 +750,53 @@ mod tests {
         assert!((e.peak_gib - 14.0).abs() < 1e-9);
         assert!(!e.meets_target);
         assert!(estimate(&jobs[..1], true).is_none());
+    }
+
+    #[test]
+    fn estimate_counts_float32_factors_at_bf16() {
+        let (gib, mib) = (1usize << 30, 1usize << 20);
+        // 2 GiB of float32 factors resident from the first job's text phase on.
+        let factors = 2 * gib;
+        let mut first = job(256, 10 * gib, gib / 2 + 256 * mib, 512 * mib);
+        first.adapter_bytes = factors;
+        for bytes in [
+            &mut first.active_at_sampling,
+            &mut first.peak_denoise_phase,
+            &mut first.active_at_decode,
+            &mut first.peak_decode_phase,
+            &mut first.peak_text_phase,
+        ] {
+            *bytes += factors;
+        }
+        let mut second = job(1024, 10 * gib + factors, gib / 2 + 1024 * mib, 2048 * mib);
+        second.adapter_bytes_at_start = factors;
+        second.adapter_bytes = factors;
+        second.text_encoded = false;
+        second.peak_text_phase = second.active_at_start + 64 * mib;
+        let jobs = [first, second];
+        let e = estimate(&jobs, true).unwrap();
+        // As without factors (12.25 / 14), plus 1 GiB: 2 GiB of float32 are 1 GiB of bf16;
+        // the text phase is the first job's (the one that encoded): 10 + (1 + 2) / 2.
+        let got = [
+            e.adapter_gib,
+            e.denoise.peak_gib,
+            e.decode.peak_gib,
+            e.text_phase_gib,
+            e.peak_gib,
+        ];
+        let want = [1.0, 13.25, 15.0, 11.5, 15.0];
+        assert!(
+            got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-9),
+            "{got:?}"
+        );
+        // Measured in bf16 already: nothing is halved.
+        let e = estimate(&jobs, false).unwrap();
+        let got = [e.adapter_gib, e.denoise.peak_gib];
+        let want = [2.0, 12.0 + 0.5 + 4.0];
+        assert!(
+            got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-9),
+            "{got:?}"
+        );
     }
 
     #[test]

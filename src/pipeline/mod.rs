@@ -352,6 +352,12 @@ impl Pipeline {
         )
     }
 
+    /// Bytes of the adapter factors attached to the conditional DiT, in the compute dtype
+    /// (an unconditional DiT patched by the same adapter shares them).
+    pub fn adapter_bytes(&mut self) -> usize {
+        self.cond.adapter_bytes()
+    }
+
     /// Warnings about adapters (keys that matched nothing) since the last call.
     pub fn take_adapter_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.adapters.warnings)

@@ -69,6 +69,24 @@ pub enum ModuleFactors {
     },
 }
 
+impl ModuleFactors {
+    fn arrays_mut(&mut self) -> Vec<&mut Array> {
+        match self {
+            ModuleFactors::LowRank { a, b } => vec![a, b],
+            ModuleFactors::Kron {
+                w1,
+                w2_full,
+                w2_factors,
+            } => {
+                let mut v = vec![w1];
+                v.extend(w2_full);
+                v.extend(w2_factors.iter_mut().flat_map(|(a, b)| [a, b]));
+                v
+            }
+        }
+    }
+}
+
 /// One module's update: factors and the file's scale (`α/r`, or 1 without alpha).
 #[derive(Debug, Clone)]
 pub struct ModuleDelta {
@@ -172,6 +190,23 @@ impl Adapter {
             unmatched,
             rank,
         })
+    }
+
+    /// Replaces every factor by its cast to `dtype` (the compute dtype), evaluated, and drops
+    /// the arrays read from the file. [`crate::model::adapter::LinearDelta::new`] then casts
+    /// to the same dtype, which MLX answers with the same buffer: the attached layers share
+    /// these factors, so an adapter is resident once instead of once as stored and once cast.
+    pub fn cast_factors(&mut self, dtype: Dtype) -> mlx::Result<()> {
+        for delta in self.modules.values_mut() {
+            for a in delta.factors.arrays_mut() {
+                if a.dtype() != dtype {
+                    let cast = a.astype(dtype)?;
+                    cast.eval()?;
+                    *a = cast;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The file name (what records and lists show).
