@@ -4,6 +4,7 @@
 //! Imports flow one way: `tui -> engine -> pipeline -> model -> weights, mlx`;
 //! `caption` and `sampler` depend on nothing heavy.
 
+pub mod bench;
 pub mod caption;
 pub mod engine;
 pub mod logging;
@@ -11,7 +12,9 @@ pub mod magic;
 pub mod mlx;
 pub mod model;
 pub mod output;
+pub mod parity;
 pub mod pipeline;
 pub mod sampler;
+pub mod synthetic;
 pub mod tui;
 pub mod weights;

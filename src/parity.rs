@@ -20,7 +20,6 @@ use std::sync::atomic::AtomicBool;
 
 use serde_json::Value;
 
-use super::{JobSpec, Pipeline, PipelineError, Trace};
 use crate::mlx::{self, io, Array, Dtype};
 use crate::model::dit::{Dit, DitOptions, QueryChunking};
 use crate::model::latent::{latent_to_tokens, tokens_to_latent, LatentNorm};
@@ -29,6 +28,7 @@ use crate::model::packing::PackedBatch;
 use crate::model::text_encoder::TextEncoder;
 use crate::model::tokenizer::PromptTokenizer;
 use crate::model::vae::{image_float, pixels_to_input, to_uint8, VaeDecoder, VaeEncoder};
+use crate::pipeline::{JobSpec, Pipeline, PipelineError, Trace};
 use crate::sampler::{Guidance, ImageSize, LogitNormalSchedule, Preset, SamplerParams, Schedule};
 use crate::weights::{Checkpoint, ComponentKind};
 
@@ -764,7 +764,7 @@ impl Runner<'_> {
             let mut pipeline = Pipeline::from_checkpoint(
                 ckpt,
                 repo.clone(),
-                super::LoadOptions {
+                crate::pipeline::LoadOptions {
                     compute: Some(self.options.compute),
                     keep_text_encoder: false,
                     chunking: QueryChunking::Whole,

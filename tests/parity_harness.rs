@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ideogram4::pipeline::parity::{command_line, run_sidecar, Comparison, ParityOptions};
+use ideogram4::parity::{command_line, run_sidecar, Comparison, ParityOptions};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use ideogram4::pipeline::parity::{run_sidecar, Comparison, ParityOptions};
+use ideogram4::parity::{run_sidecar, Comparison, ParityOptions};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")

@@ -22,15 +22,16 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{Event, JobSpec, LoadOptions, ModelSource, Pipeline, PipelineError, Stage};
 use crate::mlx::memory;
 use crate::model::adapter::{AdapterTarget, AdapterUse};
-use crate::model::demo::{
+use crate::model::linear::Compute;
+use crate::pipeline::{Event, JobSpec, LoadOptions, ModelSource, Pipeline, PipelineError, Stage};
+use crate::sampler::{Guidance, ImageSize, SamplerParams};
+use crate::synthetic::demo::{
     demo_tokenizer, dit_config_json, dit_tensors, text_encoder_config_json, text_encoder_tensors,
     vae_config_json, vae_tensors, DitSizes, Init, TensorSpec, TextSizes, VaeSizes,
 };
-use crate::model::linear::Compute;
-use crate::sampler::{Guidance, ImageSize, SamplerParams};
+use crate::synthetic::Rng;
 use crate::weights::NF4_CODEBOOK;
 
 /// The shipped DiT.
@@ -184,7 +185,7 @@ pub fn ensure_checkpoint(dir: &Path, log: &mut dyn FnMut(&str)) -> std::io::Resu
         return Ok(0.0);
     }
     let started = Instant::now();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(1);
     for name in ["transformer", "unconditional_transformer"] {
         let d = dir.join(name);
         std::fs::create_dir_all(&d)?;
@@ -338,7 +339,7 @@ pub fn run(
         checkpoint: options.dir.clone(),
         checkpoint_bytes,
         generate_seconds,
-        compute_dtype: super::dtype_name(options.compute.dtype),
+        compute_dtype: crate::pipeline::dtype_name(options.compute.dtype),
         load_seconds,
         active_after_load,
         estimate_1024_bf16: estimate(&jobs, options.compute.dtype == crate::mlx::Dtype::F32).map(
@@ -493,24 +494,6 @@ fn write_json(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
     std::fs::write(path, serde_json::to_vec_pretty(value)?)
 }
 
-/// xorshift64*: fast filler.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform with the given mean and standard deviation.
-    fn uniform(&mut self, mean: f32, std: f32) -> f32 {
-        let u = (self.next() >> 40) as f32 / (1u64 << 24) as f32;
-        mean + std * 3f32.sqrt() * (2.0 * u - 1.0)
-    }
-}
-
 /// How one stored tensor's bytes are produced.
 enum Fill {
     /// Random NF4 codes.
@@ -631,10 +614,7 @@ fn write_safetensors(
             let chunk = left.min(buf.len());
             let b = &mut buf[..chunk];
             match &t.fill {
-                Fill::Codes => b.chunks_mut(8).for_each(|c| {
-                    let r = rng.next().to_le_bytes();
-                    c.copy_from_slice(&r[..c.len()]);
-                }),
+                Fill::Codes => rng.fill_bytes(b),
                 Fill::Bf16 { mean, std } => b.chunks_exact_mut(2).for_each(|c| {
                     let v = half::bf16::from_f32(rng.uniform(*mean, *std));
                     c.copy_from_slice(&v.to_le_bytes());

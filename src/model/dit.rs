@@ -28,15 +28,15 @@
 //! is float32.
 
 mod attention;
-pub mod bench;
-mod block;
-pub mod host;
+pub(crate) mod block;
+pub mod host_kernels;
 pub mod rope;
 pub mod timestep;
 
 pub use attention::{attend, QueryChunking};
-pub use host::Kernels;
+pub use host_kernels::Kernels;
 
+pub(crate) use block::BlockWeights;
 use block::{Block, RmsNorm, Run};
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,7 +50,7 @@ use crate::model::packing::{
 use crate::weights::{Component, DitDims, WeightsError};
 
 /// Epsilon of `llm_cond_norm` (fixed in the reference).
-const LLM_NORM_EPS: f32 = 1e-6;
+pub(crate) const LLM_NORM_EPS: f32 = 1e-6;
 /// Epsilon of the final LayerNorm (no affine parameters).
 const FINAL_NORM_EPS: f32 = 1e-6;
 
@@ -248,9 +248,24 @@ impl Trace<'_> {
 
 /// `llm_cond_norm` + `llm_cond_proj`.
 #[derive(Debug)]
-struct TextProjection {
-    norm: RmsNorm,
-    proj: Linear,
+pub(crate) struct TextProjection {
+    pub norm: RmsNorm,
+    pub proj: Linear,
+}
+
+/// Every weight of a [`Dit`], however it was obtained (a checkpoint component, or random
+/// weights in [`crate::synthetic`]).
+pub(crate) struct DitWeights {
+    pub input_proj: Linear,
+    pub text: Option<TextProjection>,
+    pub t_mlp_in: Linear,
+    pub t_mlp_out: Linear,
+    pub adaln_proj: Linear,
+    /// `[2, emb_dim]`, compute dtype.
+    pub image_indicator: Array,
+    pub layers: Vec<Block>,
+    pub final_modulation: Linear,
+    pub final_linear: Linear,
 }
 
 /// One Ideogram 4 DiT with its weights.
@@ -311,10 +326,7 @@ impl Dit {
         let final_modulation =
             Linear::from_component(c, "final_layer.adaln_modulation", true, compute)?;
         let final_linear = Linear::from_component(c, "final_layer.linear", true, compute)?;
-        Ok(Dit {
-            config,
-            options,
-            kernels: Kernels::for_default_device(),
+        let weights = DitWeights {
             input_proj,
             text,
             t_mlp_in,
@@ -324,9 +336,43 @@ impl Dit {
             layers,
             final_modulation,
             final_linear,
+        };
+        Ok(Dit::from_weights(config, options, weights))
+    }
+
+    /// A DiT of `config` (already validated) with `weights`.
+    pub(crate) fn from_weights(config: DitConfig, options: DitOptions, w: DitWeights) -> Dit {
+        Dit {
+            config,
+            options,
+            kernels: Kernels::for_default_device(),
+            input_proj: w.input_proj,
+            text: w.text,
+            t_mlp_in: w.t_mlp_in,
+            t_mlp_out: w.t_mlp_out,
+            adaln_proj: w.adaln_proj,
+            image_indicator: w.image_indicator,
+            layers: w.layers,
+            final_modulation: w.final_modulation,
+            final_linear: w.final_linear,
             uncond_pass: PassGate::default(),
             forwards: AtomicU64::new(0),
-        })
+        }
+    }
+
+    /// Every linear of one forward pass (blocks, input/final, time embedding).
+    pub(crate) fn step_linears(&self) -> Vec<&Linear> {
+        let mut v = vec![
+            &self.input_proj,
+            &self.t_mlp_in,
+            &self.t_mlp_out,
+            &self.adaln_proj,
+        ];
+        for l in &self.layers {
+            v.extend(l.linears());
+        }
+        v.extend([&self.final_modulation, &self.final_linear]);
+        v
     }
 
     /// Forward passes run by this DiT since it was loaded.

@@ -1,7 +1,6 @@
 //! The Ideogram 4 networks on MLX: text encoder, DiT, VAE decoder and the glue between them.
 
 pub mod adapter;
-pub mod demo;
 pub mod dit;
 pub mod latent;
 pub mod linear;

@@ -21,11 +21,9 @@
 
 mod encoder;
 mod lean;
-mod synthetic;
 
 pub use encoder::{encoder_tensor, native_encoder_key, pixels_to_input, LeanEncode, VaeEncoder};
 pub use lean::{Chunking, DecodeStrategy, LeanDecode};
-pub use synthetic::{random_diffusers_tensors, random_encoder_tensors};
 
 use std::collections::HashMap;
 

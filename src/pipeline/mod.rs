@@ -37,11 +37,9 @@
 //! [`PipelineError::Cancelled`].
 
 pub mod adapters;
-pub mod bench_memory;
 pub mod denoise;
 pub mod dits;
 mod job;
-pub mod parity;
 pub mod preview;
 mod source;
 pub mod start_files;
@@ -64,7 +62,6 @@ pub use start_image::{StartImage, StartSource};
 
 use crate::caption;
 use crate::mlx::{self, memory, random, Array, Dtype};
-use crate::model::demo::{DemoCheckpoint, DemoError};
 use crate::model::dit::{Dit, DitConfig, DitError, DitOptions, QueryChunking};
 use crate::model::latent::{tokens_to_latent, LatentError, LatentNorm};
 use crate::model::linear::Compute;
@@ -77,6 +74,7 @@ use crate::sampler::{
     apply_cfg_end, is_guidance_one, validate_cfg_end, validate_size, ImageSize, SamplerError,
     Schedule, SizeError, SizeLimits, MAX_SIDE, PIXELS_PER_TOKEN,
 };
+use crate::synthetic::demo::{DemoCheckpoint, DemoError};
 use crate::weights::{Checkpoint, ComponentKind, WeightsError};
 use adapters::AdapterState;
 use text_cache::TextCache;

@@ -2,12 +2,12 @@
 //! speed measurements of full-size decoders without the real checkpoint. Nothing here is
 //! trained; the scales only keep activations in a realistic range.
 
-use super::{Result, VaeDecoderConfig};
 use crate::mlx::{random, Array, Dtype};
+use crate::model::vae::{Result, VaeDecoderConfig};
 
 /// Diffusers-named decoder tensors (plus `post_quant_conv`) for `config`, drawn from `seed`,
 /// in `dtype`. Convolution weights are `N(0, 1/fan_in)`, biases `N(0, 0.02²)`, GroupNorm
-/// weights `N(1, 0.1²)`; [`super::VaeDecoder::from_diffusers_tensors`] accepts the result.
+/// weights `N(1, 0.1²)`; [`crate::model::vae::VaeDecoder::from_diffusers_tensors`] accepts the result.
 pub fn random_diffusers_tensors(
     config: &VaeDecoderConfig,
     seed: u64,
@@ -58,7 +58,7 @@ pub fn random_diffusers_tensors(
 /// Diffusers-named encoder tensors (plus `quant_conv`) mirroring `config`'s decoder: levels
 /// `level_channels` from full resolution down, `blocks_per_level − 1` res blocks each (the
 /// encoder has one fewer than the decoder), `2·z_channels` out; for memory measurements of
-/// full-size encoders ([`super::VaeEncoder::from_diffusers_tensors`] accepts the result).
+/// full-size encoders ([`crate::model::vae::VaeEncoder::from_diffusers_tensors`] accepts the result).
 pub fn random_encoder_tensors(
     config: &VaeDecoderConfig,
     seed: u64,
