@@ -12,11 +12,11 @@
 //! reference's own noise floor for that output, `rtol = 1e-4`; token ids, schedules and
 //! dequantised weights exactly; uint8 images within 1 level.
 
+mod e2e;
 mod lora;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 use serde_json::Value;
 
@@ -28,8 +28,8 @@ use crate::model::packing::PackedBatch;
 use crate::model::text_encoder::TextEncoder;
 use crate::model::tokenizer::PromptTokenizer;
 use crate::model::vae::{image_float, pixels_to_input, to_uint8, VaeDecoder, VaeEncoder};
-use crate::pipeline::{JobSpec, Pipeline, PipelineError, Trace};
-use crate::sampler::{Guidance, ImageSize, LogitNormalSchedule, Preset, SamplerParams, Schedule};
+use crate::pipeline::PipelineError;
+use crate::sampler::{ImageSize, Preset, SamplerParams};
 use crate::weights::{Checkpoint, ComponentKind};
 
 /// `atol` / `rtol` of an allclose check.
@@ -160,46 +160,27 @@ pub enum ParityError {
     Mlx(#[from] mlx::Error),
 }
 
-impl From<crate::weights::WeightsError> for ParityError {
-    fn from(e: crate::weights::WeightsError) -> Self {
-        ParityError::Pipeline(e.into())
-    }
+/// The model layers' errors reach the harness the way the pipeline reports them.
+macro_rules! through_pipeline {
+    ($($error:ty),* $(,)?) => {$(
+        impl From<$error> for ParityError {
+            fn from(e: $error) -> Self {
+                ParityError::Pipeline(e.into())
+            }
+        }
+    )*};
 }
-impl From<crate::model::dit::DitError> for ParityError {
-    fn from(e: crate::model::dit::DitError) -> Self {
-        ParityError::Pipeline(e.into())
-    }
-}
-impl From<crate::model::text_encoder::TextEncoderError> for ParityError {
-    fn from(e: crate::model::text_encoder::TextEncoderError) -> Self {
-        ParityError::Pipeline(e.into())
-    }
-}
-impl From<crate::model::vae::VaeError> for ParityError {
-    fn from(e: crate::model::vae::VaeError) -> Self {
-        ParityError::Pipeline(e.into())
-    }
-}
-impl From<crate::model::latent::LatentError> for ParityError {
-    fn from(e: crate::model::latent::LatentError) -> Self {
-        ParityError::Pipeline(e.into())
-    }
-}
-impl From<crate::model::tokenizer::TokenizerError> for ParityError {
-    fn from(e: crate::model::tokenizer::TokenizerError) -> Self {
-        ParityError::Pipeline(e.into())
-    }
-}
-impl From<crate::model::packing::PackingError> for ParityError {
-    fn from(e: crate::model::packing::PackingError) -> Self {
-        ParityError::Pipeline(e.into())
-    }
-}
-impl From<crate::sampler::SamplerError> for ParityError {
-    fn from(e: crate::sampler::SamplerError) -> Self {
-        ParityError::Pipeline(e.into())
-    }
-}
+
+through_pipeline!(
+    crate::weights::WeightsError,
+    crate::model::dit::DitError,
+    crate::model::text_encoder::TextEncoderError,
+    crate::model::vae::VaeError,
+    crate::model::latent::LatentError,
+    crate::model::tokenizer::TokenizerError,
+    crate::model::packing::PackingError,
+    crate::sampler::SamplerError,
+);
 
 pub type Result<T> = std::result::Result<T, ParityError>;
 
@@ -478,12 +459,42 @@ impl Runner<'_> {
         )?)
     }
 
-    fn dit_forward(&self, emit: &mut dyn FnMut(Comparison)) -> Result<()> {
-        let g = self.golden;
-        let options = DitOptions {
+    /// The DiT options of every DiT case: whole-sequence attention, as the reference.
+    fn dit_options(&self) -> DitOptions {
+        DitOptions {
             compute: self.options.compute,
             chunking: QueryChunking::Whole,
-        };
+        }
+    }
+
+    /// `cond` on the golden's conditional input (`packed` from [`Runner::packed`]), with its
+    /// text conditioning computed from the stored features.
+    fn cond_out(&self, cond: &Dit, packed: &PackedBatch) -> Result<Vec<f32>> {
+        let g = self.golden;
+        let seq = cond.sequence(packed)?;
+        let llm = g
+            .get("input.cond.llm_features")?
+            .slice_axis(1, 0, packed.text_len())?;
+        let text = cond.text_conditioning(&llm, &seq)?;
+        let x = g.get("input.cond.x")?;
+        Ok(cond
+            .forward(x, &g.f32s("input.cond.t")?, &seq, Some(&text))?
+            .to_f32_vec()?)
+    }
+
+    /// `uncond` on the golden's unconditional input.
+    fn uncond_out(&self, uncond: &Dit, packed: &PackedBatch) -> Result<Vec<f32>> {
+        let g = self.golden;
+        let seq = uncond.sequence(packed)?;
+        let x = g.get("input.uncond.x")?;
+        Ok(uncond
+            .forward(x, &g.f32s("input.uncond.t")?, &seq, None)?
+            .to_f32_vec()?)
+    }
+
+    fn dit_forward(&self, emit: &mut dyn FnMut(Comparison)) -> Result<()> {
+        let g = self.golden;
+        let options = self.dit_options();
         let packed = self.packed("cond")?;
         let uncond_packed = self.packed("uncond")?;
         let indicator = g.i32s("input.cond.indicator")?;
@@ -504,19 +515,7 @@ impl Runner<'_> {
                 &mut ckpt.load_component(ComponentKind::Transformer)?,
                 options,
             )?;
-            let seq = cond.sequence(&packed)?;
-            let llm = g
-                .get("input.cond.llm_features")?
-                .slice_axis(1, 0, packed.text_len())?;
-            let text = cond.text_conditioning(&llm, &seq)?;
-            let out = cond
-                .forward(
-                    g.get("input.cond.x")?,
-                    &g.f32s("input.cond.t")?,
-                    &seq,
-                    Some(&text),
-                )?
-                .to_f32_vec()?;
+            let out = self.cond_out(&cond, &packed)?;
             let want = g.f32s(&format!("{flavour}.cond_out"))?;
             emit(compare_f32(
                 &case,
@@ -532,21 +531,13 @@ impl Runner<'_> {
                 &want,
                 g.observed_tolerance(&format!("{flavour}/cond_out_all_positions"))?,
             ));
-            drop((cond, seq, text));
+            drop(cond);
 
             let uncond = Dit::from_component(
                 &mut ckpt.load_component(ComponentKind::UnconditionalTransformer)?,
                 options,
             )?;
-            let seq = uncond.sequence(&uncond_packed)?;
-            let out = uncond
-                .forward(
-                    g.get("input.uncond.x")?,
-                    &g.f32s("input.uncond.t")?,
-                    &seq,
-                    None,
-                )?
-                .to_f32_vec()?;
+            let out = self.uncond_out(&uncond, &uncond_packed)?;
             emit(compare_f32(
                 &case,
                 "uncond_out",
@@ -720,175 +711,6 @@ impl Runner<'_> {
                     atol: tolerance.atol / norm.scale().iter().copied().fold(1.0, f32::min) as f64,
                     rtol: tolerance.rtol,
                 },
-            ));
-        }
-        Ok(())
-    }
-
-    fn pipeline_e2e(&self, emit: &mut dyn FnMut(Comparison)) -> Result<()> {
-        let g = self.golden;
-        let prompt = g
-            .value("/prompt")?
-            .as_str()
-            .ok_or_else(|| g.err("prompt is not a string"))?
-            .to_string();
-        let size = ImageSize::new(g.usize_at("/width")? as u32, g.usize_at("/height")? as u32);
-        let guidance = g.f32_list("/schedule/guidance_schedule_loop_index_order")?;
-        let mean = g.f64_at("/schedule/schedule_mean")?;
-        let std = g.f64_at("/schedule/schedule_std")?;
-        // The golden's schedule as the reference built it (mean already resolution-adjusted
-        // or passed explicitly), so explicit-schedule runs are reproduced too.
-        let schedule = Schedule::new(LogitNormalSchedule::new(mean, std), &guidance);
-        let sampler = SamplerParams::custom(
-            guidance.len(),
-            mean,
-            std,
-            Guidance::Schedule(guidance.clone()),
-        )?;
-        let floor =
-            |key: &str| -> Result<f64> { g.f64_at(&format!("/observed/fp64_vs_fp32/{key}")) };
-        let traj_floor: Vec<f64> = g
-            .value("/observed/fp64_vs_fp32/z_traj_max_abs_diff_per_step")?
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_f64).collect())
-            .unwrap_or_default();
-        let z_final_floor = floor("z_final_max_abs_diff")?;
-        let trajectory = g.get("z_trajectory")?;
-        let steps = guidance.len();
-
-        for (flavour, repo) in g.folders("repos")? {
-            let Some(ckpt) = self.checkpoint(&repo)? else {
-                continue;
-            };
-            let case = self.case(&flavour);
-            let mut pipeline = Pipeline::from_checkpoint(
-                ckpt,
-                repo.clone(),
-                crate::pipeline::LoadOptions {
-                    compute: Some(self.options.compute),
-                    keep_text_encoder: false,
-                    chunking: QueryChunking::Whole,
-                    defer_unconditional: false,
-                },
-            )?;
-            let job = JobSpec {
-                caption: prompt.clone(),
-                sampler: sampler.clone(),
-                size,
-                seed: 0,
-                init_noise: Some(g.f32s("z0")?),
-                allow_caption_warnings: false,
-                cfg_end: None,
-                adapters: Vec::new(),
-            };
-            let mut ids = Vec::new();
-            let mut features = Vec::new();
-            let mut z_in = Vec::new();
-            let mut v_cond = Vec::new();
-            let mut v_uncond = Vec::new();
-            let mut z_last = Vec::new();
-            let mut decoded = Vec::new();
-            let mut failure: Option<mlx::Error> = None;
-            let keep =
-                |a: &Array, into: &mut Vec<Vec<f32>>, failure: &mut Option<mlx::Error>| match a
-                    .to_f32_vec()
-                {
-                    Ok(v) => into.push(v),
-                    Err(e) => *failure = Some(e),
-                };
-            let finished = pipeline.run_traced(
-                &job,
-                Some(schedule.clone()),
-                &mut |_| {},
-                &AtomicBool::new(false),
-                &mut |t| match t {
-                    Trace::TokenIds(i) => ids = i.to_vec(),
-                    Trace::TextFeatures(f) => keep(f, &mut features, &mut failure),
-                    Trace::Step(r) => {
-                        keep(r.z_in, &mut z_in, &mut failure);
-                        keep(r.v_cond, &mut v_cond, &mut failure);
-                        if let Some(v) = r.v_uncond {
-                            keep(v, &mut v_uncond, &mut failure);
-                        }
-                        z_last.clear();
-                        keep(r.z_out, &mut z_last, &mut failure);
-                    }
-                    Trace::DecoderOutput(d) => {
-                        let nchw = d.transpose(&[0, 3, 1, 2]).and_then(|x| x.to_f32_vec());
-                        match nchw {
-                            Ok(v) => decoded = v,
-                            Err(e) => failure = Some(e),
-                        }
-                    }
-                },
-            )?;
-            if let Some(e) = failure {
-                return Err(e.into());
-            }
-
-            let want_ids = g.i64s("token_ids")?;
-            let text_len = ids.len().min(want_ids.len());
-            emit(compare_ids(&case, "token_ids", &ids, &want_ids[..text_len]));
-            let want_features = g.get("llm_features")?.slice_axis(1, 0, text_len)?;
-            emit(compare_f32(
-                &case,
-                "llm_features",
-                features.first().map_or(&[][..], Vec::as_slice),
-                &want_features.to_f32_vec()?,
-                Tolerance::from_noise_floor(floor("llm_features_max_abs_diff")?),
-            ));
-            let v_tol = Tolerance::from_noise_floor(z_final_floor);
-            for k in 0..=steps {
-                let want = trajectory.slice_axis(0, k, k + 1)?.to_f32_vec()?;
-                let got = if k < steps {
-                    z_in.get(k)
-                } else {
-                    z_last.first()
-                };
-                emit(compare_f32(
-                    &case,
-                    &format!("z_trajectory[{k}]"),
-                    got.map_or(&[][..], Vec::as_slice),
-                    &want,
-                    Tolerance::from_noise_floor(
-                        traj_floor.get(k).copied().unwrap_or(z_final_floor),
-                    ),
-                ));
-            }
-            for (name, ours) in [("v_cond", &v_cond), ("v_uncond", &v_uncond)] {
-                let want_all = g.get(name)?;
-                for k in 0..steps {
-                    let want = want_all.slice_axis(0, k, k + 1)?.to_f32_vec()?;
-                    emit(compare_f32(
-                        &case,
-                        &format!("{name}[{k}]"),
-                        ours.get(k).map_or(&[][..], Vec::as_slice),
-                        &want,
-                        v_tol,
-                    ));
-                }
-            }
-            emit(compare_f32(
-                &case,
-                "z_final",
-                z_last.first().map_or(&[][..], Vec::as_slice),
-                &g.f32s("z_final")?,
-                Tolerance::from_noise_floor(z_final_floor),
-            ));
-            emit(compare_f32(
-                &case,
-                "decoder_output",
-                &decoded,
-                &g.f32s("decoder_output")?,
-                Tolerance::from_noise_floor(floor("decoder_output_max_abs_diff")?),
-            ));
-            let pixels: Vec<f32> = finished.pixels.iter().map(|&p| f32::from(p)).collect();
-            emit(compare_f32(
-                &case,
-                "image_uint8",
-                &pixels,
-                &g.f32s("image_uint8")?,
-                Tolerance::ONE_LEVEL,
             ));
         }
         Ok(())
