@@ -42,12 +42,7 @@ impl BenchSetup {
                 num_layers: 4,
                 num_heads: 6,
                 intermediate_size: 4096,
-                adanln_dim: 512,
-                in_channels: 128,
-                llm_features_dim: 53248,
-                rope_theta: 5_000_000.0,
-                mrope_section: [24, 20, 20],
-                norm_eps: 1e-5,
+                ..DitConfig::ideogram4()
             },
             text_tokens: 256,
             grid: (32, 32),

@@ -24,48 +24,19 @@ use serde::Serialize;
 
 use crate::mlx::memory;
 use crate::model::adapter::{AdapterTarget, AdapterUse};
+use crate::model::dit::DitConfig;
 use crate::model::linear::Compute;
+use crate::model::text_encoder::TextEncoderConfig;
+use crate::model::vae::VaeDecoderConfig;
 use crate::pipeline::{Event, JobSpec, LoadOptions, ModelSource, Pipeline, PipelineError, Stage};
 use crate::sampler::{Guidance, ImageSize, SamplerParams};
-use crate::synthetic::demo::{
-    demo_tokenizer, dit_config_json, dit_tensors, text_encoder_config_json, text_encoder_tensors,
-    vae_config_json, vae_tensors, DitSizes, Init, TensorSpec, TextSizes, VaeSizes,
+use crate::synthetic::demo::demo_tokenizer;
+use crate::synthetic::layout::{
+    dit_config_json, dit_tensors, text_encoder_config_json, text_encoder_tensors, vae_config_json,
+    vae_tensors, Init, TensorSpec,
 };
 use crate::synthetic::Rng;
 use crate::weights::NF4_CODEBOOK;
-
-/// The shipped DiT.
-const FULL_DIT: DitSizes = DitSizes {
-    emb: 4608,
-    layers: 34,
-    head_dim: 256,
-    inter: 12288,
-    adaln: 512,
-    in_channels: 128,
-    llm_features: 53248,
-    mrope_section: [24, 20, 20],
-};
-
-/// Qwen3-VL-8B-Instruct's language model.
-const FULL_TEXT: TextSizes = TextSizes {
-    hidden: 4096,
-    layers: 36,
-    heads: 32,
-    kv_heads: 8,
-    head_dim: 128,
-    inter: 12288,
-    vocab: 151936,
-    mrope_section: [24, 20, 20],
-};
-
-fn full_vae() -> VaeSizes {
-    VaeSizes {
-        ch: 128,
-        ch_mult: vec![1, 2, 4, 4],
-        z_channels: 32,
-        res_blocks: 2,
-    }
-}
 
 const BLOCKSIZE: usize = 64;
 /// Written when a checkpoint is complete; a folder without it is rewritten.
@@ -189,18 +160,21 @@ pub fn ensure_checkpoint(dir: &Path, log: &mut dyn FnMut(&str)) -> std::io::Resu
     for name in ["transformer", "unconditional_transformer"] {
         let d = dir.join(name);
         std::fs::create_dir_all(&d)?;
-        write_json(&d.join("config.json"), &dit_config_json(&FULL_DIT))?;
+        write_json(
+            &d.join("config.json"),
+            &dit_config_json(&DitConfig::ideogram4()),
+        )?;
         log(&format!("writing {name} (NF4, 9.3 B parameters)"));
         write_safetensors(
             &d.join("diffusion_pytorch_model.safetensors"),
-            &dit_tensors(&FULL_DIT),
+            &dit_tensors(&DitConfig::ideogram4()),
             true,
             &mut rng,
         )?;
     }
     let d = dir.join("text_encoder");
     std::fs::create_dir_all(&d)?;
-    let mut config = text_encoder_config_json(&FULL_TEXT);
+    let mut config = text_encoder_config_json(&TextEncoderConfig::qwen3_vl_8b());
     // What transformers writes for a bitsandbytes NF4 model (the published NF4 repo has it).
     config["quantization_config"] = serde_json::json!({
         "quant_method": "bitsandbytes", "load_in_4bit": true, "load_in_8bit": false,
@@ -211,17 +185,20 @@ pub fn ensure_checkpoint(dir: &Path, log: &mut dyn FnMut(&str)) -> std::io::Resu
     log("writing text_encoder (NF4 linears, bf16 embedding)");
     write_safetensors(
         &d.join("model.safetensors"),
-        &text_encoder_tensors(&FULL_TEXT),
+        &text_encoder_tensors(&TextEncoderConfig::qwen3_vl_8b()),
         true,
         &mut rng,
     )?;
     let d = dir.join("vae");
     std::fs::create_dir_all(&d)?;
-    write_json(&d.join("config.json"), &vae_config_json(&full_vae()))?;
+    write_json(
+        &d.join("config.json"),
+        &vae_config_json(&VaeDecoderConfig::flux2()),
+    )?;
     log("writing vae (bf16 decoder)");
     write_safetensors(
         &d.join("diffusion_pytorch_model.safetensors"),
-        &vae_tensors(&full_vae()),
+        &vae_tensors(&VaeDecoderConfig::flux2()),
         false,
         &mut rng,
     )?;
@@ -385,17 +362,17 @@ fn ensure_adapter(
         return Ok(adapter);
     }
     log(&format!("writing a rank-{rank} {kind} adapter"));
-    let d = &FULL_DIT;
-    let emb = d.emb;
+    let d = DitConfig::ideogram4();
+    let emb = d.emb_dim;
     let mut modules: Vec<(String, usize, usize)> = Vec::new();
-    for i in 0..d.layers {
+    for i in 0..d.num_layers {
         for (site, out, inp) in [
             ("attention.qkv", 3 * emb, emb),
             ("attention.o", emb, emb),
-            ("feed_forward.w1", d.inter, emb),
-            ("feed_forward.w2", emb, d.inter),
-            ("feed_forward.w3", d.inter, emb),
-            ("adaln_modulation", 4 * emb, d.adaln),
+            ("feed_forward.w1", d.intermediate_size, emb),
+            ("feed_forward.w2", emb, d.intermediate_size),
+            ("feed_forward.w3", d.intermediate_size, emb),
+            ("adaln_modulation", 4 * emb, d.adanln_dim),
         ] {
             modules.push((format!("layers.{i}.{site}"), out, inp));
         }
@@ -403,11 +380,11 @@ fn ensure_adapter(
     if all_linears {
         for (m, out, inp) in [
             ("input_proj", emb, d.in_channels),
-            ("llm_cond_proj", emb, d.llm_features),
+            ("llm_cond_proj", emb, d.llm_features_dim),
             ("t_embedding.mlp_in", emb, emb),
             ("t_embedding.mlp_out", emb, emb),
-            ("adaln_proj", d.adaln, emb),
-            ("final_layer.adaln_modulation", emb, d.adaln),
+            ("adaln_proj", d.adanln_dim, emb),
+            ("final_layer.adaln_modulation", emb, d.adanln_dim),
             ("final_layer.linear", d.in_channels, emb),
         ] {
             modules.push((m.to_string(), out, inp));
@@ -692,7 +669,7 @@ mod tests {
 
     #[test]
     fn nf4_layout_has_the_bitsandbytes_siblings() {
-        let specs = dit_tensors(&FULL_DIT);
+        let specs = dit_tensors(&DitConfig::ideogram4());
         let stored = stored(&specs, true);
         let qkv: Vec<&Stored> = stored
             .iter()

@@ -775,7 +775,7 @@ fn check_checkpoint(
         .plan(ComponentKind::Transformer)
         .dims
         .dit()
-        .is_some_and(|d| d.emb_dim == 4608);
+        .is_some_and(|d| ideogram4::model::dit::DitConfig::from_dims(d).is_full_size());
     let limits = if full_size {
         SizeLimits::RealModel
     } else {

@@ -47,6 +47,7 @@ use crate::model::linear::{Compute, Linear, LinearError};
 use crate::model::packing::{
     PackedBatch, PackingError, LLM_TOKEN_INDICATOR, OUTPUT_IMAGE_INDICATOR,
 };
+use crate::weights::schema::{DIT_MROPE_SECTION, DIT_NORM_EPS, DIT_ROPE_THETA};
 use crate::weights::{Component, DitDims, WeightsError};
 
 /// Epsilon of `llm_cond_norm` (fixed in the reference).
@@ -100,9 +101,9 @@ impl DitConfig {
             adanln_dim: 512,
             in_channels: 128,
             llm_features_dim: 53248,
-            rope_theta: 5_000_000.0,
-            mrope_section: [24, 20, 20],
-            norm_eps: 1e-5,
+            rope_theta: DIT_ROPE_THETA,
+            mrope_section: DIT_MROPE_SECTION,
+            norm_eps: DIT_NORM_EPS,
         }
     }
 
@@ -120,6 +121,14 @@ impl DitConfig {
             mrope_section: d.mrope_section,
             norm_eps: d.norm_eps,
         }
+    }
+
+    /// Whether this is the shipped model's size (then the real size rules apply): the
+    /// sizes that tell a checkpoint's scale, not the rope settings.
+    pub fn is_full_size(&self) -> bool {
+        let real = DitConfig::ideogram4();
+        let scale = |c: &DitConfig| (c.emb_dim, c.num_layers, c.in_channels, c.llm_features_dim);
+        scale(self) == scale(&real)
     }
 
     pub fn head_dim(&self) -> usize {

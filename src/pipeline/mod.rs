@@ -62,7 +62,7 @@ pub use start_image::{StartImage, StartSource};
 
 use crate::caption;
 use crate::mlx::{self, memory, random, Array, Dtype};
-use crate::model::dit::{Dit, DitConfig, DitError, DitOptions, QueryChunking};
+use crate::model::dit::{Dit, DitError, DitOptions, QueryChunking};
 use crate::model::latent::{tokens_to_latent, LatentError, LatentNorm};
 use crate::model::linear::Compute;
 use crate::model::packing::{PackedBatch, PackingError};
@@ -278,7 +278,7 @@ impl Pipeline {
         let in_channels = cond.config().in_channels;
         let latent_norm = LatentNorm::ideogram4()?.truncated(in_channels)?;
         let tokenizer = PromptTokenizer::from_file(checkpoint.tokenizer_path())?;
-        let size_limits = if is_full_size(cond.config()) {
+        let size_limits = if cond.config().is_full_size() {
             SizeLimits::RealModel
         } else {
             SizeLimits::TinyModel
@@ -722,18 +722,6 @@ fn load_unconditional(checkpoint: &Checkpoint, options: DitOptions) -> Result<Di
             !n.starts_with("llm_cond_")
         })?;
     Ok(Dit::from_component(&mut component, options)?)
-}
-
-/// Whether a DiT has the shipped model's sizes (then the real size rules apply).
-fn is_full_size(c: &DitConfig) -> bool {
-    let real = DitConfig::ideogram4();
-    (c.emb_dim, c.num_layers, c.in_channels, c.llm_features_dim)
-        == (
-            real.emb_dim,
-            real.num_layers,
-            real.in_channels,
-            real.llm_features_dim,
-        )
 }
 
 /// `f32`, `bf16`, `f16` for records and messages.

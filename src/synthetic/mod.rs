@@ -4,6 +4,7 @@
 
 pub mod demo;
 pub mod dit;
+pub(crate) mod layout;
 pub mod nf4;
 pub mod vae;
 

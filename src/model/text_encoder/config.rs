@@ -54,6 +54,22 @@ fn f64_field(obj: &Value, key: &str) -> Result<Option<f64>> {
 }
 
 impl TextEncoderConfig {
+    /// Qwen3-VL-8B-Instruct's language model, the shipped text encoder.
+    pub fn qwen3_vl_8b() -> TextEncoderConfig {
+        TextEncoderConfig {
+            hidden_size: 4096,
+            num_layers: 36,
+            num_heads: 32,
+            num_kv_heads: 8,
+            head_dim: 128,
+            intermediate_size: 12288,
+            vocab_size: 151936,
+            rms_norm_eps: 1e-6,
+            rope_theta: 5_000_000.0,
+            mrope_section: [24, 20, 20],
+        }
+    }
+
     /// Reads a `Qwen3VLConfig` (its `text_config`) or a bare text config.
     pub fn from_json(json: &Value) -> Result<TextEncoderConfig> {
         let text = json.get("text_config").unwrap_or(json);
