@@ -24,7 +24,7 @@ use crate::mlx::{self, io, Array, Dtype};
 use crate::model::dit::{Dit, DitOptions, QueryChunking};
 use crate::model::latent::{latent_to_tokens, tokens_to_latent, LatentNorm};
 use crate::model::linear::Compute;
-use crate::model::packing::PackedBatch;
+use crate::model::packing::{PackedBatch, LLM_TOKEN_INDICATOR, OUTPUT_IMAGE_INDICATOR};
 use crate::model::text_encoder::TextEncoder;
 use crate::model::tokenizer::PromptTokenizer;
 use crate::model::vae::{image_float, pixels_to_input, to_uint8, VaeDecoder, VaeEncoder};
@@ -502,7 +502,7 @@ impl Runner<'_> {
         let image_rows = |v: &[f32]| -> Vec<f32> {
             v.chunks(channels)
                 .zip(&indicator)
-                .filter(|(_, &i)| i == 2)
+                .filter(|(_, &i)| i == OUTPUT_IMAGE_INDICATOR)
                 .flat_map(|(row, _)| row.iter().copied())
                 .collect()
         };
@@ -577,7 +577,7 @@ impl Runner<'_> {
                 let want: Vec<i64> = row
                     .iter()
                     .zip(ind)
-                    .filter(|(_, &i)| i == 3)
+                    .filter(|(_, &i)| i == i64::from(LLM_TOKEN_INDICATOR))
                     .map(|(&id, _)| id)
                     .collect();
                 emit(compare_ids(

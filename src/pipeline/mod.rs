@@ -699,7 +699,7 @@ impl Pipeline {
             .map(|&id| i32::try_from(id).unwrap_or(i32::MAX))
             .collect();
         let positions: Vec<i32> = (0..t as i32).collect();
-        let indicator = vec![3i32; t];
+        let indicator = vec![crate::model::packing::LLM_TOKEN_INDICATOR; t];
         let features = encoder.encode(
             &Array::from_slice(&token_ids, &[1, t])?,
             &Array::from_slice(&positions, &[1, t])?,
