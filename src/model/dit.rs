@@ -30,7 +30,6 @@
 mod attention;
 pub(crate) mod block;
 pub mod host_kernels;
-pub mod rope;
 pub mod timestep;
 
 pub use attention::{attend, QueryChunking};
@@ -47,6 +46,7 @@ use crate::model::linear::{Compute, Linear, LinearError};
 use crate::model::packing::{
     PackedBatch, PackingError, LLM_TOKEN_INDICATOR, OUTPUT_IMAGE_INDICATOR,
 };
+use crate::model::rope;
 use crate::weights::schema::{DIT_MROPE_SECTION, DIT_NORM_EPS, DIT_ROPE_THETA};
 use crate::weights::{Component, DitDims, WeightsError};
 

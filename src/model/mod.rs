@@ -6,6 +6,7 @@ pub mod latent;
 pub mod linear;
 pub mod nf4_fused;
 pub mod packing;
+pub mod rope;
 pub mod text_encoder;
 pub mod tokenizer;
 pub mod vae;
