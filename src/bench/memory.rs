@@ -157,51 +157,56 @@ pub fn ensure_checkpoint(dir: &Path, log: &mut dyn FnMut(&str)) -> std::io::Resu
     }
     let started = Instant::now();
     let mut rng = Rng::new(1);
-    for name in ["transformer", "unconditional_transformer"] {
-        let d = dir.join(name);
-        std::fs::create_dir_all(&d)?;
-        write_json(
-            &d.join("config.json"),
-            &dit_config_json(&DitConfig::ideogram4()),
-        )?;
-        log(&format!("writing {name} (NF4, 9.3 B parameters)"));
-        write_safetensors(
-            &d.join("diffusion_pytorch_model.safetensors"),
-            &dit_tensors(&DitConfig::ideogram4()),
-            true,
-            &mut rng,
-        )?;
-    }
-    let d = dir.join("text_encoder");
-    std::fs::create_dir_all(&d)?;
-    let mut config = text_encoder_config_json(&TextEncoderConfig::qwen3_vl_8b());
+    let mut text_config = text_encoder_config_json(&TextEncoderConfig::qwen3_vl_8b());
     // What transformers writes for a bitsandbytes NF4 model (the published NF4 repo has it).
-    config["quantization_config"] = serde_json::json!({
+    text_config["quantization_config"] = serde_json::json!({
         "quant_method": "bitsandbytes", "load_in_4bit": true, "load_in_8bit": false,
         "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": "bfloat16",
         "bnb_4bit_quant_storage": "uint8", "bnb_4bit_use_double_quant": false,
     });
-    write_json(&d.join("config.json"), &config)?;
-    log("writing text_encoder (NF4 linears, bf16 embedding)");
-    write_safetensors(
-        &d.join("model.safetensors"),
-        &text_encoder_tensors(&TextEncoderConfig::qwen3_vl_8b()),
-        true,
-        &mut rng,
-    )?;
-    let d = dir.join("vae");
-    std::fs::create_dir_all(&d)?;
-    write_json(
-        &d.join("config.json"),
-        &vae_config_json(&VaeDecoderConfig::flux2()),
-    )?;
-    log("writing vae (bf16 decoder)");
-    write_safetensors(
-        &d.join("diffusion_pytorch_model.safetensors"),
-        &vae_tensors(&VaeDecoderConfig::flux2()),
-        false,
-        &mut rng,
-    )?;
+    let dit = DitConfig::ideogram4();
+    let dit_files = ("diffusion_pytorch_model.safetensors", dit_config_json(&dit));
+    // (folder, weights file, config.json, tensors, NF4 linears, what is written)
+    let components = [
+        (
+            "transformer",
+            dit_files.clone(),
+            dit_tensors(&dit),
+            true,
+            "NF4, 9.3 B parameters",
+        ),
+        (
+            "unconditional_transformer",
+            dit_files,
+            dit_tensors(&dit),
+            true,
+            "NF4, 9.3 B parameters",
+        ),
+        (
+            "text_encoder",
+            ("model.safetensors", text_config),
+            text_encoder_tensors(&TextEncoderConfig::qwen3_vl_8b()),
+            true,
+            "NF4 linears, bf16 embedding",
+        ),
+        (
+            "vae",
+            (
+                "diffusion_pytorch_model.safetensors",
+                vae_config_json(&VaeDecoderConfig::flux2()),
+            ),
+            vae_tensors(&VaeDecoderConfig::flux2()),
+            false,
+            "bf16 decoder",
+        ),
+    ];
+    for (name, (file, config), specs, nf4, what) in components {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d)?;
+        write_json(&d.join("config.json"), &config)?;
+        log(&format!("writing {name} ({what})"));
+        write_safetensors(&d.join(file), &specs, nf4, &mut rng)?;
+    }
     let d = dir.join("tokenizer");
     std::fs::create_dir_all(&d)?;
     demo_tokenizer()

@@ -61,6 +61,13 @@ impl Specs {
         });
     }
 
+    /// One layer's tensors, `{prefix}.{name}` in table order.
+    fn layer<const N: usize>(&mut self, prefix: &str, table: [(&str, Vec<usize>, Init); N]) {
+        for (name, shape, init) in table {
+            self.add(format!("{prefix}.{name}"), &shape, init);
+        }
+    }
+
     fn linear(&mut self, p: &str, out: usize, inp: usize) {
         self.add(format!("{p}.weight"), &[out, inp], Init::Linear);
         self.add(format!("{p}.bias"), &[out], Init::Bias);
@@ -151,23 +158,23 @@ pub(crate) fn dit_tensors(c: &DitConfig) -> Vec<TensorSpec> {
     v.linear("final_layer.linear", c.in_channels, e);
     v.linear("final_layer.adaln_modulation", e, a);
     for n in 0..c.num_layers {
-        let p = |x: &str| format!("layers.{n}.{x}");
-        v.add(p("attention.qkv.weight"), &[3 * e, e], Linear);
-        v.add(p("attention.norm_q.weight"), &[hd], Scale);
-        v.add(p("attention.norm_k.weight"), &[hd], Scale);
-        v.add(p("attention.o.weight"), &[e, e], Linear);
-        v.add(p("feed_forward.w1.weight"), &[inter, e], Linear);
-        v.add(p("feed_forward.w2.weight"), &[e, inter], Linear);
-        v.add(p("feed_forward.w3.weight"), &[inter, e], Linear);
-        for norm in [
-            "attention_norm1",
-            "attention_norm2",
-            "ffn_norm1",
-            "ffn_norm2",
-        ] {
-            v.add(p(&format!("{norm}.weight")), &[e], Scale);
-        }
-        v.linear(&p("adaln_modulation"), 4 * e, a);
+        v.layer(
+            &format!("layers.{n}"),
+            [
+                ("attention.qkv.weight", vec![3 * e, e], Linear),
+                ("attention.norm_q.weight", vec![hd], Scale),
+                ("attention.norm_k.weight", vec![hd], Scale),
+                ("attention.o.weight", vec![e, e], Linear),
+                ("feed_forward.w1.weight", vec![inter, e], Linear),
+                ("feed_forward.w2.weight", vec![e, inter], Linear),
+                ("feed_forward.w3.weight", vec![inter, e], Linear),
+                ("attention_norm1.weight", vec![e], Scale),
+                ("attention_norm2.weight", vec![e], Scale),
+                ("ffn_norm1.weight", vec![e], Scale),
+                ("ffn_norm2.weight", vec![e], Scale),
+            ],
+        );
+        v.linear(&format!("layers.{n}.adaln_modulation"), 4 * e, a);
     }
     v.0
 }
@@ -213,18 +220,22 @@ pub(crate) fn text_encoder_tensors(c: &TextEncoderConfig) -> Vec<TensorSpec> {
         Normal(1.0),
     );
     for n in 0..c.num_layers {
-        let p = |x: &str| format!("language_model.layers.{n}.{x}");
-        v.add(p("input_layernorm.weight"), &[h], Scale);
-        v.add(p("post_attention_layernorm.weight"), &[h], Scale);
-        v.add(p("self_attn.q_proj.weight"), &[q, h], Linear);
-        v.add(p("self_attn.k_proj.weight"), &[kv, h], Linear);
-        v.add(p("self_attn.v_proj.weight"), &[kv, h], Linear);
-        v.add(p("self_attn.o_proj.weight"), &[h, q], Linear);
-        v.add(p("self_attn.q_norm.weight"), &[hd], Scale);
-        v.add(p("self_attn.k_norm.weight"), &[hd], Scale);
-        v.add(p("mlp.gate_proj.weight"), &[inter, h], Linear);
-        v.add(p("mlp.up_proj.weight"), &[inter, h], Linear);
-        v.add(p("mlp.down_proj.weight"), &[h, inter], Linear);
+        v.layer(
+            &format!("language_model.layers.{n}"),
+            [
+                ("input_layernorm.weight", vec![h], Scale),
+                ("post_attention_layernorm.weight", vec![h], Scale),
+                ("self_attn.q_proj.weight", vec![q, h], Linear),
+                ("self_attn.k_proj.weight", vec![kv, h], Linear),
+                ("self_attn.v_proj.weight", vec![kv, h], Linear),
+                ("self_attn.o_proj.weight", vec![h, q], Linear),
+                ("self_attn.q_norm.weight", vec![hd], Scale),
+                ("self_attn.k_norm.weight", vec![hd], Scale),
+                ("mlp.gate_proj.weight", vec![inter, h], Linear),
+                ("mlp.up_proj.weight", vec![inter, h], Linear),
+                ("mlp.down_proj.weight", vec![h, inter], Linear),
+            ],
+        );
     }
     v.0
 }
