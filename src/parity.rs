@@ -249,6 +249,11 @@ impl Golden {
         }
     }
 
+    /// Compares `got` with the golden tensor of the same name.
+    fn against(&self, case: &str, name: &str, got: &[f32], tol: Tolerance) -> Result<Comparison> {
+        Ok(compare_f32(case, name, got, &self.f32s(name)?, tol))
+    }
+
     fn get(&self, name: &str) -> Result<&Array> {
         self.tensors
             .get(name)
@@ -614,38 +619,34 @@ impl Runner<'_> {
             let z = g.get("z")?;
             let norm = LatentNorm::ideogram4()?.truncated(z.dim(-1)?)?;
             let latent = tokens_to_latent(z, &norm, gh, gw)?;
-            emit(compare_f32(
+            emit(g.against(
                 &case,
                 "decoder_input",
                 &nchw(&latent)?,
-                &g.f32s("decoder_input")?,
                 Tolerance::from_noise_floor(0.0),
-            ));
+            )?);
             let decoded = vae.decode(&latent)?;
-            emit(compare_f32(
+            emit(g.against(
                 &case,
                 "decoder_output",
                 &nchw(&decoded)?,
-                &g.f32s("decoder_output")?,
                 g.observed_tolerance("decoder_output")?,
-            ));
-            emit(compare_f32(
+            )?);
+            emit(g.against(
                 &case,
                 "image_float_prequant",
                 &image_float(&decoded)?.to_f32_vec()?,
-                &g.f32s("image_float_prequant")?,
                 g.observed_tolerance("decoder_output").map(|t| Tolerance {
                     atol: t.atol * 127.5,
                     rtol: t.rtol,
                 })?,
-            ));
-            emit(compare_f32(
+            )?);
+            emit(g.against(
                 &case,
                 "image_uint8",
                 &to_uint8(&decoded)?.to_f32_vec()?,
-                &g.f32s("image_uint8")?,
                 Tolerance::ONE_LEVEL,
-            ));
+            )?);
         }
         Ok(())
     }
@@ -682,36 +683,27 @@ impl Runner<'_> {
                 continue;
             };
             let case = self.case(&flavour);
-            emit(compare_f32(
+            emit(g.against(
                 &case,
                 "encoder_input",
                 &nchw(&input)?,
-                &g.f32s("encoder_input")?,
                 Tolerance::from_noise_floor(0.0),
-            ));
+            )?);
             let encoder = VaeEncoder::from_checkpoint(&ckpt, self.options.compute)?;
             let moments = encoder.encode(&input)?;
-            emit(compare_f32(
-                &case,
-                "encoder_output",
-                &nchw(&moments)?,
-                &g.f32s("encoder_output")?,
-                tolerance,
-            ));
+            emit(g.against(&case, "encoder_output", &nchw(&moments)?, tolerance)?);
             let mean = encoder.mean(&moments)?;
             let norm = LatentNorm::new(g.f32s("latent_shift")?, g.f32s("latent_scale")?)?;
             let tokens = latent_to_tokens(&mean, &norm)?;
-            emit(compare_f32(
+            emit(g.against(
                 &case,
                 "latent_normalized",
-                &tokens.to_f32_vec()?,
-                &g.f32s("latent_normalized")?,
-                // Normalising divides by scales below one: the encoder's slack grows with it.
+                &tokens.to_f32_vec()?, // Normalising divides by scales below one: the encoder's slack grows with it.
                 Tolerance {
                     atol: tolerance.atol / norm.scale().iter().copied().fold(1.0, f32::min) as f64,
                     rtol: tolerance.rtol,
                 },
-            ));
+            )?);
         }
         Ok(())
     }

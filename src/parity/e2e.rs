@@ -155,28 +155,20 @@ impl Runner<'_> {
                     ));
                 }
             }
-            emit(compare_f32(
+            emit(g.against(
                 &case,
                 "z_final",
                 z_last.first().map_or(&[][..], Vec::as_slice),
-                &g.f32s("z_final")?,
                 Tolerance::from_noise_floor(z_final_floor),
-            ));
-            emit(compare_f32(
+            )?);
+            emit(g.against(
                 &case,
                 "decoder_output",
                 &decoded,
-                &g.f32s("decoder_output")?,
                 Tolerance::from_noise_floor(floor("decoder_output_max_abs_diff")?),
-            ));
+            )?);
             let pixels: Vec<f32> = finished.pixels.iter().map(|&p| f32::from(p)).collect();
-            emit(compare_f32(
-                &case,
-                "image_uint8",
-                &pixels,
-                &g.f32s("image_uint8")?,
-                Tolerance::ONE_LEVEL,
-            ));
+            emit(g.against(&case, "image_uint8", &pixels, Tolerance::ONE_LEVEL)?);
         }
         Ok(())
     }
