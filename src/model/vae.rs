@@ -399,14 +399,17 @@ struct Upsample {
 
 impl Upsample {
     fn forward(&self, x: &Array) -> Result<Array> {
-        let s = x.shape();
-        let (b, h, w, c) = (s[0], s[1], s[2], s[3]);
-        let doubled = x
-            .reshape(&[b, h, 1, w, 1, c])?
-            .broadcast_to(&[b, h, 2, w, 2, c])?
-            .reshape(&[b, 2 * h, 2 * w, c])?;
-        self.conv.forward(&doubled)
+        self.conv.forward(&double_nearest(x)?)
     }
+}
+
+/// Nearest-neighbour 2× upsampling of `[B, H, W, C]`: every pixel repeated 2×2.
+fn double_nearest(x: &Array) -> Result<Array> {
+    let s = x.shape();
+    let (b, h, w, c) = (s[0], s[1], s[2], s[3]);
+    Ok(x.reshape(&[b, h, 1, w, 1, c])?
+        .broadcast_to(&[b, h, 2, w, 2, c])?
+        .reshape(&[b, 2 * h, 2 * w, c])?)
 }
 
 /// One resolution level of the up path (native index: 0 = full resolution).

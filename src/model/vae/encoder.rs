@@ -76,14 +76,7 @@ impl Downsample {
     fn forward(&self, lean: &LeanEncode, mut x: Bands) -> Result<Bands> {
         let out_height = (x.height + 1 - 3) / 2 + 1;
         let out_width = (x.width() + 1 - 3) / 2 + 1;
-        let rows = lean::conv_rows(
-            lean,
-            &x,
-            out_width,
-            out_height,
-            self.conv.out_channels(),
-            self.conv.weight.dtype(),
-        );
+        let rows = lean::conv_rows(lean, &x, out_width, out_height, &self.conv);
         let mut out = Vec::new();
         for (o0, o1) in lean::ranges(out_height, rows) {
             out.push((o0, lean::eval(self.band(&x, (o0, o1))?)?));
@@ -231,10 +224,7 @@ impl VaeEncoder {
         h = lean::resnet(lean, &self.mid_block_1, h)?;
         h = lean::attention(lean, &self.mid_attn_1, h)?;
         h = lean::resnet(lean, &self.mid_block_2, h)?;
-        let pre = NormSwish {
-            norm: &self.norm_out,
-            stats: lean::group_stats(&h)?,
-        };
+        let pre = NormSwish::of(&self.norm_out, &h)?;
         let h = lean::conv3(lean, &self.conv_out, h, Some(&pre))?;
         let out = lean::eval(self.quant_conv.forward(&h.into_whole()?)?)?;
         Ok(out)
