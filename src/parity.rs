@@ -381,6 +381,18 @@ impl Runner<'_> {
         Err(ParityError::Missing(p))
     }
 
+    /// The golden's `repos` that are present, opened one at a time as the loop reaches them:
+    /// `(flavour, case name, checkpoint)`.
+    fn checkpoints(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<(String, String, Checkpoint)>> + '_> {
+        let repos = self.golden.folders("repos")?;
+        Ok(repos.into_iter().filter_map(move |(flavour, repo)| {
+            let ckpt = self.checkpoint(&repo).transpose()?;
+            Some(ckpt.map(|c| (flavour.clone(), self.case(&flavour), c)))
+        }))
+    }
+
     fn checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         match self.folder(name)? {
             Some(p) => Ok(Some(Checkpoint::open(&p)?)),
@@ -511,11 +523,8 @@ impl Runner<'_> {
                 .flat_map(|(row, _)| row.iter().copied())
                 .collect()
         };
-        for (flavour, repo) in g.folders("repos")? {
-            let Some(ckpt) = self.checkpoint(&repo)? else {
-                continue;
-            };
-            let case = self.case(&flavour);
+        for present in self.checkpoints()? {
+            let (flavour, case, ckpt) = present?;
             let cond = Dit::from_component(
                 &mut ckpt.load_component(ComponentKind::Transformer)?,
                 options,
@@ -569,11 +578,8 @@ impl Runner<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        for (flavour, repo) in g.folders("repos")? {
-            let Some(ckpt) = self.checkpoint(&repo)? else {
-                continue;
-            };
-            let case = self.case(&flavour);
+        for present in self.checkpoints()? {
+            let (flavour, case, ckpt) = present?;
             // The prompts' ids as our tokenizer makes them, against the text slots.
             let tokenizer = PromptTokenizer::from_file(ckpt.tokenizer_path())?;
             for (b, prompt) in prompts.iter().enumerate() {
@@ -610,11 +616,8 @@ impl Runner<'_> {
     fn vae_decode(&self, emit: &mut dyn FnMut(Comparison)) -> Result<()> {
         let g = self.golden;
         let (gh, gw) = (g.usize_at("/grid_h")?, g.usize_at("/grid_w")?);
-        for (flavour, repo) in g.folders("repos")? {
-            let Some(ckpt) = self.checkpoint(&repo)? else {
-                continue;
-            };
-            let case = self.case(&flavour);
+        for present in self.checkpoints()? {
+            let (_, case, ckpt) = present?;
             let vae = VaeDecoder::from_checkpoint(&ckpt, self.options.compute)?;
             let z = g.get("z")?;
             let norm = LatentNorm::ideogram4()?.truncated(z.dim(-1)?)?;
@@ -678,11 +681,8 @@ impl Runner<'_> {
             .astype(Dtype::U8)?
             .to_vec::<u8>()?;
         let input = pixels_to_input(&pixels, b, h, w)?;
-        for (flavour, repo) in g.folders("repos")? {
-            let Some(ckpt) = self.checkpoint(&repo)? else {
-                continue;
-            };
-            let case = self.case(&flavour);
+        for present in self.checkpoints()? {
+            let (_, case, ckpt) = present?;
             emit(g.against(
                 &case,
                 "encoder_input",
