@@ -2,7 +2,7 @@
 //! `Pipeline::run` path on the tiny repos in float32 on the CPU, with the reference's injected
 //! initial latent. Compared: prompt token ids, text features, the latent entering every step
 //! (the z trajectory), both velocities per step, the final latent, the decoder output and the
-//! uint8 image (within 1 level). Tolerances follow the fixtures README (see `pipeline::parity`).
+//! uint8 image (within 1 level). Tolerances follow the fixtures README (see `parity`).
 
 use std::path::PathBuf;
 

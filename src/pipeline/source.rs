@@ -10,7 +10,7 @@ use crate::weights::hub::{self, HubEnv};
 /// The model to load.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ModelSource {
-    /// The tiny model built in code ([`crate::model::demo`]).
+    /// The tiny model built in code ([`crate::synthetic::demo`]).
     Demo,
     /// A checkpoint folder in the layout of `ideogram-ai/ideogram-4-nf4`.
     Dir(PathBuf),
