@@ -11,12 +11,12 @@
 //! tensors file is next to it. Computation is float32 on the CPU (the goldens' tight
 //! tolerances are for float32). `--skip-missing` reports folders that are absent (e.g. the
 //! real Qwen tokenizer) on stderr instead of failing. The logic lives in
-//! `ideogram4::pipeline::parity`, where the tests use it.
+//! `ideogram4::parity`, where the tests use it.
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let code = ideogram4::pipeline::parity::command_line(
+    let code = ideogram4::parity::command_line(
         std::env::args_os().skip(1),
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),

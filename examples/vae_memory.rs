@@ -16,9 +16,8 @@ use std::io::Write;
 use std::time::Instant;
 
 use ideogram4::mlx::{memory, random, Dtype};
-use ideogram4::model::vae::{
-    random_diffusers_tensors, Chunking, DecodeStrategy, LeanDecode, VaeDecoder, VaeDecoderConfig,
-};
+use ideogram4::model::vae::{Chunking, DecodeStrategy, LeanDecode, VaeDecoder, VaeDecoderConfig};
+use ideogram4::synthetic::vae::random_diffusers_tensors;
 
 const GIB: f64 = (1u64 << 30) as f64;
 

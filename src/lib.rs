@@ -4,6 +4,7 @@
 //! Imports flow one way: `tui -> engine -> pipeline -> model -> weights, mlx`;
 //! `caption`, `sampler`, `files` and `units` depend on nothing heavy.
 
+pub mod bench;
 pub mod caption;
 pub mod engine;
 pub mod files;
@@ -12,9 +13,11 @@ pub mod magic;
 pub mod mlx;
 pub mod model;
 pub mod output;
+pub mod parity;
 pub mod pipeline;
 pub mod sampler;
 pub mod secret;
+pub mod synthetic;
 pub mod tui;
 pub mod units;
 pub mod weights;

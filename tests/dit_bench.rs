@@ -1,8 +1,8 @@
 //! `bench dit` on a small configuration: it runs end to end, its FLOP count matches the
 //! formula written out by hand, and the random NF4 model produces finite velocities.
 
+use ideogram4::bench::dit::{self as bench, BenchSetup};
 use ideogram4::mlx::{random, Dtype};
-use ideogram4::model::dit::bench::{self, BenchSetup};
 use ideogram4::model::dit::{Dit, DitConfig, DitOptions, QueryChunking};
 use ideogram4::model::linear::Compute;
 use ideogram4::model::packing::PackedBatch;

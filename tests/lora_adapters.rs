@@ -7,7 +7,7 @@ use ideogram4::mlx::{Array, Dtype};
 use ideogram4::model::adapter::{Adapter, AdapterError, TargetModule};
 use ideogram4::model::dit::{Dit, DitOptions, QueryChunking};
 use ideogram4::model::linear::Compute;
-use ideogram4::pipeline::parity::{run_sidecar, Comparison, ParityOptions};
+use ideogram4::parity::{run_sidecar, Comparison, ParityOptions};
 use ideogram4::weights::{Checkpoint, ComponentKind};
 
 fn fixtures() -> PathBuf {

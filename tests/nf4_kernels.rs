@@ -9,9 +9,10 @@ use std::rc::Rc;
 use ideogram4::mlx::{Array, Dtype};
 use ideogram4::model::linear::{Compute, Dequant, Linear};
 use ideogram4::model::nf4_fused::{
-    self, check_layers, random_nf4, reference, EmulatedRunner, KernelError, KernelMode, KernelPath,
+    self, check_layers, reference, EmulatedRunner, KernelError, KernelMode, KernelPath,
     KernelRunner, Nf4Kernel,
 };
+use ideogram4::synthetic::nf4::random_nf4;
 use ideogram4::weights::{Checkpoint, ComponentKind, Nf4Weight, Weight};
 
 fn fixtures() -> PathBuf {

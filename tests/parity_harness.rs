@@ -1,11 +1,11 @@
-//! The parity harness (library `pipeline::parity` and `examples/parity.rs`) on every golden
+//! The parity harness (library `parity` and `examples/parity.rs`) on every golden
 //! sidecar copied into `tests/fixtures/golden`, float32 on the CPU: every comparison must pass
 //! and every kind must produce its outputs. The real Qwen tokenizer (11 MB) is not copied; the
 //! tokenizer sidecar's `qwen3` half runs when `../shared/fixtures` is present.
 
 use std::path::{Path, PathBuf};
 
-use ideogram4::pipeline::parity::{command_line, run_sidecar, Comparison, ParityOptions};
+use ideogram4::parity::{command_line, run_sidecar, Comparison, ParityOptions};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")

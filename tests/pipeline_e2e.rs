@@ -2,11 +2,11 @@
 //! `Pipeline::run` path on the tiny repos in float32 on the CPU, with the reference's injected
 //! initial latent. Compared: prompt token ids, text features, the latent entering every step
 //! (the z trajectory), both velocities per step, the final latent, the decoder output and the
-//! uint8 image (within 1 level). Tolerances follow the fixtures README (see `pipeline::parity`).
+//! uint8 image (within 1 level). Tolerances follow the fixtures README (see `parity`).
 
 use std::path::PathBuf;
 
-use ideogram4::pipeline::parity::{run_sidecar, Comparison, ParityOptions};
+use ideogram4::parity::{run_sidecar, Comparison, ParityOptions};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")

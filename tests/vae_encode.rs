@@ -9,7 +9,7 @@ use ideogram4::mlx::{random, Dtype};
 use ideogram4::model::latent::{patchify, unpatchify, LatentNorm};
 use ideogram4::model::linear::{Compute, Dequant};
 use ideogram4::model::vae::{pixels_to_input, Chunking, LeanEncode, VaeEncoder};
-use ideogram4::pipeline::parity::{run_sidecar, ParityOptions};
+use ideogram4::parity::{run_sidecar, ParityOptions};
 use ideogram4::weights::Checkpoint;
 
 fn fixtures() -> PathBuf {
@@ -132,7 +132,8 @@ fn patchify_inverts_unpatchify_exactly() {
 #[test]
 fn full_size_encoder_memory_stays_banded() {
     use ideogram4::mlx::memory;
-    use ideogram4::model::vae::{random_encoder_tensors, VaeDecoderConfig};
+    use ideogram4::model::vae::VaeDecoderConfig;
+    use ideogram4::synthetic::vae::random_encoder_tensors;
     let config = VaeDecoderConfig::flux2();
     let tensors = random_encoder_tensors(&config, 5, Dtype::F32).unwrap();
     let encoder = VaeEncoder::from_diffusers_tensors(tensors, Dtype::F32).unwrap();

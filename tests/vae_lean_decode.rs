@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 
 use ideogram4::mlx::{self, memory, random, Array, Dtype};
 use ideogram4::model::linear::Compute;
-use ideogram4::model::vae::{
-    random_diffusers_tensors, Chunking, DecodeStrategy, LeanDecode, VaeDecoder, VaeDecoderConfig,
-};
+use ideogram4::model::vae::{Chunking, DecodeStrategy, LeanDecode, VaeDecoder, VaeDecoderConfig};
+use ideogram4::synthetic::vae::random_diffusers_tensors;
 use ideogram4::weights::Checkpoint;
 
 fn fixtures() -> PathBuf {

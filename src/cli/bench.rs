@@ -93,18 +93,18 @@ fn memory(
     json: bool,
     mode: &str,
 ) -> anyhow::Result<ExitCode> {
-    use ideogram4::pipeline::bench_memory;
-    let options = bench_memory::MemoryBenchOptions {
+    use ideogram4::bench::memory;
+    let options = memory::MemoryBenchOptions {
         dir,
         sides,
         compute: ideogram4::model::linear::Compute::for_default_device(),
         mode: match mode {
-            "turbo" => bench_memory::DitMode::Turbo,
-            "uncond-lora" => bench_memory::DitMode::UncondLora,
-            _ => bench_memory::DitMode::TwoDits,
+            "turbo" => memory::DitMode::Turbo,
+            "uncond-lora" => memory::DitMode::UncondLora,
+            _ => memory::DitMode::TwoDits,
         },
     };
-    let report = bench_memory::run(&options, &mut |line| eprintln!("{line}"))?;
+    let report = memory::run(&options, &mut |line| eprintln!("{line}"))?;
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -114,7 +114,7 @@ fn memory(
 }
 
 fn dit(runs: usize, json: bool) -> anyhow::Result<ExitCode> {
-    use ideogram4::model::dit::bench;
+    use ideogram4::bench::dit as bench;
     let setup = bench::BenchSetup {
         runs: runs.max(1),
         ..bench::BenchSetup::mid_size()

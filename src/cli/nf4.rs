@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use ideogram4::mlx::{self, Array, Device, Dtype};
 use ideogram4::model::nf4_fused::{
-    self, check_layers, random_nf4, KernelError, KernelMode, KernelPath, KernelRunner, MetalRunner,
-    Nf4Kernel,
+    self, check_layers, KernelError, KernelMode, KernelPath, KernelRunner, MetalRunner, Nf4Kernel,
 };
+use ideogram4::synthetic::nf4::random_nf4;
 use ideogram4::weights::Nf4Weight;
 
 /// Applies `nf4_kernels` from config.toml unless `IDEOGRAM4_NF4_KERNELS` is set (the

@@ -28,15 +28,14 @@
 //! is float32.
 
 mod attention;
-pub mod bench;
-mod block;
-pub mod host;
-pub mod rope;
+pub(crate) mod block;
+pub mod host_kernels;
 pub mod timestep;
 
 pub use attention::{attend, QueryChunking};
-pub use host::Kernels;
+pub use host_kernels::Kernels;
 
+pub(crate) use block::BlockWeights;
 use block::{Block, RmsNorm, Run};
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,10 +46,12 @@ use crate::model::linear::{Compute, Linear, LinearError};
 use crate::model::packing::{
     PackedBatch, PackingError, LLM_TOKEN_INDICATOR, OUTPUT_IMAGE_INDICATOR,
 };
+use crate::model::rope;
+use crate::weights::schema::{DIT_MROPE_SECTION, DIT_NORM_EPS, DIT_ROPE_THETA};
 use crate::weights::{Component, DitDims, WeightsError};
 
 /// Epsilon of `llm_cond_norm` (fixed in the reference).
-const LLM_NORM_EPS: f32 = 1e-6;
+pub(crate) const LLM_NORM_EPS: f32 = 1e-6;
 /// Epsilon of the final LayerNorm (no affine parameters).
 const FINAL_NORM_EPS: f32 = 1e-6;
 
@@ -100,9 +101,9 @@ impl DitConfig {
             adanln_dim: 512,
             in_channels: 128,
             llm_features_dim: 53248,
-            rope_theta: 5_000_000.0,
-            mrope_section: [24, 20, 20],
-            norm_eps: 1e-5,
+            rope_theta: DIT_ROPE_THETA,
+            mrope_section: DIT_MROPE_SECTION,
+            norm_eps: DIT_NORM_EPS,
         }
     }
 
@@ -120,6 +121,14 @@ impl DitConfig {
             mrope_section: d.mrope_section,
             norm_eps: d.norm_eps,
         }
+    }
+
+    /// Whether this is the shipped model's size (then the real size rules apply): the
+    /// sizes that tell a checkpoint's scale, not the rope settings.
+    pub fn is_full_size(&self) -> bool {
+        let real = DitConfig::ideogram4();
+        let scale = |c: &DitConfig| (c.emb_dim, c.num_layers, c.in_channels, c.llm_features_dim);
+        scale(self) == scale(&real)
     }
 
     pub fn head_dim(&self) -> usize {
@@ -248,9 +257,24 @@ impl Trace<'_> {
 
 /// `llm_cond_norm` + `llm_cond_proj`.
 #[derive(Debug)]
-struct TextProjection {
-    norm: RmsNorm,
-    proj: Linear,
+pub(crate) struct TextProjection {
+    pub norm: RmsNorm,
+    pub proj: Linear,
+}
+
+/// Every weight of a [`Dit`], however it was obtained (a checkpoint component, or random
+/// weights in [`crate::synthetic`]).
+pub(crate) struct DitWeights {
+    pub input_proj: Linear,
+    pub text: Option<TextProjection>,
+    pub t_mlp_in: Linear,
+    pub t_mlp_out: Linear,
+    pub adaln_proj: Linear,
+    /// `[2, emb_dim]`, compute dtype.
+    pub image_indicator: Array,
+    pub layers: Vec<Block>,
+    pub final_modulation: Linear,
+    pub final_linear: Linear,
 }
 
 /// One Ideogram 4 DiT with its weights.
@@ -311,10 +335,7 @@ impl Dit {
         let final_modulation =
             Linear::from_component(c, "final_layer.adaln_modulation", true, compute)?;
         let final_linear = Linear::from_component(c, "final_layer.linear", true, compute)?;
-        Ok(Dit {
-            config,
-            options,
-            kernels: Kernels::for_default_device(),
+        let weights = DitWeights {
             input_proj,
             text,
             t_mlp_in,
@@ -324,9 +345,43 @@ impl Dit {
             layers,
             final_modulation,
             final_linear,
+        };
+        Ok(Dit::from_weights(config, options, weights))
+    }
+
+    /// A DiT of `config` (already validated) with `weights`.
+    pub(crate) fn from_weights(config: DitConfig, options: DitOptions, w: DitWeights) -> Dit {
+        Dit {
+            config,
+            options,
+            kernels: Kernels::for_default_device(),
+            input_proj: w.input_proj,
+            text: w.text,
+            t_mlp_in: w.t_mlp_in,
+            t_mlp_out: w.t_mlp_out,
+            adaln_proj: w.adaln_proj,
+            image_indicator: w.image_indicator,
+            layers: w.layers,
+            final_modulation: w.final_modulation,
+            final_linear: w.final_linear,
             uncond_pass: PassGate::default(),
             forwards: AtomicU64::new(0),
-        })
+        }
+    }
+
+    /// Every linear of one forward pass (blocks, input/final, time embedding).
+    pub(crate) fn step_linears(&self) -> Vec<&Linear> {
+        let mut v = vec![
+            &self.input_proj,
+            &self.t_mlp_in,
+            &self.t_mlp_out,
+            &self.adaln_proj,
+        ];
+        for l in &self.layers {
+            v.extend(l.linears());
+        }
+        v.extend([&self.final_modulation, &self.final_linear]);
+        v
     }
 
     /// Forward passes run by this DiT since it was loaded.

@@ -96,20 +96,18 @@ impl LatentNorm {
 
     /// `z ⊙ scale + shift` in float32, `z: [..., channels]`.
     pub fn denormalize(&self, z: &Array) -> Result<Array> {
-        let channels = z.dim(-1)?;
-        if channels != self.channels() {
-            return Err(LatentError::Shape {
-                shape: z.shape(),
-                what: format!("{} normalisation channels", self.channels()),
-            });
-        }
-        let scale = Array::from_slice(&self.scale, &[channels])?;
-        let shift = Array::from_slice(&self.shift, &[channels])?;
-        Ok(z.astype(Dtype::F32)?.mul(&scale)?.add(&shift)?)
+        let (z, scale, shift) = self.operands(z)?;
+        Ok(z.mul(&scale)?.add(&shift)?)
     }
 
     /// `(z − shift) / scale` in float32 (the inverse of [`LatentNorm::denormalize`]).
     pub fn normalize(&self, z: &Array) -> Result<Array> {
+        let (z, scale, shift) = self.operands(z)?;
+        Ok(z.sub(&shift)?.div(&scale)?)
+    }
+
+    /// `z` in float32 with the scale and shift rows, once its channels are checked.
+    fn operands(&self, z: &Array) -> Result<(Array, Array, Array)> {
         let channels = z.dim(-1)?;
         if channels != self.channels() {
             return Err(LatentError::Shape {
@@ -119,7 +117,7 @@ impl LatentNorm {
         }
         let scale = Array::from_slice(&self.scale, &[channels])?;
         let shift = Array::from_slice(&self.shift, &[channels])?;
-        Ok(z.astype(Dtype::F32)?.sub(&shift)?.div(&scale)?)
+        Ok((z.astype(Dtype::F32)?, scale, shift))
     }
 }
 

@@ -23,7 +23,7 @@ mod rope;
 use crate::mlx::fast::Mask;
 use crate::mlx::{self, Array, Dtype};
 use crate::model::linear::{Compute, LinearError};
-use crate::model::packing::{PackedBatch, PackingError};
+use crate::model::packing::{PackedBatch, PackingError, LLM_TOKEN_INDICATOR};
 use crate::weights::{Checkpoint, Component, ComponentKind, ComponentPlan, WeightsError};
 
 pub use config::TextEncoderConfig;
@@ -32,9 +32,6 @@ use rope::MropeTables;
 
 /// Decoder layers whose outputs become the text features (`QWEN3_VL_ACTIVATION_LAYERS`).
 pub const QWEN3_VL_TAPS: [usize; 13] = [0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 35];
-
-/// Indicator value of a text token in the packed sequence (`LLM_TOKEN_INDICATOR`).
-pub const TEXT_INDICATOR: i64 = 3;
 
 /// Additive mask value for hidden keys: finite, so a query with no visible key gets a
 /// uniform (then zeroed) row instead of NaN.
@@ -217,7 +214,7 @@ impl TextEncoder {
     /// * `token_ids`: `[B, S]` integers (image and padding slots hold 0),
     /// * `text_position_ids`: `[B, S, 3]` (or `[B, S]`) integers; the first component is
     ///   used on all three MRoPE axes, as the reference does,
-    /// * `indicator`: `[B, S]` integers, [`TEXT_INDICATOR`] on text tokens.
+    /// * `indicator`: `[B, S]` integers, [`LLM_TOKEN_INDICATOR`] on text tokens.
     ///
     /// Returns `[B, S, feature_dim]` float32, zero on every slot that is not text.
     pub fn encode(
@@ -389,7 +386,10 @@ impl PackedText {
                 indicator.len()
             )));
         }
-        let is_text: Vec<bool> = indicator.iter().map(|&v| v == TEXT_INDICATOR).collect();
+        let is_text: Vec<bool> = indicator
+            .iter()
+            .map(|&v| v == i64::from(LLM_TOKEN_INDICATOR))
+            .collect();
         // Every text token sits before column `text_span` (image slots follow the text).
         let text_span = (0..rows)
             .filter_map(|r| {

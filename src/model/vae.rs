@@ -21,11 +21,9 @@
 
 mod encoder;
 mod lean;
-mod synthetic;
 
 pub use encoder::{encoder_tensor, native_encoder_key, pixels_to_input, LeanEncode, VaeEncoder};
 pub use lean::{Chunking, DecodeStrategy, LeanDecode};
-pub use synthetic::{random_diffusers_tensors, random_encoder_tensors};
 
 use std::collections::HashMap;
 
@@ -71,28 +69,14 @@ pub fn native_decoder_key(key: &str, levels: usize) -> Result<Option<String>> {
         return Ok(Some(format!("decoder.post_quant_conv.{rest}")));
     }
     let rest = key.strip_prefix("decoder.").ok_or_else(unknown)?;
-    let shortcut = |s: &str| s.replace("conv_shortcut", "nin_shortcut");
-    let native = if let Some(p) = rest.strip_prefix("conv_norm_out.") {
-        format!("norm_out.{p}")
-    } else if rest.starts_with("conv_in.") || rest.starts_with("conv_out.") {
-        rest.to_owned()
-    } else if let Some(p) = rest.strip_prefix("mid_block.resnets.") {
-        let (i, tail) = split_index(p).ok_or_else(unknown)?;
-        format!("mid.block_{}.{}", i + 1, shortcut(tail))
-    } else if let Some(p) = rest.strip_prefix("mid_block.attentions.0.") {
-        let tail = p
-            .replace("group_norm.", "norm.")
-            .replace("to_q.", "q.")
-            .replace("to_k.", "k.")
-            .replace("to_v.", "v.")
-            .replace("to_out.0.", "proj_out.");
-        format!("mid.attn_1.{tail}")
+    let native = if let Some(native) = native_shared_key(rest).ok_or_else(unknown)? {
+        native
     } else if let Some(p) = rest.strip_prefix("up_blocks.") {
         let (d, tail) = split_index(p).ok_or_else(unknown)?;
         let level = levels.checked_sub(d + 1).ok_or_else(unknown)?;
         if let Some(t) = tail.strip_prefix("resnets.") {
             let (r, t) = split_index(t).ok_or_else(unknown)?;
-            format!("up.{level}.block.{r}.{}", shortcut(t))
+            format!("up.{level}.block.{r}.{}", native_shortcut(t))
         } else if let Some(t) = tail.strip_prefix("upsamplers.0.conv.") {
             format!("up.{level}.upsample.conv.{t}")
         } else {
@@ -102,6 +86,44 @@ pub fn native_decoder_key(key: &str, levels: usize) -> Result<Option<String>> {
         return Err(unknown());
     };
     Ok(Some(format!("decoder.{native}")))
+}
+
+/// The renaming both halves share (`rest` without `encoder.`/`decoder.`): `Some(Some(native))`
+/// for `conv_in`, `conv_out`, `conv_norm_out` and the mid block, `Some(None)` for anything
+/// else (the caller's up or down blocks), `None` for a malformed mid-block key.
+fn native_shared_key(rest: &str) -> Option<Option<String>> {
+    let native = if let Some(p) = rest.strip_prefix("conv_norm_out.") {
+        format!("norm_out.{p}")
+    } else if rest.starts_with("conv_in.") || rest.starts_with("conv_out.") {
+        rest.to_owned()
+    } else if let Some(p) = rest.strip_prefix("mid_block.resnets.") {
+        let (i, tail) = split_index(p)?;
+        format!("mid.block_{}.{}", i + 1, native_shortcut(tail))
+    } else if let Some(p) = rest.strip_prefix("mid_block.attentions.0.") {
+        let tail = p
+            .replace("group_norm.", "norm.")
+            .replace("to_q.", "q.")
+            .replace("to_k.", "k.")
+            .replace("to_v.", "v.")
+            .replace("to_out.0.", "proj_out.");
+        format!("mid.attn_1.{tail}")
+    } else {
+        return Some(None);
+    };
+    Some(Some(native))
+}
+
+fn native_shortcut(s: &str) -> String {
+    s.replace("conv_shortcut", "nin_shortcut")
+}
+
+/// Every tensor of a loaded `vae/` component, dense, under its stored name.
+fn dense_tensors(component: &mut Component) -> Result<Vec<(String, Array)>> {
+    let names: Vec<String> = component.names().map(str::to_owned).collect();
+    names
+        .into_iter()
+        .map(|name| Ok((name.clone(), component.take_dense(&name)?)))
+        .collect()
 }
 
 /// `"12.rest"` → `(12, "rest")`.
@@ -119,6 +141,54 @@ struct Tensors {
 }
 
 impl Tensors {
+    /// The tensors `rename` maps to a native name (those it maps to `None` are dropped).
+    fn renamed(
+        tensors: impl IntoIterator<Item = (String, Array)>,
+        compute: Dtype,
+        rename: impl Fn(&str) -> Result<Option<String>>,
+    ) -> Result<Tensors> {
+        let mut map = HashMap::new();
+        for (key, array) in tensors {
+            if let Some(native) = rename(&key)? {
+                map.insert(native, array);
+            }
+        }
+        Ok(Tensors {
+            map,
+            compute,
+            taken_bytes: 0,
+        })
+    }
+
+    /// How many of `name(0)`, `name(1)`, … exist, counting from 0.
+    fn count(&self, name: impl Fn(usize) -> String) -> usize {
+        (0..).take_while(|&i| self.has(&name(i))).count()
+    }
+
+    /// `{prefix}.block.0` … `{prefix}.block.{n − 1}`.
+    fn resnets(&mut self, prefix: &str, n: usize) -> Result<Vec<ResnetBlock>> {
+        (0..n)
+            .map(|r| self.resnet(&format!("{prefix}.block.{r}")))
+            .collect()
+    }
+
+    /// `{side}.mid.block_1`, `{side}.mid.attn_1`, `{side}.mid.block_2`.
+    fn mid(&mut self, side: &str) -> Result<(ResnetBlock, AttnBlock, ResnetBlock)> {
+        Ok((
+            self.resnet(&format!("{side}.mid.block_1"))?,
+            self.attention(&format!("{side}.mid.attn_1"))?,
+            self.resnet(&format!("{side}.mid.block_2"))?,
+        ))
+    }
+
+    /// Fails on a tensor no module took.
+    fn finish(&self) -> Result<()> {
+        match self.map.keys().next() {
+            Some(extra) => Err(VaeError::UnknownKey(extra.clone())),
+            None => Ok(()),
+        }
+    }
+
     fn take(&mut self, name: &str) -> Result<Array> {
         self.take_as(name, self.compute)
     }
@@ -329,14 +399,17 @@ struct Upsample {
 
 impl Upsample {
     fn forward(&self, x: &Array) -> Result<Array> {
-        let s = x.shape();
-        let (b, h, w, c) = (s[0], s[1], s[2], s[3]);
-        let doubled = x
-            .reshape(&[b, h, 1, w, 1, c])?
-            .broadcast_to(&[b, h, 2, w, 2, c])?
-            .reshape(&[b, 2 * h, 2 * w, c])?;
-        self.conv.forward(&doubled)
+        self.conv.forward(&double_nearest(x)?)
     }
+}
+
+/// Nearest-neighbour 2× upsampling of `[B, H, W, C]`: every pixel repeated 2×2.
+fn double_nearest(x: &Array) -> Result<Array> {
+    let s = x.shape();
+    let (b, h, w, c) = (s[0], s[1], s[2], s[3]);
+    Ok(x.reshape(&[b, h, 1, w, 1, c])?
+        .broadcast_to(&[b, h, 2, w, 2, c])?
+        .reshape(&[b, 2 * h, 2 * w, c])?)
 }
 
 /// One resolution level of the up path (native index: 0 = full resolution).
@@ -409,25 +482,12 @@ impl VaeDecoder {
         if levels == 0 {
             return Err(VaeError::Missing("decoder.up_blocks.*".to_owned()));
         }
-        let mut map = HashMap::new();
-        for (key, array) in tensors {
-            if let Some(native) = native_decoder_key(&key, levels)? {
-                map.insert(native, array);
-            }
-        }
-        let mut t = Tensors {
-            map,
-            compute,
-            taken_bytes: 0,
-        };
-        let blocks_per_level = (0..)
-            .take_while(|r| t.has(&format!("decoder.up.0.block.{r}.conv1.weight")))
-            .count();
+        let rename = |key: &str| native_decoder_key(key, levels);
+        let mut t = Tensors::renamed(tensors, compute, rename)?;
+        let blocks_per_level = t.count(|r| format!("decoder.up.0.block.{r}.conv1.weight"));
         let mut up = Vec::with_capacity(levels);
         for level in 0..levels {
-            let blocks = (0..blocks_per_level)
-                .map(|r| t.resnet(&format!("decoder.up.{level}.block.{r}")))
-                .collect::<Result<Vec<_>>>()?;
+            let blocks = t.resnets(&format!("decoder.up.{level}"), blocks_per_level)?;
             let upsample = if level > 0 {
                 Some(Upsample {
                     conv: t.conv(&format!("decoder.up.{level}.upsample.conv"), 1)?,
@@ -449,13 +509,9 @@ impl VaeDecoder {
             out_channels: conv_out.out_channels(),
         };
         let conv_in = t.conv("decoder.conv_in", 1)?;
-        let mid_block_1 = t.resnet("decoder.mid.block_1")?;
-        let mid_attn_1 = t.attention("decoder.mid.attn_1")?;
-        let mid_block_2 = t.resnet("decoder.mid.block_2")?;
+        let (mid_block_1, mid_attn_1, mid_block_2) = t.mid("decoder")?;
         let norm_out = t.group_norm("decoder.norm_out")?;
-        if let Some(extra) = t.map.keys().next() {
-            return Err(VaeError::UnknownKey(extra.clone()));
-        }
+        t.finish()?;
         Ok(VaeDecoder {
             config,
             compute,
@@ -475,12 +531,7 @@ impl VaeDecoder {
     /// Builds the decoder from a loaded `vae/` component (every VAE tensor is dense), in
     /// `compute.dtype`.
     pub fn load(component: &mut Component, compute: Compute) -> Result<VaeDecoder> {
-        let names: Vec<String> = component.names().map(str::to_owned).collect();
-        let tensors = names
-            .into_iter()
-            .map(|name| Ok((name.clone(), component.take_dense(&name)?)))
-            .collect::<Result<Vec<_>>>()?;
-        VaeDecoder::from_diffusers_tensors(tensors, compute.dtype)
+        VaeDecoder::from_diffusers_tensors(dense_tensors(component)?, compute.dtype)
     }
 
     /// Opens `checkpoint`'s VAE decoder.

@@ -114,13 +114,29 @@ impl Denoiser<'_> {
         cancel: &AtomicBool,
         report: &mut dyn FnMut(StepReport<'_>),
     ) -> Result<Array> {
+        self.run_merged(z0, steps, cancel, &mut |_, z| Ok(z), report)
+    }
+
+    /// [`Denoiser::run`] with `merge` applied to each step's result before it is reported
+    /// and stepped from (image to image puts its kept tokens back there). A step's
+    /// `seconds` do not include `merge`.
+    pub fn run_merged(
+        &self,
+        z0: Array,
+        steps: &[Step],
+        cancel: &AtomicBool,
+        merge: &mut dyn FnMut(&Step, Array) -> Result<Array>,
+        report: &mut dyn FnMut(StepReport<'_>),
+    ) -> Result<Array> {
         let mut z = z0.astype(Dtype::F32)?;
         for (position, step) in steps.iter().enumerate() {
             if cancel.load(Ordering::Relaxed) {
                 return Err(PipelineError::Cancelled);
             }
             let started = Instant::now();
-            let (z_next, v_cond, v_uncond) = self.step(&z, step)?;
+            let (stepped, v_cond, v_uncond) = self.step(&z, step)?;
+            let seconds = started.elapsed().as_secs_f64();
+            let z_next = merge(step, stepped)?;
             report(StepReport {
                 position,
                 step,
@@ -128,7 +144,7 @@ impl Denoiser<'_> {
                 v_cond: &v_cond,
                 v_uncond: v_uncond.as_ref(),
                 z_out: &z_next,
-                seconds: started.elapsed().as_secs_f64(),
+                seconds,
             });
             z = z_next;
         }

@@ -37,12 +37,10 @@
 //! [`PipelineError::Cancelled`].
 
 pub mod adapters;
-pub mod bench_memory;
 pub mod denoise;
 pub mod dits;
 pub mod init_noise;
 mod job;
-pub mod parity;
 pub mod preview;
 mod source;
 pub mod start_files;
@@ -65,8 +63,7 @@ pub use start_image::{StartImage, StartSource};
 
 use crate::caption;
 use crate::mlx::{self, memory, random, Array, Dtype};
-use crate::model::demo::{DemoCheckpoint, DemoError};
-use crate::model::dit::{Dit, DitConfig, DitError, DitOptions, QueryChunking};
+use crate::model::dit::{Dit, DitError, DitOptions, QueryChunking};
 use crate::model::latent::{tokens_to_latent, LatentError, LatentNorm};
 use crate::model::linear::Compute;
 use crate::model::packing::{PackedBatch, PackingError};
@@ -78,6 +75,7 @@ use crate::sampler::{
     apply_cfg_end, is_guidance_one, validate_cfg_end, validate_size, ImageSize, SamplerError,
     Schedule, SizeError, SizeLimits, MAX_SIDE, PIXELS_PER_TOKEN,
 };
+use crate::synthetic::demo::{DemoCheckpoint, DemoError};
 use crate::weights::{Checkpoint, ComponentKind, WeightsError};
 use adapters::AdapterState;
 use text_cache::TextCache;
@@ -708,7 +706,7 @@ impl Pipeline {
             .map(|&id| i32::try_from(id).unwrap_or(i32::MAX))
             .collect();
         let positions: Vec<i32> = (0..t as i32).collect();
-        let indicator = vec![3i32; t];
+        let indicator = vec![crate::model::packing::LLM_TOKEN_INDICATOR; t];
         let features = encoder.encode(
             &Array::from_slice(&token_ids, &[1, t])?,
             &Array::from_slice(&positions, &[1, t])?,
@@ -734,17 +732,9 @@ fn load_unconditional(checkpoint: &Checkpoint, options: DitOptions) -> Result<Di
 }
 
 /// The size rules of a DiT: the real ones for the shipped model's sizes, else the tiny
-/// models' (the one "is this the full-size model?" test).
-pub fn size_limits_of(c: &DitConfig) -> SizeLimits {
-    let real = DitConfig::ideogram4();
-    let full_size = (c.emb_dim, c.num_layers, c.in_channels, c.llm_features_dim)
-        == (
-            real.emb_dim,
-            real.num_layers,
-            real.in_channels,
-            real.llm_features_dim,
-        );
-    if full_size {
+/// models'.
+pub fn size_limits_of(c: &crate::model::dit::DitConfig) -> SizeLimits {
+    if c.is_full_size() {
         SizeLimits::RealModel
     } else {
         SizeLimits::TinyModel

@@ -13,7 +13,7 @@ use crate::weights::hub::{self, HubEnv};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(into = "String", from = "String")]
 pub enum ModelSource {
-    /// The tiny model built in code ([`crate::model::demo`]).
+    /// The tiny model built in code ([`crate::synthetic::demo`]).
     Demo,
     /// A checkpoint folder in the layout of `ideogram-ai/ideogram-4-nf4`.
     Dir(PathBuf),

@@ -203,14 +203,9 @@ pub(super) fn sample(
     else {
         return denoiser.run(z, steps, cancel, report);
     };
-    let mut z = z;
-    for (position, step) in steps.iter().enumerate() {
-        // The report is held back until the kept tokens are back in, so that its `z_out` is
-        // the latent the next step starts from.
-        let mut seen = None;
-        let stepped = denoiser.run(z.clone(), std::slice::from_ref(step), cancel, &mut |r| {
-            seen = Some((r.v_cond.clone(), r.v_uncond.cloned(), r.seconds));
-        })?;
+    // The kept tokens go back in before a step is reported, so that its `z_out` is the
+    // latent the next step starts from.
+    let mut merge = |step: &Step, stepped: Array| -> Result<Array> {
         let kept = if step.index == 0 {
             source.clone()
         } else {
@@ -218,20 +213,9 @@ pub(super) fn sample(
         };
         let z_next = Array::where_(mask, &stepped, &kept)?;
         z_next.eval()?;
-        if let Some((v_cond, v_uncond, seconds)) = seen {
-            report(StepReport {
-                position,
-                step,
-                z_in: &z,
-                v_cond: &v_cond,
-                v_uncond: v_uncond.as_ref(),
-                z_out: &z_next,
-                seconds,
-            });
-        }
-        z = z_next;
-    }
-    Ok(z)
+        Ok(z_next)
+    };
+    denoiser.run_merged(z, steps, cancel, &mut merge, report)
 }
 
 #[cfg(test)]

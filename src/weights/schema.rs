@@ -22,6 +22,65 @@ pub const DIT_ROPE_THETA: f64 = 5_000_000.0;
 pub const DIT_MROPE_SECTION: [usize; 3] = [24, 20, 20];
 pub const DIT_NORM_EPS: f64 = 1e-5;
 
+/// Qwen3-VL-8B's rope settings (architecture §4.1), where `text_encoder/config.json` is silent.
+pub const TEXT_ROPE_THETA: f64 = 5_000_000.0;
+pub const TEXT_MROPE_SECTION: [usize; 3] = [24, 20, 20];
+
+/// The rotary settings a Qwen3-VL `text_config` states, in the transformers-5
+/// (`rope_parameters`) or transformers-4 (`rope_theta` + `rope_scaling`) spelling: the one
+/// reading of them, for the loader's checks and for the text encoder. `None` where absent.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TextRope {
+    pub rope_type: Option<String>,
+    pub theta: Option<f64>,
+    pub mrope_section: Option<Vec<usize>>,
+    pub interleaved: Option<bool>,
+}
+
+/// A config value of the wrong type: what was expected, what was found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadValue {
+    pub expected: String,
+    pub found: String,
+}
+
+impl TextRope {
+    pub fn read(text: &Value) -> std::result::Result<TextRope, BadValue> {
+        let bad = |expected: String, v: &Value| BadValue {
+            expected,
+            found: v.to_string(),
+        };
+        let params = text
+            .get("rope_parameters")
+            .filter(|v| v.is_object())
+            .or_else(|| text.get("rope_scaling").filter(|v| v.is_object()));
+        let field = |key: &str| params.and_then(|p| p.get(key)).filter(|v| !v.is_null());
+        let theta = match field("rope_theta").or_else(|| text.get("rope_theta")) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_f64()
+                    .ok_or_else(|| bad("a number `rope_theta`".into(), v))?,
+            ),
+        };
+        let mrope_section = field("mrope_section")
+            .map(|v| {
+                v.as_array()
+                    .and_then(|a| a.iter().map(|n| n.as_u64().map(|n| n as usize)).collect())
+                    .ok_or_else(|| bad("a list of integers `mrope_section`".into(), v))
+            })
+            .transpose()?;
+        Ok(TextRope {
+            rope_type: field("rope_type")
+                .or_else(|| field("type"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            theta,
+            mrope_section,
+            interleaved: field("mrope_interleaved").and_then(Value::as_bool),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DitDims {
     pub emb_dim: usize,
@@ -621,21 +680,14 @@ fn check_text_encoder(
         "gate_proj",
     )?;
 
-    // transformers 5 writes `rope_parameters`; 4.5x wrote `rope_theta` + `rope_scaling`.
-    let params = text.and_then(|t| t.get("rope_parameters"));
-    let scaling = text.and_then(|t| t.get("rope_scaling"));
-    let theta = match config_f64(params, "rope_theta", cpath)? {
-        Some(t) => Some(t),
-        None => config_f64(text, "rope_theta", cpath)?,
+    let rope = match text {
+        Some(t) => TextRope::read(t).map_err(|b| WeightsError::Config {
+            path: cpath.to_path_buf(),
+            expected: b.expected,
+            found: b.found,
+        })?,
+        None => TextRope::default(),
     };
-    let section = match config_section(params, "mrope_section", cpath)? {
-        Some(s) => Some(s),
-        None => config_section(scaling, "mrope_section", cpath)?,
-    };
-    let interleaved = params
-        .or(scaling)
-        .and_then(|p| p.get("mrope_interleaved"))
-        .and_then(Value::as_bool);
     Ok(TextEncoderDims {
         hidden_size: hidden,
         num_layers: layers,
@@ -645,9 +697,11 @@ fn check_text_encoder(
         intermediate_size: inter,
         vocab_size: vocab,
         rms_norm_eps: config_f64(text, "rms_norm_eps", cpath)?.unwrap_or(1e-6),
-        rope_theta: theta.unwrap_or(5_000_000.0),
-        mrope_section: section.unwrap_or_else(|| vec![24, 20, 20]),
-        mrope_interleaved: interleaved.unwrap_or(true),
+        rope_theta: rope.theta.unwrap_or(TEXT_ROPE_THETA),
+        mrope_section: rope
+            .mrope_section
+            .unwrap_or_else(|| TEXT_MROPE_SECTION.to_vec()),
+        mrope_interleaved: rope.interleaved.unwrap_or(true),
     })
 }
 

@@ -5,7 +5,7 @@
 //! Query rows are independent, so splitting them into chunks gives the same result while
 //! the score matrix held at once shrinks from `L × L` to `rows × L` per head.
 
-use super::host::{self, Kernels};
+use super::host_kernels::{self, Kernels};
 use crate::mlx::fast::{scaled_dot_product_attention, Mask};
 use crate::mlx::{self, concatenate, Array, Dtype};
 
@@ -87,7 +87,7 @@ pub fn attend(
         };
         if host {
             let scores = qc.mul_scalar(f64::from(scale))?.matmul(&k_t)?;
-            return host::masked_softmax(&scores, segments, r0)?.matmul(v);
+            return host_kernels::masked_softmax(&scores, segments, r0)?.matmul(v);
         }
         match &segment_array {
             Some(s) => {

@@ -7,7 +7,7 @@
 //! ```
 
 use super::attention::{attend, QueryChunking};
-use super::host::{self, Kernels};
+use super::host_kernels::{self, Kernels};
 use super::{rope, DitError, DitSequence, Trace};
 use crate::mlx::{self, fast, Array, Dtype};
 use crate::model::linear::{Compute, Linear};
@@ -103,7 +103,7 @@ impl FeedForward {
     fn forward(&self, x: &Array, kernels: Kernels) -> mlx::Result<Array> {
         let (gate, up) = (self.w1.forward(x)?, self.w3.forward(x)?);
         let hidden = if kernels == Kernels::Host && gate.dtype() == Dtype::F32 {
-            host::swiglu(&gate, &up)?
+            host_kernels::swiglu(&gate, &up)?
         } else {
             gate.silu()?.mul(&up)?
         };

@@ -20,7 +20,6 @@ pub mod check;
 mod emulate;
 mod metal;
 pub mod reference;
-mod synthetic;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -35,7 +34,6 @@ pub use check::{
 #[cfg(target_os = "linux")]
 pub use emulate::EmulatedRunner;
 pub use metal::MetalRunner;
-pub use synthetic::random_nf4;
 
 /// The Metal sources, as compiled on the GPU and (through `#include`) by the emulation.
 pub const COMMON_SOURCE: &str = include_str!("../../../kernels/nf4_common.metal");

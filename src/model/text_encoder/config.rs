@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::{Result, TextEncoderError};
+use crate::weights::schema::{TextRope, TEXT_MROPE_SECTION, TEXT_ROPE_THETA};
 
 /// Sizes and constants of the Qwen3-VL text model.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +55,22 @@ fn f64_field(obj: &Value, key: &str) -> Result<Option<f64>> {
 }
 
 impl TextEncoderConfig {
+    /// Qwen3-VL-8B-Instruct's language model, the shipped text encoder.
+    pub fn qwen3_vl_8b() -> TextEncoderConfig {
+        TextEncoderConfig {
+            hidden_size: 4096,
+            num_layers: 36,
+            num_heads: 32,
+            num_kv_heads: 8,
+            head_dim: 128,
+            intermediate_size: 12288,
+            vocab_size: 151936,
+            rms_norm_eps: 1e-6,
+            rope_theta: TEXT_ROPE_THETA,
+            mrope_section: TEXT_MROPE_SECTION,
+        }
+    }
+
     /// Reads a `Qwen3VLConfig` (its `text_config`) or a bare text config.
     pub fn from_json(json: &Value) -> Result<TextEncoderConfig> {
         let text = json.get("text_config").unwrap_or(json);
@@ -111,45 +128,29 @@ impl TextEncoderConfig {
     }
 }
 
-/// `(rope_theta, mrope_section)` from `rope_parameters` (transformers 5) or
-/// `rope_theta` + `rope_scaling` (transformers 4).
+/// `(rope_theta, mrope_section)` as [`TextRope`] reads them. A missing `rope_theta` is the
+/// official value (architecture §4.1, as the loader and the DiT assume); a missing
+/// `mrope_section` is an error, since no default would be right for another model's heads.
 fn rope_settings(text: &Value) -> Result<(f64, [usize; 3])> {
-    let params = text
-        .get("rope_parameters")
-        .filter(|v| v.is_object())
-        .or_else(|| text.get("rope_scaling").filter(|v| v.is_object()));
-    if let Some(p) = params {
-        let kind = p
-            .get("rope_type")
-            .or_else(|| p.get("type"))
-            .and_then(Value::as_str);
-        // transformers 4 spells the default multimodal rotary "mrope".
-        if let Some(kind) = kind.filter(|k| !matches!(*k, "default" | "mrope")) {
-            return Err(config_error(format!(
-                "rope_type {kind:?} is not supported (default)"
-            )));
-        }
+    let rope = TextRope::read(text)
+        .map_err(|b| config_error(format!("expected {}, found {}", b.expected, b.found)))?;
+    // transformers 4 spells the default multimodal rotary "mrope".
+    if let Some(kind) = rope
+        .rope_type
+        .filter(|k| !matches!(k.as_str(), "default" | "mrope"))
+    {
+        return Err(config_error(format!(
+            "rope_type {kind:?} is not supported (default)"
+        )));
     }
-    let theta = params
-        .map(|p| f64_field(p, "rope_theta"))
-        .transpose()?
-        .flatten()
-        .or(f64_field(text, "rope_theta")?)
-        .ok_or_else(|| config_error("rope_theta is missing"))?;
-    let section = params
-        .and_then(|p| p.get("mrope_section"))
+    let theta = rope.theta.unwrap_or(TEXT_ROPE_THETA);
+    let section = rope
+        .mrope_section
         .ok_or_else(|| config_error("mrope_section is missing"))?;
-    let values: Vec<usize> = section
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_u64().map(|n| n as usize))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mrope_section: [usize; 3] = values
+    let mrope_section: [usize; 3] = section
+        .clone()
         .try_into()
-        .map_err(|_| config_error(format!("mrope_section {section} is not three integers")))?;
+        .map_err(|_| config_error(format!("mrope_section {section:?} is not three integers")))?;
     Ok((theta, mrope_section))
 }
 

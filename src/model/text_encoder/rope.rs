@@ -1,14 +1,8 @@
-//! Qwen3-VL's interleaved multimodal rotary embedding.
-//!
-//! `inv_freq[j] = 1 / θ^(2j/D)` for `j < D/2`. Frequency `j` turns with the height position
-//! when `j ≡ 1 (mod 3)` and `j < 3·section[1]`, with the width position when `j ≡ 2 (mod 3)`
-//! and `j < 3·section[2]`, else with the temporal one. The angles are duplicated to `D`
-//! (`[a, a]`) and applied in the "rotate half" layout:
-//! `u' = u ⊙ cos + concat(−u[D/2..], u[..D/2]) ⊙ sin`.
-//!
-//! Angles, cos and sin are float32 and then cast to the compute dtype, as in the reference.
+//! Qwen3-VL's interleaved multimodal rotary embedding: the tables of [`crate::model::rope`]
+//! with every token at the same position on all three axes, cast to the compute dtype.
 
-use crate::mlx::{concatenate, Array, Dtype};
+use crate::mlx::{Array, Dtype};
+use crate::model::rope;
 
 use super::{Result, TextEncoderConfig};
 
@@ -16,15 +10,6 @@ use super::{Result, TextEncoderConfig};
 pub(super) struct MropeTables {
     cos: Array,
     sin: Array,
-}
-
-/// Which position axis (0 temporal, 1 height, 2 width) frequency `j` follows.
-fn axis_of(j: usize, section: [usize; 3]) -> usize {
-    match j % 3 {
-        1 if j < 3 * section[1] => 1,
-        2 if j < 3 * section[2] => 2,
-        _ => 0,
-    }
 }
 
 impl MropeTables {
@@ -36,40 +21,33 @@ impl MropeTables {
         len: usize,
         compute: Dtype,
     ) -> Result<MropeTables> {
-        let half = config.head_dim / 2;
-        let theta = config.rope_theta as f32;
-        let inv_freq: Vec<f32> = (0..half)
-            .map(|j| 1.0 / theta.powf((2 * j) as f32 / config.head_dim as f32))
-            .collect();
-        // (temporal, height, width) position of each slot: the same for text.
-        let axis_positions = [positions, positions, positions];
-        let angles: Vec<f32> = (0..rows * len)
-            .flat_map(|p| {
-                inv_freq.iter().enumerate().map(move |(j, f)| {
-                    axis_positions[axis_of(j, config.mrope_section)][p] as f32 * f
-                })
-            })
-            .collect();
-        let angles = Array::from_slice(&angles, &[rows, 1, len, half])?;
-        let emb = concatenate(&[&angles, &angles], -1)?;
+        // Text positions are below the model's 262 144 context, so i32 holds them.
+        let axes: Vec<[i32; 3]> = positions.iter().map(|&p| [p as i32; 3]).collect();
+        let (cos, sin) = rope::tables(
+            &axes,
+            config.head_dim,
+            config.rope_theta,
+            config.mrope_section,
+        );
+        let table = |v: &[f32]| -> Result<Array> {
+            Ok(Array::from_slice(v, &[rows, 1, len, config.head_dim])?.astype(compute)?)
+        };
         Ok(MropeTables {
-            cos: emb.cos()?.astype(compute)?,
-            sin: emb.sin()?.astype(compute)?,
+            cos: table(&cos)?,
+            sin: table(&sin)?,
         })
     }
 
     /// Rotates `x: [B, heads, L, head_dim]`.
     pub(super) fn apply(&self, x: &Array) -> Result<Array> {
-        let half = x.dim(-1)? / 2;
-        let halves = x.split_at(&[half], -1)?;
-        let rotated = concatenate(&[&halves[1].neg()?, &halves[0]], -1)?;
-        Ok(x.mul(&self.cos)?.add(&rotated.mul(&self.sin)?)?)
+        Ok(rope::apply(x, &self.cos, &self.sin)?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::rope::axis_of;
 
     #[test]
     fn qwen3_vl_sections_interleave_height_and_width() {

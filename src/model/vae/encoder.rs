@@ -14,10 +14,11 @@
 //! them: [`VaeEncoder::from_checkpoint`] loads only `encoder.*` and `quant_conv.*`, and a job
 //! drops the encoder as soon as its source is encoded.
 
-use std::collections::HashMap;
-
 use super::lean::{self, Bands, NormSwish};
-use super::{split_index, AttnBlock, Conv2d, GroupNorm, ResnetBlock, Result, Tensors, VaeError};
+use super::{
+    dense_tensors, native_shared_key, native_shortcut, split_index, AttnBlock, Conv2d, GroupNorm,
+    ResnetBlock, Result, Tensors, VaeError,
+};
 use crate::mlx::{Array, Dtype};
 use crate::model::linear::Compute;
 use crate::weights::{Checkpoint, Component, ComponentKind};
@@ -36,27 +37,13 @@ pub fn native_encoder_key(key: &str) -> Result<Option<String>> {
         return Ok(Some(format!("encoder.quant_conv.{rest}")));
     }
     let rest = key.strip_prefix("encoder.").ok_or_else(unknown)?;
-    let shortcut = |s: &str| s.replace("conv_shortcut", "nin_shortcut");
-    let native = if let Some(p) = rest.strip_prefix("conv_norm_out.") {
-        format!("norm_out.{p}")
-    } else if rest.starts_with("conv_in.") || rest.starts_with("conv_out.") {
-        rest.to_owned()
-    } else if let Some(p) = rest.strip_prefix("mid_block.resnets.") {
-        let (i, tail) = split_index(p).ok_or_else(unknown)?;
-        format!("mid.block_{}.{}", i + 1, shortcut(tail))
-    } else if let Some(p) = rest.strip_prefix("mid_block.attentions.0.") {
-        let tail = p
-            .replace("group_norm.", "norm.")
-            .replace("to_q.", "q.")
-            .replace("to_k.", "k.")
-            .replace("to_v.", "v.")
-            .replace("to_out.0.", "proj_out.");
-        format!("mid.attn_1.{tail}")
+    let native = if let Some(native) = native_shared_key(rest).ok_or_else(unknown)? {
+        native
     } else if let Some(p) = rest.strip_prefix("down_blocks.") {
         let (level, tail) = split_index(p).ok_or_else(unknown)?;
         if let Some(t) = tail.strip_prefix("resnets.") {
             let (r, t) = split_index(t).ok_or_else(unknown)?;
-            format!("down.{level}.block.{r}.{}", shortcut(t))
+            format!("down.{level}.block.{r}.{}", native_shortcut(t))
         } else if let Some(t) = tail.strip_prefix("downsamplers.0.conv.") {
             format!("down.{level}.downsample.conv.{t}")
         } else {
@@ -89,14 +76,7 @@ impl Downsample {
     fn forward(&self, lean: &LeanEncode, mut x: Bands) -> Result<Bands> {
         let out_height = (x.height + 1 - 3) / 2 + 1;
         let out_width = (x.width() + 1 - 3) / 2 + 1;
-        let rows = lean::conv_rows(
-            lean,
-            &x,
-            out_width,
-            out_height,
-            self.conv.out_channels(),
-            self.conv.weight.dtype(),
-        );
+        let rows = lean::conv_rows(lean, &x, out_width, out_height, &self.conv);
         let mut out = Vec::new();
         for (o0, o1) in lean::ranges(out_height, rows) {
             out.push((o0, lean::eval(self.band(&x, (o0, o1))?)?));
@@ -136,31 +116,15 @@ impl VaeEncoder {
         tensors: impl IntoIterator<Item = (String, Array)>,
         compute: Dtype,
     ) -> Result<VaeEncoder> {
-        let mut map = HashMap::new();
-        for (key, array) in tensors {
-            if let Some(native) = native_encoder_key(&key)? {
-                map.insert(native, array);
-            }
-        }
-        let mut t = Tensors {
-            map,
-            compute,
-            taken_bytes: 0,
-        };
-        let levels = (0..)
-            .take_while(|l| t.has(&format!("encoder.down.{l}.block.0.conv1.weight")))
-            .count();
+        let mut t = Tensors::renamed(tensors, compute, native_encoder_key)?;
+        let levels = t.count(|l| format!("encoder.down.{l}.block.0.conv1.weight"));
         if levels == 0 {
             return Err(VaeError::Missing("encoder.down_blocks.*".to_owned()));
         }
-        let blocks_per_level = (0..)
-            .take_while(|r| t.has(&format!("encoder.down.0.block.{r}.conv1.weight")))
-            .count();
+        let blocks_per_level = t.count(|r| format!("encoder.down.0.block.{r}.conv1.weight"));
         let mut down = Vec::with_capacity(levels);
         for level in 0..levels {
-            let blocks = (0..blocks_per_level)
-                .map(|r| t.resnet(&format!("encoder.down.{level}.block.{r}")))
-                .collect::<Result<Vec<_>>>()?;
+            let blocks = t.resnets(&format!("encoder.down.{level}"), blocks_per_level)?;
             let downsample = if level + 1 < levels {
                 Some(Downsample {
                     conv: t.conv(&format!("encoder.down.{level}.downsample.conv"), 0)?,
@@ -171,15 +135,11 @@ impl VaeEncoder {
             down.push(DownLevel { blocks, downsample });
         }
         let conv_in = t.conv("encoder.conv_in", 1)?;
-        let mid_block_1 = t.resnet("encoder.mid.block_1")?;
-        let mid_attn_1 = t.attention("encoder.mid.attn_1")?;
-        let mid_block_2 = t.resnet("encoder.mid.block_2")?;
+        let (mid_block_1, mid_attn_1, mid_block_2) = t.mid("encoder")?;
         let norm_out = t.group_norm("encoder.norm_out")?;
         let conv_out = t.conv("encoder.conv_out", 1)?;
         let quant_conv = t.conv("encoder.quant_conv", 0)?;
-        if let Some(extra) = t.map.keys().next() {
-            return Err(VaeError::UnknownKey(extra.clone()));
-        }
+        t.finish()?;
         let moments = quant_conv.out_channels();
         if moments % 2 != 0 || conv_out.out_channels() != moments {
             return Err(VaeError::Layout(format!(
@@ -205,12 +165,7 @@ impl VaeEncoder {
 
     /// Builds the encoder from a `vae/` component loaded with [`encoder_tensor`] as filter.
     pub fn load(component: &mut Component, compute: Compute) -> Result<VaeEncoder> {
-        let names: Vec<String> = component.names().map(str::to_owned).collect();
-        let tensors = names
-            .into_iter()
-            .map(|name| Ok((name.clone(), component.take_dense(&name)?)))
-            .collect::<Result<Vec<_>>>()?;
-        VaeEncoder::from_diffusers_tensors(tensors, compute.dtype)
+        VaeEncoder::from_diffusers_tensors(dense_tensors(component)?, compute.dtype)
     }
 
     /// Reads only the encoder side of `checkpoint`'s `vae/` (the decoder's tensors are not
@@ -269,10 +224,7 @@ impl VaeEncoder {
         h = lean::resnet(lean, &self.mid_block_1, h)?;
         h = lean::attention(lean, &self.mid_attn_1, h)?;
         h = lean::resnet(lean, &self.mid_block_2, h)?;
-        let pre = NormSwish {
-            norm: &self.norm_out,
-            stats: lean::group_stats(&h)?,
-        };
+        let pre = NormSwish::of(&self.norm_out, &h)?;
         let h = lean::conv3(lean, &self.conv_out, h, Some(&pre))?;
         let out = lean::eval(self.quant_conv.forward(&h.into_whole()?)?)?;
         Ok(out)

@@ -25,7 +25,7 @@ use super::{
     GROUPS, GROUP_NORM_EPS,
 };
 use crate::mlx::fast::{scaled_dot_product_attention, Mask};
-use crate::mlx::{concatenate, Array, Dtype};
+use crate::mlx::{concatenate, Array};
 
 /// How much work one step takes at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,21 +228,28 @@ pub(super) struct NormSwish<'a> {
 }
 
 impl NormSwish<'_> {
+    /// `norm` with the group statistics of the whole of `x`.
+    pub(super) fn of<'a>(norm: &'a GroupNorm, x: &Bands) -> Result<NormSwish<'a>> {
+        Ok(NormSwish {
+            norm,
+            stats: group_stats(x)?,
+        })
+    }
+
     fn apply(&self, x: &Array) -> Result<Array> {
         Ok(self.norm.apply(x, &self.stats)?.silu()?)
     }
 }
 
-/// Rows per band of a 3×3 convolution `c_in → c_out` over `width` columns.
+/// Rows per band of the 3×3 `conv` over `x`'s channels, `width` columns, `height` rows out.
 pub(super) fn conv_rows(
     lean: &LeanDecode,
     x: &Bands,
     width: usize,
     height: usize,
-    c_out: usize,
-    dtype: Dtype,
+    conv: &Conv2d,
 ) -> usize {
-    let item = dtype.size();
+    let (c_out, item) = (conv.out_channels(), conv.weight.dtype().size());
     let c_in = x.channels();
     let per_row = x.batch() * width * (9 * c_in * item + c_in * 4 + c_out * item);
     lean.bands.rows(height, per_row)
@@ -280,14 +287,7 @@ pub(super) fn conv3(
     mut x: Bands,
     pre: Option<&NormSwish>,
 ) -> Result<Bands> {
-    let rows = conv_rows(
-        lean,
-        &x,
-        x.width(),
-        x.height,
-        conv.out_channels(),
-        conv.weight.dtype(),
-    );
+    let rows = conv_rows(lean, &x, x.width(), x.height, conv);
     let mut out = Vec::new();
     for (o0, o1) in ranges(x.height, rows) {
         out.push((o0, eval(conv3_band(conv, &x, pre, (o0, o1))?)?));
@@ -297,18 +297,8 @@ pub(super) fn conv3(
 }
 
 pub(super) fn resnet(lean: &LeanDecode, block: &ResnetBlock, mut x: Bands) -> Result<Bands> {
-    let pre1 = NormSwish {
-        norm: &block.norm1,
-        stats: group_stats(&x)?,
-    };
-    let rows = conv_rows(
-        lean,
-        &x,
-        x.width(),
-        x.height,
-        block.conv1.out_channels(),
-        block.conv1.weight.dtype(),
-    );
+    let pre1 = NormSwish::of(&block.norm1, &x)?;
+    let rows = conv_rows(lean, &x, x.width(), x.height, &block.conv1);
     let mut h = Vec::new();
     let mut shortcut = Vec::new();
     for (o0, o1) in ranges(x.height, rows) {
@@ -330,18 +320,8 @@ pub(super) fn resnet(lean: &LeanDecode, block: &ResnetBlock, mut x: Bands) -> Re
         None => x,
     };
     let mut h = Bands::from_parts(h)?;
-    let pre2 = NormSwish {
-        norm: &block.norm2,
-        stats: group_stats(&h)?,
-    };
-    let rows = conv_rows(
-        lean,
-        &h,
-        h.width(),
-        h.height,
-        block.conv2.out_channels(),
-        block.conv2.weight.dtype(),
-    );
+    let pre2 = NormSwish::of(&block.norm2, &h)?;
+    let rows = conv_rows(lean, &h, h.width(), h.height, &block.conv2);
     let mut out = Vec::new();
     for (o0, o1) in ranges(h.height, rows) {
         let r = conv3_band(&block.conv2, &h, Some(&pre2), (o0, o1))?;
@@ -381,13 +361,7 @@ fn upsample_band(up: &Upsample, x: &Bands, (o0, o1): (usize, usize)) -> Result<A
     // Doubled rows the 3×3 conv reads, and the source rows they repeat.
     let (d0, d1) = (o0.saturating_sub(1), (o1 + 1).min(doubled_height));
     let (s0, s1) = (d0 / 2, d1.div_ceil(2));
-    let src = x.rows(s0, s1)?;
-    let s = src.shape();
-    let (b, rows, w, c) = (s[0], s[1], s[2], s[3]);
-    let doubled = src
-        .reshape(&[b, rows, 1, w, 1, c])?
-        .broadcast_to(&[b, rows, 2, w, 2, c])?
-        .reshape(&[b, 2 * rows, 2 * w, c])?;
+    let doubled = super::double_nearest(&x.rows(s0, s1)?)?;
     let doubled = if d0 - 2 * s0 == 0 && d1 == 2 * s1 {
         doubled
     } else {
@@ -399,14 +373,7 @@ fn upsample_band(up: &Upsample, x: &Bands, (o0, o1): (usize, usize)) -> Result<A
 
 fn upsample(lean: &LeanDecode, up: &Upsample, mut x: Bands) -> Result<Bands> {
     let height = 2 * x.height;
-    let rows = conv_rows(
-        lean,
-        &x,
-        2 * x.width(),
-        height,
-        up.conv.out_channels(),
-        up.conv.weight.dtype(),
-    );
+    let rows = conv_rows(lean, &x, 2 * x.width(), height, &up.conv);
     let mut out = Vec::new();
     for (o0, o1) in ranges(height, rows) {
         out.push((o0, eval(upsample_band(up, &x, (o0, o1))?)?));
@@ -449,10 +416,7 @@ pub(super) fn decode(
             )?;
         }
     }
-    let pre = NormSwish {
-        norm: &vae.norm_out,
-        stats: group_stats(&h)?,
-    };
+    let pre = NormSwish::of(&vae.norm_out, &h)?;
     if let Some(observe) = observe.as_mut() {
         let joined = h.join()?;
         observe(

@@ -26,49 +26,21 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{Event, JobSpec, LoadOptions, ModelSource, Pipeline, PipelineError, Stage};
 use crate::mlx::memory;
 use crate::model::adapter::{AdapterTarget, AdapterUse};
-use crate::model::demo::{
-    demo_tokenizer, dit_config_json, dit_tensors, text_encoder_config_json, text_encoder_tensors,
-    vae_config_json, vae_tensors, DitSizes, Init, TensorSpec, TextSizes, VaeSizes,
-};
+use crate::model::dit::DitConfig;
 use crate::model::linear::Compute;
+use crate::model::text_encoder::TextEncoderConfig;
+use crate::model::vae::VaeDecoderConfig;
+use crate::pipeline::{Event, JobSpec, LoadOptions, ModelSource, Pipeline, PipelineError, Stage};
 use crate::sampler::{Guidance, ImageSize, SamplerParams};
+use crate::synthetic::demo::demo_tokenizer;
+use crate::synthetic::layout::{
+    dit_config_json, dit_tensors, text_encoder_config_json, text_encoder_tensors, vae_config_json,
+    vae_tensors, Init, TensorSpec,
+};
+use crate::synthetic::Rng;
 use crate::weights::NF4_CODEBOOK;
-
-/// The shipped DiT.
-const FULL_DIT: DitSizes = DitSizes {
-    emb: 4608,
-    layers: 34,
-    head_dim: 256,
-    inter: 12288,
-    adaln: 512,
-    in_channels: 128,
-    llm_features: 53248,
-    mrope_section: [24, 20, 20],
-};
-
-/// Qwen3-VL-8B-Instruct's language model.
-const FULL_TEXT: TextSizes = TextSizes {
-    hidden: 4096,
-    layers: 36,
-    heads: 32,
-    kv_heads: 8,
-    head_dim: 128,
-    inter: 12288,
-    vocab: 151936,
-    mrope_section: [24, 20, 20],
-};
-
-fn full_vae() -> VaeSizes {
-    VaeSizes {
-        ch: 128,
-        ch_mult: vec![1, 2, 4, 4],
-        z_channels: 32,
-        res_blocks: 2,
-    }
-}
 
 const BLOCKSIZE: usize = 64;
 /// Written when a checkpoint is complete; a folder without it is rewritten.
@@ -202,46 +174,57 @@ pub fn ensure_checkpoint(dir: &Path, log: &mut dyn FnMut(&str)) -> std::io::Resu
         return Ok(0.0);
     }
     let started = Instant::now();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    for name in ["transformer", "unconditional_transformer"] {
-        let d = dir.join(name);
-        std::fs::create_dir_all(&d)?;
-        write_json(&d.join("config.json"), &dit_config_json(&FULL_DIT))?;
-        log(&format!("writing {name} (NF4, 9.3 B parameters)"));
-        write_safetensors(
-            &d.join("diffusion_pytorch_model.safetensors"),
-            &dit_tensors(&FULL_DIT),
-            true,
-            &mut rng,
-        )?;
-    }
-    let d = dir.join("text_encoder");
-    std::fs::create_dir_all(&d)?;
-    let mut config = text_encoder_config_json(&FULL_TEXT);
+    let mut rng = Rng::new(1);
+    let mut text_config = text_encoder_config_json(&TextEncoderConfig::qwen3_vl_8b());
     // What transformers writes for a bitsandbytes NF4 model (the published NF4 repo has it).
-    config["quantization_config"] = serde_json::json!({
+    text_config["quantization_config"] = serde_json::json!({
         "quant_method": "bitsandbytes", "load_in_4bit": true, "load_in_8bit": false,
         "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": "bfloat16",
         "bnb_4bit_quant_storage": "uint8", "bnb_4bit_use_double_quant": false,
     });
-    write_json(&d.join("config.json"), &config)?;
-    log("writing text_encoder (NF4 linears, bf16 embedding)");
-    write_safetensors(
-        &d.join("model.safetensors"),
-        &text_encoder_tensors(&FULL_TEXT),
-        true,
-        &mut rng,
-    )?;
-    let d = dir.join("vae");
-    std::fs::create_dir_all(&d)?;
-    write_json(&d.join("config.json"), &vae_config_json(&full_vae()))?;
-    log("writing vae (bf16 decoder)");
-    write_safetensors(
-        &d.join("diffusion_pytorch_model.safetensors"),
-        &vae_tensors(&full_vae()),
-        false,
-        &mut rng,
-    )?;
+    let dit = DitConfig::ideogram4();
+    let dit_files = ("diffusion_pytorch_model.safetensors", dit_config_json(&dit));
+    // (folder, weights file, config.json, tensors, NF4 linears, what is written)
+    let components = [
+        (
+            "transformer",
+            dit_files.clone(),
+            dit_tensors(&dit),
+            true,
+            "NF4, 9.3 B parameters",
+        ),
+        (
+            "unconditional_transformer",
+            dit_files,
+            dit_tensors(&dit),
+            true,
+            "NF4, 9.3 B parameters",
+        ),
+        (
+            "text_encoder",
+            ("model.safetensors", text_config),
+            text_encoder_tensors(&TextEncoderConfig::qwen3_vl_8b()),
+            true,
+            "NF4 linears, bf16 embedding",
+        ),
+        (
+            "vae",
+            (
+                "diffusion_pytorch_model.safetensors",
+                vae_config_json(&VaeDecoderConfig::flux2()),
+            ),
+            vae_tensors(&VaeDecoderConfig::flux2()),
+            false,
+            "bf16 decoder",
+        ),
+    ];
+    for (name, (file, config), specs, nf4, what) in components {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d)?;
+        write_json(&d.join("config.json"), &config)?;
+        log(&format!("writing {name} ({what})"));
+        write_safetensors(&d.join(file), &specs, nf4, &mut rng)?;
+    }
     let d = dir.join("tokenizer");
     std::fs::create_dir_all(&d)?;
     demo_tokenizer()
@@ -364,7 +347,7 @@ pub fn run(
         checkpoint: options.dir.clone(),
         checkpoint_bytes,
         generate_seconds,
-        compute_dtype: super::dtype_name(options.compute.dtype),
+        compute_dtype: crate::pipeline::dtype_name(options.compute.dtype),
         load_seconds,
         active_after_load,
         estimate_1024_bf16: estimate(&jobs, options.compute.dtype == crate::mlx::Dtype::F32).map(
@@ -411,17 +394,17 @@ fn ensure_adapter(
         return Ok(adapter);
     }
     log(&format!("writing a rank-{rank} {kind} adapter"));
-    let d = &FULL_DIT;
-    let emb = d.emb;
+    let d = DitConfig::ideogram4();
+    let emb = d.emb_dim;
     let mut modules: Vec<(String, usize, usize)> = Vec::new();
-    for i in 0..d.layers {
+    for i in 0..d.num_layers {
         for (site, out, inp) in [
             ("attention.qkv", 3 * emb, emb),
             ("attention.o", emb, emb),
-            ("feed_forward.w1", d.inter, emb),
-            ("feed_forward.w2", emb, d.inter),
-            ("feed_forward.w3", d.inter, emb),
-            ("adaln_modulation", 4 * emb, d.adaln),
+            ("feed_forward.w1", d.intermediate_size, emb),
+            ("feed_forward.w2", emb, d.intermediate_size),
+            ("feed_forward.w3", d.intermediate_size, emb),
+            ("adaln_modulation", 4 * emb, d.adanln_dim),
         ] {
             modules.push((format!("layers.{i}.{site}"), out, inp));
         }
@@ -429,11 +412,11 @@ fn ensure_adapter(
     if all_linears {
         for (m, out, inp) in [
             ("input_proj", emb, d.in_channels),
-            ("llm_cond_proj", emb, d.llm_features),
+            ("llm_cond_proj", emb, d.llm_features_dim),
             ("t_embedding.mlp_in", emb, emb),
             ("t_embedding.mlp_out", emb, emb),
-            ("adaln_proj", d.adaln, emb),
-            ("final_layer.adaln_modulation", emb, d.adaln),
+            ("adaln_proj", d.adanln_dim, emb),
+            ("final_layer.adaln_modulation", emb, d.adanln_dim),
             ("final_layer.linear", d.in_channels, emb),
         ] {
             modules.push((m.to_string(), out, inp));
@@ -531,24 +514,6 @@ fn folder_bytes(dir: &Path) -> u64 {
 
 fn write_json(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
     std::fs::write(path, serde_json::to_vec_pretty(value)?)
-}
-
-/// xorshift64*: fast filler.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform with the given mean and standard deviation.
-    fn uniform(&mut self, mean: f32, std: f32) -> f32 {
-        let u = (self.next() >> 40) as f32 / (1u64 << 24) as f32;
-        mean + std * 3f32.sqrt() * (2.0 * u - 1.0)
-    }
 }
 
 /// How one stored tensor's bytes are produced.
@@ -671,10 +636,7 @@ fn write_safetensors(
                 let chunk = left.min(buf.len());
                 let b = &mut buf[..chunk];
                 match &t.fill {
-                    Fill::Codes => b.chunks_mut(8).for_each(|c| {
-                        let r = rng.next().to_le_bytes();
-                        c.copy_from_slice(&r[..c.len()]);
-                    }),
+                    Fill::Codes => rng.fill_bytes(b),
                     Fill::Bf16 { mean, std } => b.chunks_exact_mut(2).for_each(|c| {
                         let v = half::bf16::from_f32(rng.uniform(*mean, *std));
                         c.copy_from_slice(&v.to_le_bytes());
@@ -801,7 +763,7 @@ mod tests {
 
     #[test]
     fn nf4_layout_has_the_bitsandbytes_siblings() {
-        let specs = dit_tensors(&FULL_DIT);
+        let specs = dit_tensors(&DitConfig::ideogram4());
         let stored = stored(&specs, true);
         let qkv: Vec<&Stored> = stored
             .iter()

@@ -1,4 +1,5 @@
-//! The DiT's multimodal rotary embedding (architecture §5.4).
+//! The multimodal rotary embedding of the DiT (architecture §5.4) and of the Qwen3-VL text
+//! model (§4, where every token has the same position on all three axes).
 //!
 //! Frequencies `inv_freq[j] = 1 / θ^(2j/D)`, `j < D/2`. Each frequency reads one position
 //! axis: height for `j ≡ 1 (mod 3)` below `3·section[1]`, width for `j ≡ 2 (mod 3)` below

@@ -9,12 +9,13 @@
 
 use std::time::Instant;
 
-use super::block::{Block, BlockWeights};
-use super::{Dit, DitConfig, DitOptions, QueryChunking, Result, TextConditioning, TextProjection};
-use crate::mlx::{self, blas, concatenate, random, zeros, Array, Dtype};
-use crate::model::linear::{Compute, Linear};
+use crate::mlx::{self, blas, concatenate, random, zeros, Dtype};
+use crate::model::dit::{
+    Dit, DitConfig, DitError, DitOptions, QueryChunking, Result, TextConditioning,
+};
+use crate::model::linear::Compute;
 use crate::model::packing::PackedBatch;
-use crate::weights::{Absmax, Nf4QuantState, Nf4Weight, Weight};
+use crate::synthetic::Rng;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -41,12 +42,7 @@ impl BenchSetup {
                 num_layers: 4,
                 num_heads: 6,
                 intermediate_size: 4096,
-                adanln_dim: 512,
-                in_channels: 128,
-                llm_features_dim: 53248,
-                rope_theta: 5_000_000.0,
-                mrope_section: [24, 20, 20],
-                norm_eps: 1e-5,
+                ..DitConfig::ideogram4()
             },
             text_tokens: 256,
             grid: (32, 32),
@@ -88,142 +84,6 @@ pub struct BenchReport {
     pub blas: Option<String>,
     /// 1-minute load average at the end (Linux): figures from a busy machine are noisy.
     pub load_average: Option<f64>,
-}
-
-/// Random bytes and floats without a dependency (xorshift64*), reproducible from a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(n + 8);
-        while out.len() < n {
-            out.extend_from_slice(&self.next().to_le_bytes());
-        }
-        out.truncate(n);
-        out
-    }
-
-    /// Uniform in `[-1, 1)`.
-    fn signed(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-}
-
-/// A random NF4 weight `[out, in]` (uniform codes, block scales ~1/√in so activations stay
-/// of order one through the layers).
-fn random_nf4(rng: &mut Rng, out: usize, inp: usize) -> Result<Weight> {
-    let state = Nf4QuantState {
-        blocksize: 64,
-        dtype: Dtype::Bf16,
-        shape: vec![out, inp],
-        nested: None,
-    };
-    let packed = Array::from_slice(&rng.bytes(state.packed_len()), &[state.packed_len()])?;
-    let scale = 1.0 / (inp as f32).sqrt();
-    let absmax: Vec<f32> = (0..state.nblocks())
-        .map(|_| scale * (1.0 + 0.25 * rng.signed()))
-        .collect();
-    let absmax = Array::from_slice(&absmax, &[absmax.len()])?;
-    let w = Nf4Weight::new(packed, Absmax::F32(absmax), state).map_err(super::DitError::Config)?;
-    Ok(Weight::Nf4(w))
-}
-
-fn random_linear(
-    rng: &mut Rng,
-    out: usize,
-    inp: usize,
-    bias: bool,
-    compute: Compute,
-) -> Result<Linear> {
-    let b = if bias {
-        let v: Vec<f32> = (0..out).map(|_| 0.02 * rng.signed()).collect();
-        Some(Array::from_slice(&v, &[out])?.astype(Dtype::Bf16)?)
-    } else {
-        None
-    };
-    Ok(Linear::new(
-        "random",
-        random_nf4(rng, out, inp)?,
-        b,
-        compute,
-    )?)
-}
-
-impl Dit {
-    /// A DiT of `config` with random NF4 linears (every Linear, as in the NF4 checkpoint),
-    /// unit norm weights and small random biases. For benchmarks only.
-    pub fn random_nf4(config: &DitConfig, options: DitOptions, seed: u64) -> Result<Dit> {
-        config.validate()?;
-        let c = options.compute;
-        let (d, a, i) = (config.emb_dim, config.adanln_dim, config.intermediate_size);
-        let mut rng = Rng::new(seed);
-        let ones = |n: usize| mlx::ones(&[n], Dtype::F32);
-        let text = TextProjection {
-            norm: super::RmsNorm::new(&ones(config.llm_features_dim)?, super::LLM_NORM_EPS)?,
-            proj: random_linear(&mut rng, d, config.llm_features_dim, true, c)?,
-        };
-        let mut layers = Vec::with_capacity(config.num_layers);
-        for _ in 0..config.num_layers {
-            let hd = config.head_dim();
-            let weights = BlockWeights {
-                qkv: random_linear(&mut rng, 3 * d, d, false, c)?,
-                o: random_linear(&mut rng, d, d, false, c)?,
-                w1: random_linear(&mut rng, i, d, false, c)?,
-                w2: random_linear(&mut rng, d, i, false, c)?,
-                w3: random_linear(&mut rng, i, d, false, c)?,
-                adaln_modulation: random_linear(&mut rng, 4 * d, a, true, c)?,
-                norms: [ones(hd)?, ones(hd)?, ones(d)?, ones(d)?, ones(d)?, ones(d)?],
-            };
-            layers.push(Block::new(
-                weights,
-                config.num_heads,
-                config.norm_eps as f32,
-            )?);
-        }
-        let indicator: Vec<f32> = (0..2 * d).map(|_| 0.1 * rng.signed()).collect();
-        Ok(Dit {
-            config: config.clone(),
-            options,
-            kernels: super::Kernels::for_default_device(),
-            input_proj: random_linear(&mut rng, d, config.in_channels, true, c)?,
-            text: Some(text),
-            t_mlp_in: random_linear(&mut rng, d, d, true, c)?,
-            t_mlp_out: random_linear(&mut rng, d, d, true, c)?,
-            adaln_proj: random_linear(&mut rng, a, d, true, c)?,
-            image_indicator: Array::from_slice(&indicator, &[2, d])?.astype(c.dtype)?,
-            layers,
-            final_modulation: random_linear(&mut rng, d, a, true, c)?,
-            final_linear: random_linear(&mut rng, config.in_channels, d, true, c)?,
-            uncond_pass: Default::default(),
-            forwards: Default::default(),
-        })
-    }
-
-    /// Every linear of one forward pass (blocks, input/final, time embedding).
-    fn step_linears(&self) -> Vec<&Linear> {
-        let mut v = vec![
-            &self.input_proj,
-            &self.t_mlp_in,
-            &self.t_mlp_out,
-            &self.adaln_proj,
-        ];
-        for l in &self.layers {
-            v.extend(l.linears());
-        }
-        v.extend([&self.final_modulation, &self.final_linear]);
-        v
-    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -314,8 +174,7 @@ pub fn run(setup: &BenchSetup) -> Result<BenchReport> {
         text = Some(cond.text_conditioning(&llm, &seq_c)?);
         Ok(())
     })?;
-    let text =
-        text.ok_or_else(|| super::DitError::Input("text conditioning did not run".into()))?;
+    let text = text.ok_or_else(|| DitError::Input("text conditioning did not run".into()))?;
 
     let x_c = concatenate(&[&zeros(&[1, t_len, cfg.in_channels], Dtype::F32)?, &z], 1)?;
     x_c.eval()?;

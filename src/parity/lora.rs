@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{compare_f32, Comparison, Result, Runner, Tolerance};
 use crate::mlx::Dtype;
 use crate::model::adapter::Adapter;
-use crate::model::dit::{Dit, DitOptions, QueryChunking};
+use crate::model::dit::Dit;
 use crate::weights::ComponentKind;
 
 /// Like `dit_forward`'s float32 tolerances (the sidecar has no `observed` block).
@@ -58,10 +58,7 @@ impl Runner<'_> {
             });
         }
         let repos: BTreeMap<String, String> = g.folders("repos")?.into_iter().collect();
-        let options = DitOptions {
-            compute: self.options.compute,
-            chunking: QueryChunking::Whole,
-        };
+        let options = self.dit_options();
         let beside = g.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
         let cond_packed = self.packed("cond")?;
         let uncond_packed = self.packed("uncond")?;
@@ -79,31 +76,13 @@ impl Runner<'_> {
                 }
                 Ok(Dit::from_component(&mut component, options)?)
             };
-            let llm = g
-                .get("input.cond.llm_features")?
-                .slice_axis(1, 0, cond_packed.text_len())?;
+            // The text projection is patched too when an adapter names it: `cond_out`
+            // recomputes it.
             let run = |cond: &Dit, uncond: &Dit| -> Result<(Vec<f32>, Vec<f32>)> {
-                let cond_seq = cond.sequence(&cond_packed)?;
-                let uncond_seq = uncond.sequence(&uncond_packed)?;
-                // The text projection is patched too when an adapter names it: recompute.
-                let text = cond.text_conditioning(&llm, &cond_seq)?;
-                let c = cond
-                    .forward(
-                        g.get("input.cond.x")?,
-                        &g.f32s("input.cond.t")?,
-                        &cond_seq,
-                        Some(&text),
-                    )?
-                    .to_f32_vec()?;
-                let u = uncond
-                    .forward(
-                        g.get("input.uncond.x")?,
-                        &g.f32s("input.uncond.t")?,
-                        &uncond_seq,
-                        None,
-                    )?
-                    .to_f32_vec()?;
-                Ok((c, u))
+                Ok((
+                    self.cond_out(cond, &cond_packed)?,
+                    self.uncond_out(uncond, &uncond_packed)?,
+                ))
             };
             // The stored weights as the loader gives them: the unpatched goldens.
             let cond = load(ComponentKind::Transformer, false)?;

@@ -12,24 +12,24 @@
 //! reference's own noise floor for that output, `rtol = 1e-4`; token ids, schedules and
 //! dequantised weights exactly; uint8 images within 1 level.
 
+mod e2e;
 mod lora;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 use serde_json::Value;
 
-use super::{JobSpec, Pipeline, PipelineError, Trace};
 use crate::mlx::{self, io, Array, Dtype};
 use crate::model::dit::{Dit, DitOptions, QueryChunking};
 use crate::model::latent::{latent_to_tokens, tokens_to_latent, LatentNorm};
 use crate::model::linear::Compute;
-use crate::model::packing::PackedBatch;
+use crate::model::packing::{PackedBatch, LLM_TOKEN_INDICATOR, OUTPUT_IMAGE_INDICATOR};
 use crate::model::text_encoder::TextEncoder;
 use crate::model::tokenizer::PromptTokenizer;
 use crate::model::vae::{image_float, pixels_to_input, to_uint8, VaeDecoder, VaeEncoder};
-use crate::sampler::{Guidance, ImageSize, LogitNormalSchedule, Preset, SamplerParams, Schedule};
+use crate::pipeline::PipelineError;
+use crate::sampler::{ImageSize, Preset, SamplerParams};
 use crate::weights::{Checkpoint, ComponentKind};
 
 /// `atol` / `rtol` of an allclose check.
@@ -160,46 +160,27 @@ pub enum ParityError {
     Mlx(#[from] mlx::Error),
 }
 
-impl From<crate::weights::WeightsError> for ParityError {
-    fn from(e: crate::weights::WeightsError) -> Self {
-        ParityError::Pipeline(e.into())
-    }
+/// The model layers' errors reach the harness the way the pipeline reports them.
+macro_rules! through_pipeline {
+    ($($error:ty),* $(,)?) => {$(
+        impl From<$error> for ParityError {
+            fn from(e: $error) -> Self {
+                ParityError::Pipeline(e.into())
+            }
+        }
+    )*};
 }
-impl From<crate::model::dit::DitError> for ParityError {
-    fn from(e: crate::model::dit::DitError) -> Self {
-        ParityError::Pipeline(e.into())
-    }
-}
-impl From<crate::model::text_encoder::TextEncoderError> for ParityError {
-    fn from(e: crate::model::text_encoder::TextEncoderError) -> Self {
-        ParityError::Pipeline(e.into())
-    }
-}
-impl From<crate::model::vae::VaeError> for ParityError {
-    fn from(e: crate::model::vae::VaeError) -> Self {
-        ParityError::Pipeline(e.into())
-    }
-}
-impl From<crate::model::latent::LatentError> for ParityError {
-    fn from(e: crate::model::latent::LatentError) -> Self {
-        ParityError::Pipeline(e.into())
-    }
-}
-impl From<crate::model::tokenizer::TokenizerError> for ParityError {
-    fn from(e: crate::model::tokenizer::TokenizerError) -> Self {
-        ParityError::Pipeline(e.into())
-    }
-}
-impl From<crate::model::packing::PackingError> for ParityError {
-    fn from(e: crate::model::packing::PackingError) -> Self {
-        ParityError::Pipeline(e.into())
-    }
-}
-impl From<crate::sampler::SamplerError> for ParityError {
-    fn from(e: crate::sampler::SamplerError) -> Self {
-        ParityError::Pipeline(e.into())
-    }
-}
+
+through_pipeline!(
+    crate::weights::WeightsError,
+    crate::model::dit::DitError,
+    crate::model::text_encoder::TextEncoderError,
+    crate::model::vae::VaeError,
+    crate::model::latent::LatentError,
+    crate::model::tokenizer::TokenizerError,
+    crate::model::packing::PackingError,
+    crate::sampler::SamplerError,
+);
 
 pub type Result<T> = std::result::Result<T, ParityError>;
 
@@ -266,6 +247,11 @@ impl Golden {
             path: self.path.clone(),
             message: message.into(),
         }
+    }
+
+    /// Compares `got` with the golden tensor of the same name.
+    fn against(&self, case: &str, name: &str, got: &[f32], tol: Tolerance) -> Result<Comparison> {
+        Ok(compare_f32(case, name, got, &self.f32s(name)?, tol))
     }
 
     fn get(&self, name: &str) -> Result<&Array> {
@@ -395,6 +381,18 @@ impl Runner<'_> {
         Err(ParityError::Missing(p))
     }
 
+    /// The golden's `repos` that are present, opened one at a time as the loop reaches them:
+    /// `(flavour, case name, checkpoint)`.
+    fn checkpoints(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<(String, String, Checkpoint)>> + '_> {
+        let repos = self.golden.folders("repos")?;
+        Ok(repos.into_iter().filter_map(move |(flavour, repo)| {
+            let ckpt = self.checkpoint(&repo).transpose()?;
+            Some(ckpt.map(|c| (flavour.clone(), self.case(&flavour), c)))
+        }))
+    }
+
     fn checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         match self.folder(name)? {
             Some(p) => Ok(Some(Checkpoint::open(&p)?)),
@@ -478,12 +476,42 @@ impl Runner<'_> {
         )?)
     }
 
-    fn dit_forward(&self, emit: &mut dyn FnMut(Comparison)) -> Result<()> {
-        let g = self.golden;
-        let options = DitOptions {
+    /// The DiT options of every DiT case: whole-sequence attention, as the reference.
+    fn dit_options(&self) -> DitOptions {
+        DitOptions {
             compute: self.options.compute,
             chunking: QueryChunking::Whole,
-        };
+        }
+    }
+
+    /// `cond` on the golden's conditional input (`packed` from [`Runner::packed`]), with its
+    /// text conditioning computed from the stored features.
+    fn cond_out(&self, cond: &Dit, packed: &PackedBatch) -> Result<Vec<f32>> {
+        let g = self.golden;
+        let seq = cond.sequence(packed)?;
+        let llm = g
+            .get("input.cond.llm_features")?
+            .slice_axis(1, 0, packed.text_len())?;
+        let text = cond.text_conditioning(&llm, &seq)?;
+        let x = g.get("input.cond.x")?;
+        Ok(cond
+            .forward(x, &g.f32s("input.cond.t")?, &seq, Some(&text))?
+            .to_f32_vec()?)
+    }
+
+    /// `uncond` on the golden's unconditional input.
+    fn uncond_out(&self, uncond: &Dit, packed: &PackedBatch) -> Result<Vec<f32>> {
+        let g = self.golden;
+        let seq = uncond.sequence(packed)?;
+        let x = g.get("input.uncond.x")?;
+        Ok(uncond
+            .forward(x, &g.f32s("input.uncond.t")?, &seq, None)?
+            .to_f32_vec()?)
+    }
+
+    fn dit_forward(&self, emit: &mut dyn FnMut(Comparison)) -> Result<()> {
+        let g = self.golden;
+        let options = self.dit_options();
         let packed = self.packed("cond")?;
         let uncond_packed = self.packed("uncond")?;
         let indicator = g.i32s("input.cond.indicator")?;
@@ -491,32 +519,17 @@ impl Runner<'_> {
         let image_rows = |v: &[f32]| -> Vec<f32> {
             v.chunks(channels)
                 .zip(&indicator)
-                .filter(|(_, &i)| i == 2)
+                .filter(|(_, &i)| i == OUTPUT_IMAGE_INDICATOR)
                 .flat_map(|(row, _)| row.iter().copied())
                 .collect()
         };
-        for (flavour, repo) in g.folders("repos")? {
-            let Some(ckpt) = self.checkpoint(&repo)? else {
-                continue;
-            };
-            let case = self.case(&flavour);
+        for present in self.checkpoints()? {
+            let (flavour, case, ckpt) = present?;
             let cond = Dit::from_component(
                 &mut ckpt.load_component(ComponentKind::Transformer)?,
                 options,
             )?;
-            let seq = cond.sequence(&packed)?;
-            let llm = g
-                .get("input.cond.llm_features")?
-                .slice_axis(1, 0, packed.text_len())?;
-            let text = cond.text_conditioning(&llm, &seq)?;
-            let out = cond
-                .forward(
-                    g.get("input.cond.x")?,
-                    &g.f32s("input.cond.t")?,
-                    &seq,
-                    Some(&text),
-                )?
-                .to_f32_vec()?;
+            let out = self.cond_out(&cond, &packed)?;
             let want = g.f32s(&format!("{flavour}.cond_out"))?;
             emit(compare_f32(
                 &case,
@@ -532,21 +545,13 @@ impl Runner<'_> {
                 &want,
                 g.observed_tolerance(&format!("{flavour}/cond_out_all_positions"))?,
             ));
-            drop((cond, seq, text));
+            drop(cond);
 
             let uncond = Dit::from_component(
                 &mut ckpt.load_component(ComponentKind::UnconditionalTransformer)?,
                 options,
             )?;
-            let seq = uncond.sequence(&uncond_packed)?;
-            let out = uncond
-                .forward(
-                    g.get("input.uncond.x")?,
-                    &g.f32s("input.uncond.t")?,
-                    &seq,
-                    None,
-                )?
-                .to_f32_vec()?;
+            let out = self.uncond_out(&uncond, &uncond_packed)?;
             emit(compare_f32(
                 &case,
                 "uncond_out",
@@ -573,11 +578,8 @@ impl Runner<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        for (flavour, repo) in g.folders("repos")? {
-            let Some(ckpt) = self.checkpoint(&repo)? else {
-                continue;
-            };
-            let case = self.case(&flavour);
+        for present in self.checkpoints()? {
+            let (flavour, case, ckpt) = present?;
             // The prompts' ids as our tokenizer makes them, against the text slots.
             let tokenizer = PromptTokenizer::from_file(ckpt.tokenizer_path())?;
             for (b, prompt) in prompts.iter().enumerate() {
@@ -586,7 +588,7 @@ impl Runner<'_> {
                 let want: Vec<i64> = row
                     .iter()
                     .zip(ind)
-                    .filter(|(_, &i)| i == 3)
+                    .filter(|(_, &i)| i == i64::from(LLM_TOKEN_INDICATOR))
                     .map(|(&id, _)| id)
                     .collect();
                 emit(compare_ids(
@@ -614,47 +616,40 @@ impl Runner<'_> {
     fn vae_decode(&self, emit: &mut dyn FnMut(Comparison)) -> Result<()> {
         let g = self.golden;
         let (gh, gw) = (g.usize_at("/grid_h")?, g.usize_at("/grid_w")?);
-        for (flavour, repo) in g.folders("repos")? {
-            let Some(ckpt) = self.checkpoint(&repo)? else {
-                continue;
-            };
-            let case = self.case(&flavour);
+        for present in self.checkpoints()? {
+            let (_, case, ckpt) = present?;
             let vae = VaeDecoder::from_checkpoint(&ckpt, self.options.compute)?;
             let z = g.get("z")?;
             let norm = LatentNorm::ideogram4()?.truncated(z.dim(-1)?)?;
             let latent = tokens_to_latent(z, &norm, gh, gw)?;
-            emit(compare_f32(
+            emit(g.against(
                 &case,
                 "decoder_input",
                 &nchw(&latent)?,
-                &g.f32s("decoder_input")?,
                 Tolerance::from_noise_floor(0.0),
-            ));
+            )?);
             let decoded = vae.decode(&latent)?;
-            emit(compare_f32(
+            emit(g.against(
                 &case,
                 "decoder_output",
                 &nchw(&decoded)?,
-                &g.f32s("decoder_output")?,
                 g.observed_tolerance("decoder_output")?,
-            ));
-            emit(compare_f32(
+            )?);
+            emit(g.against(
                 &case,
                 "image_float_prequant",
                 &image_float(&decoded)?.to_f32_vec()?,
-                &g.f32s("image_float_prequant")?,
                 g.observed_tolerance("decoder_output").map(|t| Tolerance {
                     atol: t.atol * 127.5,
                     rtol: t.rtol,
                 })?,
-            ));
-            emit(compare_f32(
+            )?);
+            emit(g.against(
                 &case,
                 "image_uint8",
                 &to_uint8(&decoded)?.to_f32_vec()?,
-                &g.f32s("image_uint8")?,
                 Tolerance::ONE_LEVEL,
-            ));
+            )?);
         }
         Ok(())
     }
@@ -686,210 +681,29 @@ impl Runner<'_> {
             .astype(Dtype::U8)?
             .to_vec::<u8>()?;
         let input = pixels_to_input(&pixels, b, h, w)?;
-        for (flavour, repo) in g.folders("repos")? {
-            let Some(ckpt) = self.checkpoint(&repo)? else {
-                continue;
-            };
-            let case = self.case(&flavour);
-            emit(compare_f32(
+        for present in self.checkpoints()? {
+            let (_, case, ckpt) = present?;
+            emit(g.against(
                 &case,
                 "encoder_input",
                 &nchw(&input)?,
-                &g.f32s("encoder_input")?,
                 Tolerance::from_noise_floor(0.0),
-            ));
+            )?);
             let encoder = VaeEncoder::from_checkpoint(&ckpt, self.options.compute)?;
             let moments = encoder.encode(&input)?;
-            emit(compare_f32(
-                &case,
-                "encoder_output",
-                &nchw(&moments)?,
-                &g.f32s("encoder_output")?,
-                tolerance,
-            ));
+            emit(g.against(&case, "encoder_output", &nchw(&moments)?, tolerance)?);
             let mean = encoder.mean(&moments)?;
             let norm = LatentNorm::new(g.f32s("latent_shift")?, g.f32s("latent_scale")?)?;
             let tokens = latent_to_tokens(&mean, &norm)?;
-            emit(compare_f32(
+            emit(g.against(
                 &case,
                 "latent_normalized",
-                &tokens.to_f32_vec()?,
-                &g.f32s("latent_normalized")?,
-                // Normalising divides by scales below one: the encoder's slack grows with it.
+                &tokens.to_f32_vec()?, // Normalising divides by scales below one: the encoder's slack grows with it.
                 Tolerance {
                     atol: tolerance.atol / norm.scale().iter().copied().fold(1.0, f32::min) as f64,
                     rtol: tolerance.rtol,
                 },
-            ));
-        }
-        Ok(())
-    }
-
-    fn pipeline_e2e(&self, emit: &mut dyn FnMut(Comparison)) -> Result<()> {
-        let g = self.golden;
-        let prompt = g
-            .value("/prompt")?
-            .as_str()
-            .ok_or_else(|| g.err("prompt is not a string"))?
-            .to_string();
-        let size = ImageSize::new(g.usize_at("/width")? as u32, g.usize_at("/height")? as u32);
-        let guidance = g.f32_list("/schedule/guidance_schedule_loop_index_order")?;
-        let mean = g.f64_at("/schedule/schedule_mean")?;
-        let std = g.f64_at("/schedule/schedule_std")?;
-        // The golden's schedule as the reference built it (mean already resolution-adjusted
-        // or passed explicitly), so explicit-schedule runs are reproduced too.
-        let schedule = Schedule::new(LogitNormalSchedule::new(mean, std), &guidance);
-        let sampler = SamplerParams::custom(
-            guidance.len(),
-            mean,
-            std,
-            Guidance::Schedule(guidance.clone()),
-        )?;
-        let floor =
-            |key: &str| -> Result<f64> { g.f64_at(&format!("/observed/fp64_vs_fp32/{key}")) };
-        let traj_floor: Vec<f64> = g
-            .value("/observed/fp64_vs_fp32/z_traj_max_abs_diff_per_step")?
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_f64).collect())
-            .unwrap_or_default();
-        let z_final_floor = floor("z_final_max_abs_diff")?;
-        let trajectory = g.get("z_trajectory")?;
-        let steps = guidance.len();
-
-        for (flavour, repo) in g.folders("repos")? {
-            let Some(ckpt) = self.checkpoint(&repo)? else {
-                continue;
-            };
-            let case = self.case(&flavour);
-            let mut pipeline = Pipeline::from_checkpoint(
-                ckpt,
-                repo.clone(),
-                super::LoadOptions {
-                    compute: Some(self.options.compute),
-                    keep_text_encoder: false,
-                    chunking: QueryChunking::Whole,
-                    defer_unconditional: false,
-                },
-            )?;
-            let job = JobSpec {
-                caption: prompt.clone(),
-                sampler: sampler.clone(),
-                size,
-                seed: 0,
-                init_noise: Some(g.f32s("z0")?),
-                allow_caption_warnings: false,
-                cfg_end: None,
-                adapters: Vec::new(),
-            };
-            let mut ids = Vec::new();
-            let mut features = Vec::new();
-            let mut z_in = Vec::new();
-            let mut v_cond = Vec::new();
-            let mut v_uncond = Vec::new();
-            let mut z_last = Vec::new();
-            let mut decoded = Vec::new();
-            let mut failure: Option<mlx::Error> = None;
-            let keep =
-                |a: &Array, into: &mut Vec<Vec<f32>>, failure: &mut Option<mlx::Error>| match a
-                    .to_f32_vec()
-                {
-                    Ok(v) => into.push(v),
-                    Err(e) => *failure = Some(e),
-                };
-            let finished = pipeline.run_traced(
-                &job,
-                Some(schedule.clone()),
-                &mut |_| {},
-                &AtomicBool::new(false),
-                &mut |t| match t {
-                    Trace::TokenIds(i) => ids = i.to_vec(),
-                    Trace::TextFeatures(f) => keep(f, &mut features, &mut failure),
-                    Trace::Step(r) => {
-                        keep(r.z_in, &mut z_in, &mut failure);
-                        keep(r.v_cond, &mut v_cond, &mut failure);
-                        if let Some(v) = r.v_uncond {
-                            keep(v, &mut v_uncond, &mut failure);
-                        }
-                        z_last.clear();
-                        keep(r.z_out, &mut z_last, &mut failure);
-                    }
-                    Trace::DecoderOutput(d) => {
-                        let nchw = d.transpose(&[0, 3, 1, 2]).and_then(|x| x.to_f32_vec());
-                        match nchw {
-                            Ok(v) => decoded = v,
-                            Err(e) => failure = Some(e),
-                        }
-                    }
-                },
-            )?;
-            if let Some(e) = failure {
-                return Err(e.into());
-            }
-
-            let want_ids = g.i64s("token_ids")?;
-            let text_len = ids.len().min(want_ids.len());
-            emit(compare_ids(&case, "token_ids", &ids, &want_ids[..text_len]));
-            let want_features = g.get("llm_features")?.slice_axis(1, 0, text_len)?;
-            emit(compare_f32(
-                &case,
-                "llm_features",
-                features.first().map_or(&[][..], Vec::as_slice),
-                &want_features.to_f32_vec()?,
-                Tolerance::from_noise_floor(floor("llm_features_max_abs_diff")?),
-            ));
-            let v_tol = Tolerance::from_noise_floor(z_final_floor);
-            for k in 0..=steps {
-                let want = trajectory.slice_axis(0, k, k + 1)?.to_f32_vec()?;
-                let got = if k < steps {
-                    z_in.get(k)
-                } else {
-                    z_last.first()
-                };
-                emit(compare_f32(
-                    &case,
-                    &format!("z_trajectory[{k}]"),
-                    got.map_or(&[][..], Vec::as_slice),
-                    &want,
-                    Tolerance::from_noise_floor(
-                        traj_floor.get(k).copied().unwrap_or(z_final_floor),
-                    ),
-                ));
-            }
-            for (name, ours) in [("v_cond", &v_cond), ("v_uncond", &v_uncond)] {
-                let want_all = g.get(name)?;
-                for k in 0..steps {
-                    let want = want_all.slice_axis(0, k, k + 1)?.to_f32_vec()?;
-                    emit(compare_f32(
-                        &case,
-                        &format!("{name}[{k}]"),
-                        ours.get(k).map_or(&[][..], Vec::as_slice),
-                        &want,
-                        v_tol,
-                    ));
-                }
-            }
-            emit(compare_f32(
-                &case,
-                "z_final",
-                z_last.first().map_or(&[][..], Vec::as_slice),
-                &g.f32s("z_final")?,
-                Tolerance::from_noise_floor(z_final_floor),
-            ));
-            emit(compare_f32(
-                &case,
-                "decoder_output",
-                &decoded,
-                &g.f32s("decoder_output")?,
-                Tolerance::from_noise_floor(floor("decoder_output_max_abs_diff")?),
-            ));
-            let pixels: Vec<f32> = finished.pixels.iter().map(|&p| f32::from(p)).collect();
-            emit(compare_f32(
-                &case,
-                "image_uint8",
-                &pixels,
-                &g.f32s("image_uint8")?,
-                Tolerance::ONE_LEVEL,
-            ));
+            )?);
         }
         Ok(())
     }

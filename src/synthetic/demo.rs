@@ -22,7 +22,14 @@ use tokenizers::normalizers::unicode::NFC;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder};
 
-use crate::mlx::{self, random, Array, Dtype};
+use super::layout::{
+    dit_config_json, dit_tensors, materialize, text_encoder_config_json, text_encoder_tensors,
+    vae_config_json, vae_encoder_tensors, vae_tensors, TensorSpec,
+};
+use crate::mlx::{self, Array, Dtype};
+use crate::model::dit::DitConfig;
+use crate::model::text_encoder::{TextEncoderConfig, QWEN3_VL_TAPS};
+use crate::model::vae::VaeDecoderConfig;
 
 /// Name of the demo model in records, configs and `--model`.
 pub const DEMO_MODEL_NAME: &str = "demo";
@@ -30,34 +37,12 @@ pub const DEMO_MODEL_NAME: &str = "demo";
 /// First key of the weight generator; tensor `i` of component `c` uses `SEED + c·10⁶ + i`.
 const SEED: u64 = 0x1de0_6a40;
 
-/// DiT sizes (those of the test fixtures): 2 layers of 96 (2 heads of 48).
-const DIT_EMB: usize = 96;
-const DIT_LAYERS: usize = 2;
-const DIT_HEAD_DIM: usize = 48;
-const DIT_INTER: usize = 192;
-const DIT_ADALN: usize = 32;
-/// 4 VAE channels × 2×2 patch.
-const DIT_IN: usize = 16;
-const DIT_MROPE: [usize; 3] = [10, 7, 7];
-
-/// Text model sizes: 36 layers so the official taps (0, 3, …, 35) exist.
-const TE_HIDDEN: usize = 32;
-const TE_LAYERS: usize = 36;
-const TE_HEADS: usize = 4;
-const TE_KV_HEADS: usize = 2;
-const TE_HEAD_DIM: usize = 16;
-const TE_INTER: usize = 96;
+/// Width of the demo text model.
+const DEMO_TEXT_HIDDEN: usize = 32;
 /// Rows of the embedding: the tokenizer's vocabulary rounded up to a multiple of 128.
 const TE_VOCAB: usize = 8192;
 /// Tokens the BPE trainer may create (special tokens and the 256 byte symbols included).
 const TOKENIZER_VOCAB: usize = 8000;
-const TAPS: usize = 13;
-
-/// VAE sizes: `ch` 32, `ch_mult` [1, 1, 1, 2] (8× upsampling), 4 latent channels.
-const VAE_CH: usize = 32;
-const VAE_CH_MULT: [usize; 4] = [1, 1, 1, 2];
-const VAE_Z: usize = 4;
-const VAE_RES_BLOCKS: usize = 2;
 
 /// Special tokens of the Qwen chat template (the tokenizer needs the first three; the rest
 /// keep typed special-token strings from being split into bytes, as in the real vocabulary).
@@ -189,16 +174,19 @@ pub fn write_checkpoint(root: &Path) -> Result<()> {
 
     for (c, name) in [(1u64, "transformer"), (2, "unconditional_transformer")] {
         let d = dir(name)?;
-        write_json(d.join("config.json"), dit_config_json(&DEMO_DIT))?;
+        write_json(d.join("config.json"), dit_config_json(&demo_dit()))?;
         let mut w = Weights::new(c);
-        w.add_all(&dit_tensors(&DEMO_DIT))?;
+        w.add_all(&dit_tensors(&demo_dit()))?;
         w.save(&d.join("diffusion_pytorch_model.safetensors"))?;
     }
 
     let d = dir("text_encoder")?;
-    write_json(d.join("config.json"), text_encoder_config_json(&DEMO_TEXT))?;
+    write_json(
+        d.join("config.json"),
+        text_encoder_config_json(&demo_text()),
+    )?;
     let mut w = Weights::new(3);
-    w.add_all(&text_encoder_tensors(&DEMO_TEXT))?;
+    w.add_all(&text_encoder_tensors(&demo_text()))?;
     w.save(&d.join("model.safetensors"))?;
 
     let d = dir("vae")?;
@@ -264,114 +252,43 @@ pub fn demo_tokenizer() -> Result<Tokenizer> {
     Ok(tokenizer)
 }
 
-/// How a tensor is initialised (and, for `Linear`, what a quantised checkpoint stores in NF4).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Init {
-    /// A Linear weight `[out, in]`: `N(0, 1/in)`.
-    Linear,
-    /// A norm's scale: `1 + 0.1·N(0, 1)`.
-    Scale,
-    /// A bias: `0.02·N(0, 1)`.
-    Bias,
-    /// `std·N(0, 1)`.
-    Normal(f32),
-    /// A convolution `[out, in, k, k]`: `N(0, 1/(in·k²))`.
-    Conv,
-}
-
-/// One tensor of a checkpoint layout.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct TensorSpec {
-    pub name: String,
-    pub shape: Vec<usize>,
-    pub init: Init,
-}
-
-fn spec(name: impl Into<String>, shape: &[usize], init: Init) -> TensorSpec {
-    TensorSpec {
-        name: name.into(),
-        shape: shape.to_vec(),
-        init,
+/// The demo DiT (the test fixtures' sizes): 2 layers of 96 (2 heads of 48), 4 VAE channels ×
+/// 2×2 patch in, the text model's 13 taps of 32 features; rope as the shipped model.
+pub(crate) fn demo_dit() -> DitConfig {
+    DitConfig {
+        emb_dim: 96,
+        num_layers: 2,
+        num_heads: 2,
+        intermediate_size: 192,
+        adanln_dim: 32,
+        in_channels: 16,
+        llm_features_dim: DEMO_TEXT_HIDDEN * QWEN3_VL_TAPS.len(),
+        mrope_section: [10, 7, 7],
+        ..DitConfig::ideogram4()
     }
 }
 
-impl TensorSpec {
-    /// `(mean, std)` of the initial values.
-    pub(crate) fn distribution(&self) -> (f32, f32) {
-        let fan_in = |dims: &[usize]| dims.iter().product::<usize>().max(1) as f32;
-        match self.init {
-            Init::Linear => (0.0, 1.0 / fan_in(&self.shape[1..]).sqrt()),
-            Init::Conv => (0.0, 1.0 / fan_in(&self.shape[1..]).sqrt()),
-            Init::Scale => (1.0, 0.1),
-            Init::Bias => (0.0, 0.02),
-            Init::Normal(std) => (0.0, std),
-        }
+/// The demo text model: 36 layers so the official taps (0, 3, …, 35) exist.
+pub(crate) fn demo_text() -> TextEncoderConfig {
+    TextEncoderConfig {
+        hidden_size: DEMO_TEXT_HIDDEN,
+        num_layers: 36,
+        num_heads: 4,
+        num_kv_heads: 2,
+        head_dim: 16,
+        intermediate_size: 96,
+        vocab_size: TE_VOCAB,
+        mrope_section: [4, 2, 2],
+        ..TextEncoderConfig::qwen3_vl_8b()
     }
 }
 
-/// DiT sizes (official `Ideogram4Config` fields).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct DitSizes {
-    pub emb: usize,
-    pub layers: usize,
-    pub head_dim: usize,
-    pub inter: usize,
-    pub adaln: usize,
-    pub in_channels: usize,
-    pub llm_features: usize,
-    pub mrope_section: [usize; 3],
-}
-
-/// Qwen3-VL text model sizes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct TextSizes {
-    pub hidden: usize,
-    pub layers: usize,
-    pub heads: usize,
-    pub kv_heads: usize,
-    pub head_dim: usize,
-    pub inter: usize,
-    pub vocab: usize,
-    pub mrope_section: [usize; 3],
-}
-
-/// Flux2 VAE sizes (`AutoEncoderParams`).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct VaeSizes {
-    pub ch: usize,
-    pub ch_mult: Vec<usize>,
-    pub z_channels: usize,
-    pub res_blocks: usize,
-}
-
-pub(crate) const DEMO_DIT: DitSizes = DitSizes {
-    emb: DIT_EMB,
-    layers: DIT_LAYERS,
-    head_dim: DIT_HEAD_DIM,
-    inter: DIT_INTER,
-    adaln: DIT_ADALN,
-    in_channels: DIT_IN,
-    llm_features: TE_HIDDEN * TAPS,
-    mrope_section: DIT_MROPE,
-};
-
-pub(crate) const DEMO_TEXT: TextSizes = TextSizes {
-    hidden: TE_HIDDEN,
-    layers: TE_LAYERS,
-    heads: TE_HEADS,
-    kv_heads: TE_KV_HEADS,
-    head_dim: TE_HEAD_DIM,
-    inter: TE_INTER,
-    vocab: TE_VOCAB,
-    mrope_section: [4, 2, 2],
-};
-
-pub(crate) fn demo_vae() -> VaeSizes {
-    VaeSizes {
-        ch: VAE_CH,
-        ch_mult: VAE_CH_MULT.to_vec(),
-        z_channels: VAE_Z,
-        res_blocks: VAE_RES_BLOCKS,
+/// The demo VAE: levels `[32, 32, 32, 64]` (8× upsampling), 4 latent channels.
+pub(crate) fn demo_vae() -> VaeDecoderConfig {
+    VaeDecoderConfig {
+        z_channels: 4,
+        level_channels: vec![32, 32, 32, 64],
+        ..VaeDecoderConfig::flux2()
     }
 }
 
@@ -390,17 +307,11 @@ impl Weights {
     }
 
     fn add_all(&mut self, specs: &[TensorSpec]) -> Result<()> {
-        for spec in specs {
-            let index = self.tensors.len() as u64;
-            let key = random::key(SEED + self.component * 1_000_000 + index)?;
-            let (mean, std) = spec.distribution();
-            let a =
-                random::normal(&spec.shape, Dtype::F32, mean, std, &key)?.astype(Dtype::Bf16)?;
-            self.tensors.push((spec.name.clone(), a));
-        }
+        let (first, c) = (self.tensors.len() as u64, self.component);
+        let key = |i: u64| SEED + c * 1_000_000 + first + i;
+        self.tensors.extend(materialize(specs, key, Dtype::Bf16)?);
         Ok(())
     }
-
     /// A standard safetensors file (`{"format": "pt"}` metadata, like the published repos).
     fn save(self, path: &Path) -> Result<()> {
         let refs: Vec<&Array> = self.tensors.iter().map(|(_, a)| a).collect();
@@ -426,252 +337,6 @@ impl Weights {
         file.extend_from_slice(&data);
         std::fs::write(path, file).map_err(io_err(path))
     }
-}
-
-pub(crate) fn dit_config_json(s: &DitSizes) -> serde_json::Value {
-    json!({
-        "_note": "written by ideogram4-tui: random weights, nothing trained",
-        "num_attention_heads": s.emb / s.head_dim,
-        "attention_head_dim": s.head_dim,
-        "num_layers": s.layers,
-        "intermediate_size": s.inter,
-        "adaln_dim": s.adaln,
-        "in_channels": s.in_channels,
-        "llm_features_dim": s.llm_features,
-        "rope_theta": 5_000_000,
-        "mrope_section": s.mrope_section,
-        "norm_eps": 1e-5,
-    })
-}
-
-/// The DiT state dict (architecture §5.2) in file order.
-pub(crate) fn dit_tensors(s: &DitSizes) -> Vec<TensorSpec> {
-    use Init::*;
-    let e = s.emb;
-    let mut v = vec![
-        spec("input_proj.weight", &[e, s.in_channels], Linear),
-        spec("input_proj.bias", &[e], Bias),
-        spec("llm_cond_norm.weight", &[s.llm_features], Scale),
-        spec("llm_cond_proj.weight", &[e, s.llm_features], Linear),
-        spec("llm_cond_proj.bias", &[e], Bias),
-    ];
-    for m in ["mlp_in", "mlp_out"] {
-        v.push(spec(format!("t_embedding.{m}.weight"), &[e, e], Linear));
-        v.push(spec(format!("t_embedding.{m}.bias"), &[e], Bias));
-    }
-    v.extend([
-        spec("adaln_proj.weight", &[s.adaln, e], Linear),
-        spec("adaln_proj.bias", &[s.adaln], Bias),
-        spec("embed_image_indicator.weight", &[2, e], Normal(0.5)),
-        spec("final_layer.linear.weight", &[s.in_channels, e], Linear),
-        spec("final_layer.linear.bias", &[s.in_channels], Bias),
-        spec("final_layer.adaln_modulation.weight", &[e, s.adaln], Linear),
-        spec("final_layer.adaln_modulation.bias", &[e], Bias),
-    ]);
-    for n in 0..s.layers {
-        let p = |x: &str| format!("layers.{n}.{x}");
-        v.extend([
-            spec(p("attention.qkv.weight"), &[3 * e, e], Linear),
-            spec(p("attention.norm_q.weight"), &[s.head_dim], Scale),
-            spec(p("attention.norm_k.weight"), &[s.head_dim], Scale),
-            spec(p("attention.o.weight"), &[e, e], Linear),
-            spec(p("feed_forward.w1.weight"), &[s.inter, e], Linear),
-            spec(p("feed_forward.w2.weight"), &[e, s.inter], Linear),
-            spec(p("feed_forward.w3.weight"), &[s.inter, e], Linear),
-            spec(p("attention_norm1.weight"), &[e], Scale),
-            spec(p("attention_norm2.weight"), &[e], Scale),
-            spec(p("ffn_norm1.weight"), &[e], Scale),
-            spec(p("ffn_norm2.weight"), &[e], Scale),
-            spec(p("adaln_modulation.weight"), &[4 * e, s.adaln], Linear),
-            spec(p("adaln_modulation.bias"), &[4 * e], Bias),
-        ]);
-    }
-    v
-}
-
-pub(crate) fn text_encoder_config_json(s: &TextSizes) -> serde_json::Value {
-    json!({
-        "_note": "written by ideogram4-tui: random weights, nothing trained",
-        "architectures": ["Qwen3VLModel"],
-        "model_type": "qwen3_vl",
-        "dtype": "bfloat16",
-        "text_config": {
-            "attention_bias": false,
-            "head_dim": s.head_dim,
-            "hidden_act": "silu",
-            "hidden_size": s.hidden,
-            "intermediate_size": s.inter,
-            "model_type": "qwen3_vl_text",
-            "num_attention_heads": s.heads,
-            "num_hidden_layers": s.layers,
-            "num_key_value_heads": s.kv_heads,
-            "rms_norm_eps": 1e-6,
-            "rope_parameters": {
-                "mrope_interleaved": true,
-                "mrope_section": s.mrope_section,
-                "rope_theta": 5_000_000.0,
-                "rope_type": "default"
-            },
-            "vocab_size": s.vocab
-        },
-        "tie_word_embeddings": false
-    })
-}
-
-/// The language model's tensors (no vision tower: it is never read).
-pub(crate) fn text_encoder_tensors(s: &TextSizes) -> Vec<TensorSpec> {
-    use Init::*;
-    let (h, hd) = (s.hidden, s.head_dim);
-    let mut v = vec![spec(
-        "language_model.embed_tokens.weight",
-        &[s.vocab, h],
-        Normal(1.0),
-    )];
-    for n in 0..s.layers {
-        let p = |x: &str| format!("language_model.layers.{n}.{x}");
-        v.extend([
-            spec(p("input_layernorm.weight"), &[h], Scale),
-            spec(p("post_attention_layernorm.weight"), &[h], Scale),
-            spec(p("self_attn.q_proj.weight"), &[s.heads * hd, h], Linear),
-            spec(p("self_attn.k_proj.weight"), &[s.kv_heads * hd, h], Linear),
-            spec(p("self_attn.v_proj.weight"), &[s.kv_heads * hd, h], Linear),
-            spec(p("self_attn.o_proj.weight"), &[h, s.heads * hd], Linear),
-            spec(p("self_attn.q_norm.weight"), &[hd], Scale),
-            spec(p("self_attn.k_norm.weight"), &[hd], Scale),
-            spec(p("mlp.gate_proj.weight"), &[s.inter, h], Linear),
-            spec(p("mlp.up_proj.weight"), &[s.inter, h], Linear),
-            spec(p("mlp.down_proj.weight"), &[h, s.inter], Linear),
-        ]);
-    }
-    v
-}
-
-pub(crate) fn vae_config_json(s: &VaeSizes) -> serde_json::Value {
-    json!({
-        "_note": "written by ideogram4-tui: random weights, nothing trained",
-        "in_channels": 3,
-        "out_channels": 3,
-        "latent_channels": s.z_channels,
-        "block_out_channels": s.ch_mult.iter().map(|m| m * s.ch).collect::<Vec<_>>(),
-        "layers_per_block": s.res_blocks,
-        "norm_num_groups": 32,
-        "patch_size": [2, 2]
-    })
-}
-
-/// Decoder tensors in diffusers names.
-pub(crate) fn vae_tensors(s: &VaeSizes) -> Vec<TensorSpec> {
-    use Init::*;
-    let levels = s.ch_mult.len();
-    let top = s.ch * s.ch_mult[levels - 1];
-    let mut v = Vec::new();
-    let conv = |v: &mut Vec<TensorSpec>, p: &str, out: usize, inp: usize, k: usize| {
-        v.push(spec(format!("{p}.weight"), &[out, inp, k, k], Conv));
-        v.push(spec(format!("{p}.bias"), &[out], Bias));
-    };
-    let norm = |v: &mut Vec<TensorSpec>, p: &str, n: usize| {
-        v.push(spec(format!("{p}.weight"), &[n], Scale));
-        v.push(spec(format!("{p}.bias"), &[n], Normal(0.1)));
-    };
-    let resnet = |v: &mut Vec<TensorSpec>, p: &str, cin: usize, cout: usize| {
-        norm(v, &format!("{p}.norm1"), cin);
-        conv(v, &format!("{p}.conv1"), cout, cin, 3);
-        norm(v, &format!("{p}.norm2"), cout);
-        conv(v, &format!("{p}.conv2"), cout, cout, 3);
-        if cin != cout {
-            conv(v, &format!("{p}.conv_shortcut"), cout, cin, 1);
-        }
-    };
-    conv(&mut v, "post_quant_conv", s.z_channels, s.z_channels, 1);
-    conv(&mut v, "decoder.conv_in", top, s.z_channels, 3);
-    resnet(&mut v, "decoder.mid_block.resnets.0", top, top);
-    let attn = "decoder.mid_block.attentions.0";
-    norm(&mut v, &format!("{attn}.group_norm"), top);
-    for m in ["to_q", "to_k", "to_v", "to_out.0"] {
-        v.push(spec(format!("{attn}.{m}.weight"), &[top, top], Linear));
-        v.push(spec(format!("{attn}.{m}.bias"), &[top], Bias));
-    }
-    resnet(&mut v, "decoder.mid_block.resnets.1", top, top);
-    let mut cin = top;
-    // diffusers counts up blocks from the lowest resolution: up_blocks.d is level L−1−d.
-    for d in 0..levels {
-        let cout = s.ch * s.ch_mult[levels - 1 - d];
-        for r in 0..=s.res_blocks {
-            resnet(
-                &mut v,
-                &format!("decoder.up_blocks.{d}.resnets.{r}"),
-                cin,
-                cout,
-            );
-            cin = cout;
-        }
-        if d + 1 < levels {
-            conv(
-                &mut v,
-                &format!("decoder.up_blocks.{d}.upsamplers.0.conv"),
-                cout,
-                cout,
-                3,
-            );
-        }
-    }
-    norm(&mut v, "decoder.conv_norm_out", cin);
-    conv(&mut v, "decoder.conv_out", 3, cin, 3);
-    v
-}
-
-/// Encoder and `quant_conv` tensors in diffusers names (image to image reads them).
-pub(crate) fn vae_encoder_tensors(s: &VaeSizes) -> Vec<TensorSpec> {
-    use Init::*;
-    let levels = s.ch_mult.len();
-    let mut v = Vec::new();
-    let conv = |v: &mut Vec<TensorSpec>, p: &str, out: usize, inp: usize, k: usize| {
-        v.push(spec(format!("{p}.weight"), &[out, inp, k, k], Conv));
-        v.push(spec(format!("{p}.bias"), &[out], Bias));
-    };
-    let norm = |v: &mut Vec<TensorSpec>, p: &str, n: usize| {
-        v.push(spec(format!("{p}.weight"), &[n], Scale));
-        v.push(spec(format!("{p}.bias"), &[n], Normal(0.1)));
-    };
-    let resnet = |v: &mut Vec<TensorSpec>, p: &str, cin: usize, cout: usize| {
-        norm(v, &format!("{p}.norm1"), cin);
-        conv(v, &format!("{p}.conv1"), cout, cin, 3);
-        norm(v, &format!("{p}.norm2"), cout);
-        conv(v, &format!("{p}.conv2"), cout, cout, 3);
-        if cin != cout {
-            conv(v, &format!("{p}.conv_shortcut"), cout, cin, 1);
-        }
-    };
-    conv(&mut v, "encoder.conv_in", s.ch, 3, 3);
-    let mut cin = s.ch;
-    for level in 0..levels {
-        let cout = s.ch * s.ch_mult[level];
-        for r in 0..s.res_blocks {
-            resnet(
-                &mut v,
-                &format!("encoder.down_blocks.{level}.resnets.{r}"),
-                cin,
-                cout,
-            );
-            cin = cout;
-        }
-        if level + 1 < levels {
-            let name = format!("encoder.down_blocks.{level}.downsamplers.0.conv");
-            conv(&mut v, &name, cout, cout, 3);
-        }
-    }
-    resnet(&mut v, "encoder.mid_block.resnets.0", cin, cin);
-    let attn = "encoder.mid_block.attentions.0";
-    norm(&mut v, &format!("{attn}.group_norm"), cin);
-    for m in ["to_q", "to_k", "to_v", "to_out.0"] {
-        v.push(spec(format!("{attn}.{m}.weight"), &[cin, cin], Linear));
-        v.push(spec(format!("{attn}.{m}.bias"), &[cin], Bias));
-    }
-    resnet(&mut v, "encoder.mid_block.resnets.1", cin, cin);
-    norm(&mut v, "encoder.conv_norm_out", cin);
-    conv(&mut v, "encoder.conv_out", 2 * s.z_channels, cin, 3);
-    conv(&mut v, "quant_conv", 2 * s.z_channels, 2 * s.z_channels, 1);
-    v
 }
 
 #[cfg(test)]
