@@ -4,6 +4,18 @@
 //! Imports flow one way: `tui -> engine -> pipeline -> model -> weights, mlx`;
 //! `caption`, `sampler`, `files` and `units` depend on nothing heavy.
 
+/// `Display` as the type's `name()`, the same name its `FromStr` accepts. Defined before the
+/// modules so they can all use it.
+macro_rules! display_as_name {
+    ($t:ty) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
 pub mod bench;
 pub mod caption;
 pub mod engine;

@@ -4,7 +4,6 @@
 //! index 0 = the final executed step) followed by 7.0 for every other step. The full lists
 //! are checked against `data/presets.json` in `tests/sampler_golden.rs`.
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -160,11 +159,7 @@ fn turbotime(name: &'static str, num_steps: usize) -> PresetSpec {
     }
 }
 
-impl fmt::Display for Preset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+display_as_name!(Preset);
 
 impl FromStr for Preset {
     type Err = SamplerError;

@@ -842,23 +842,19 @@ mod tests {
             termname: termname.into(),
             ..Default::default()
         };
-        assert_eq!(
-            outer_kind(&info("kitty(0.26.5)", "xterm-kitty")),
-            Some(GraphicsKind::Kitty)
-        );
-        assert_eq!(
-            outer_kind(&info("", "xterm-kitty")),
-            Some(GraphicsKind::Kitty)
-        );
-        assert_eq!(
-            outer_kind(&info("XTerm(379)", "xterm")),
-            Some(GraphicsKind::Sixel)
-        );
-        assert_eq!(
-            outer_kind(&info("foot(1.13.1)", "foot")),
-            Some(GraphicsKind::Sixel)
-        );
-        assert_eq!(outer_kind(&info("", "screen-256color")), None);
+        for (termtype, termname, want) in [
+            ("kitty(0.26.5)", "xterm-kitty", Some(GraphicsKind::Kitty)),
+            ("", "xterm-kitty", Some(GraphicsKind::Kitty)),
+            ("XTerm(379)", "xterm", Some(GraphicsKind::Sixel)),
+            ("foot(1.13.1)", "foot", Some(GraphicsKind::Sixel)),
+            ("", "screen-256color", None),
+        ] {
+            assert_eq!(
+                outer_kind(&info(termtype, termname)),
+                want,
+                "{termtype} {termname}"
+            );
+        }
     }
 
     #[test]

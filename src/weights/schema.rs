@@ -212,6 +212,11 @@ fn anchor(view: &PlanView<'_>, name: &str, rank: usize, why: &str) -> Result<Vec
     Ok(shape)
 }
 
+/// Both dimensions of a required 2-D anchor tensor (`[out, in]` for a projection).
+fn anchor_2d(view: &PlanView<'_>, name: &str, why: &str) -> Result<(usize, usize)> {
+    anchor(view, name, 2, why).map(|d| (d[0], d[1]))
+}
+
 /// Counts `prefix{N}.` blocks and checks they are numbered 0..count.
 fn count_layers(view: &PlanView<'_>, prefix: &str) -> Result<usize> {
     let mut seen = BTreeSet::new();
@@ -366,13 +371,11 @@ fn agree(
 }
 
 fn check_dit(view: &PlanView<'_>, config: Option<&Value>, cpath: &Path) -> Result<DitDims> {
-    let ip = anchor(
+    let (emb, cin) = anchor_2d(
         view,
         "input_proj.weight",
-        2,
         "input_proj gives emb_dim and in_channels",
     )?;
-    let (emb, cin) = (ip[0], ip[1]);
     let head_dim = anchor(
         view,
         "layers.0.attention.norm_q.weight",
@@ -539,38 +542,27 @@ fn check_text_encoder(
     cpath: &Path,
 ) -> Result<TextEncoderDims> {
     const P: &str = "language_model.";
-    let emb = anchor(
+    let (vocab, hidden) = anchor_2d(
         view,
         "language_model.embed_tokens.weight",
-        2,
         "embed_tokens gives vocab and hidden size",
     )?;
-    let (vocab, hidden) = (emb[0], emb[1]);
     let l0 = "language_model.layers.0.";
-    let head_dim = anchor(
-        view,
-        &format!("{l0}self_attn.q_norm.weight"),
-        1,
-        "q_norm gives head_dim",
-    )?[0];
-    let q = anchor(
-        view,
-        &format!("{l0}self_attn.q_proj.weight"),
-        2,
-        "q_proj gives the head count",
-    )?[0];
-    let k = anchor(
-        view,
-        &format!("{l0}self_attn.k_proj.weight"),
+    // The first dimension of a layer-0 tensor of the given rank.
+    let first =
+        |name: &str, rank, why| anchor(view, &format!("{l0}{name}"), rank, why).map(|d| d[0]);
+    let head_dim = first("self_attn.q_norm.weight", 1, "q_norm gives head_dim")?;
+    let q = first("self_attn.q_proj.weight", 2, "q_proj gives the head count")?;
+    let k = first(
+        "self_attn.k_proj.weight",
         2,
         "k_proj gives the KV head count",
-    )?[0];
-    let inter = anchor(
-        view,
-        &format!("{l0}mlp.gate_proj.weight"),
+    )?;
+    let inter = first(
+        "mlp.gate_proj.weight",
         2,
         "gate_proj gives intermediate_size",
-    )?[0];
+    )?;
     let heads = divide(
         view,
         &format!("{l0}self_attn.q_proj.weight"),

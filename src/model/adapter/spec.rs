@@ -1,7 +1,6 @@
 //! What a user names (`FILE[@STRENGTH]` or `owner/name[:file][@STRENGTH]`) and where it
 //! applies; resolution to a local file through the Hugging Face cache (never the network).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -40,11 +39,7 @@ impl AdapterTarget {
     }
 }
 
-impl fmt::Display for AdapterTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+display_as_name!(AdapterTarget);
 
 impl FromStr for AdapterTarget {
     type Err = String;

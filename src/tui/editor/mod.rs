@@ -533,10 +533,10 @@ mod tests {
             stops.push(e.cursor());
         }
         assert_eq!(stops, vec![0, 1, 4, 12, 15, 16, 16]);
-        e.backspace();
-        assert_eq!(e.text(), "a日👍🏽e\u{301}");
-        e.backspace();
-        assert_eq!(e.text(), "a日👍🏽");
+        for left in ["a日👍🏽e\u{301}", "a日👍🏽"] {
+            e.backspace();
+            assert_eq!(e.text(), left);
+        }
     }
 
     #[test]

@@ -308,22 +308,14 @@ mod tests {
     #[test]
     fn redirect_locations_resolve_against_the_answering_url() {
         let base = "http://127.0.0.1:8080/repo/resolve/main/vae/x.bin?a=1";
-        assert_eq!(
-            resolve(base, "http://127.0.0.2:9/blob").as_deref(),
-            Some("http://127.0.0.2:9/blob")
-        );
-        assert_eq!(
-            resolve(base, "/other/path").as_deref(),
-            Some("http://127.0.0.1:8080/other/path")
-        );
-        assert_eq!(
-            resolve(base, "//cdn.example/y").as_deref(),
-            Some("http://cdn.example/y")
-        );
-        assert_eq!(
-            resolve(base, "y.bin").as_deref(),
-            Some("http://127.0.0.1:8080/repo/resolve/main/vae/y.bin")
-        );
+        for (location, want) in [
+            ("http://127.0.0.2:9/blob", "http://127.0.0.2:9/blob"),
+            ("/other/path", "http://127.0.0.1:8080/other/path"),
+            ("//cdn.example/y", "http://cdn.example/y"),
+            ("y.bin", "http://127.0.0.1:8080/repo/resolve/main/vae/y.bin"),
+        ] {
+            assert_eq!(resolve(base, location).as_deref(), Some(want), "{location}");
+        }
     }
 
     #[test]
