@@ -254,6 +254,23 @@ impl Golden {
         Ok(compare_f32(case, name, got, &self.f32s(name)?, tol))
     }
 
+    /// [`Self::against`] for a model input in NCHW, which must match exactly.
+    fn against_input(&self, case: &str, name: &str, input: &Array) -> Result<Comparison> {
+        self.against(case, name, &nchw(input)?, Tolerance::from_noise_floor(0.0))
+    }
+
+    /// The top-level member `key`, read as `kind` (an object, a list).
+    fn member<'a, T: ?Sized>(
+        &'a self,
+        key: &str,
+        kind: fn(&'a Value) -> Option<&'a T>,
+    ) -> Result<&'a T> {
+        self.json
+            .get(key)
+            .and_then(kind)
+            .ok_or_else(|| self.err(format!("`{key}` is missing")))
+    }
+
     fn get(&self, name: &str) -> Result<&Array> {
         self.tensors
             .get(name)
@@ -308,12 +325,8 @@ impl Golden {
 
     /// `(flavour, folder name)` pairs of `repos` (or `tokenizers`), in file order.
     fn folders(&self, key: &str) -> Result<Vec<(String, String)>> {
-        let map = self
-            .json
-            .get(key)
-            .and_then(Value::as_object)
-            .ok_or_else(|| self.err(format!("`{key}` is missing")))?;
-        Ok(map
+        Ok(self
+            .member(key, Value::as_object)?
             .iter()
             .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
             .collect())
@@ -402,11 +415,7 @@ impl Runner<'_> {
 
     fn schedule(&self, emit: &mut dyn FnMut(Comparison)) -> Result<()> {
         let g = self.golden;
-        let presets = g
-            .json
-            .get("presets")
-            .and_then(Value::as_object)
-            .ok_or_else(|| g.err("`presets` is missing"))?;
+        let presets = g.member("presets", Value::as_object)?;
         for (name, preset) in presets {
             let p: Preset = name.parse()?;
             let resolutions = preset
@@ -622,12 +631,7 @@ impl Runner<'_> {
             let z = g.get("z")?;
             let norm = LatentNorm::ideogram4()?.truncated(z.dim(-1)?)?;
             let latent = tokens_to_latent(z, &norm, gh, gw)?;
-            emit(g.against(
-                &case,
-                "decoder_input",
-                &nchw(&latent)?,
-                Tolerance::from_noise_floor(0.0),
-            )?);
+            emit(g.against_input(&case, "decoder_input", &latent)?);
             let decoded = vae.decode(&latent)?;
             emit(g.against(
                 &case,
@@ -683,12 +687,7 @@ impl Runner<'_> {
         let input = pixels_to_input(&pixels, b, h, w)?;
         for present in self.checkpoints()? {
             let (_, case, ckpt) = present?;
-            emit(g.against(
-                &case,
-                "encoder_input",
-                &nchw(&input)?,
-                Tolerance::from_noise_floor(0.0),
-            )?);
+            emit(g.against_input(&case, "encoder_input", &input)?);
             let encoder = VaeEncoder::from_checkpoint(&ckpt, self.options.compute)?;
             let moments = encoder.encode(&input)?;
             emit(g.against(&case, "encoder_output", &nchw(&moments)?, tolerance)?);

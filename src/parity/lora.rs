@@ -31,11 +31,7 @@ struct Case {
 impl Runner<'_> {
     pub(super) fn lora_dit_forward(&self, emit: &mut dyn FnMut(Comparison)) -> Result<()> {
         let g = self.golden;
-        let cases = g
-            .json
-            .get("cases")
-            .and_then(Value::as_array)
-            .ok_or_else(|| g.err("`cases` is missing"))?;
+        let cases = g.member("cases", Value::as_array)?;
         let mut by_flavour: BTreeMap<String, Vec<Case>> = BTreeMap::new();
         for (i, c) in cases.iter().enumerate() {
             let text = |key: &str| -> Result<String> {

@@ -305,6 +305,23 @@ impl Reader<'_> {
         }
     }
 
+    /// The factors of a product `left [m, r] · right [r, n]`, loaded in that order and
+    /// checked to share the rank `r`; `mismatch` words the error from both shapes.
+    fn product_factors(
+        &self,
+        module: &str,
+        left: &str,
+        right: &str,
+        mismatch: impl FnOnce([usize; 2], [usize; 2]) -> String,
+    ) -> Result<[(Array, [usize; 2]); 2], AdapterError> {
+        let (l, ls) = self.matrix(module, left)?;
+        let (r, rs) = self.matrix(module, right)?;
+        if ls[1] != rs[0] {
+            return Err(self.factors_err(module, mismatch(ls, rs)));
+        }
+        Ok([(l, ls), (r, rs)])
+    }
+
     fn alpha(&self, parts: &BTreeMap<&'static str, String>) -> Result<Option<f64>, AdapterError> {
         match parts.get("alpha") {
             Some(name) => {
@@ -348,14 +365,10 @@ impl Reader<'_> {
         if let Some((a, b)) =
             pair("lora_A.weight", "lora_B.weight").or(pair("lora_down.weight", "lora_up.weight"))
         {
-            let (a, [r, inp]) = self.matrix(module, a)?;
-            let (b, [out, r2]) = self.matrix(module, b)?;
-            if r != r2 {
-                return Err(self.factors_err(
-                    module,
-                    format!("down/A is [{r}, {inp}] but up/B is [{out}, {r2}] (ranks differ)"),
-                ));
-            }
+            let [(b, [out, r]), (a, [_, inp])] =
+                self.product_factors(module, b, a, |[out, r2], [r, inp]| {
+                    format!("down/A is [{r}, {inp}] but up/B is [{out}, {r2}] (ranks differ)")
+                })?;
             if [out, inp] != want {
                 return Err(shape_err(format!(
                     "[{out}, {inp}] (B [{out}, {r}] · A [{r}, {inp}])"
@@ -393,11 +406,9 @@ impl Reader<'_> {
         ) {
             (Some(w1), _, _) => self.matrix(module, w1)?,
             (None, Some(a), Some(b)) => {
-                let (a, [m, r]) = self.matrix(module, a)?;
-                let (b, [r2, n]) = self.matrix(module, b)?;
-                if r != r2 {
-                    return Err(self.factors_err(module, "lokr_w1_a and lokr_w1_b ranks differ"));
-                }
+                let [(a, [m, _]), (b, [_, n])] = self.product_factors(module, a, b, |_, _| {
+                    "lokr_w1_a and lokr_w1_b ranks differ".into()
+                })?;
                 let w = a
                     .astype(Dtype::F32)
                     .and_then(|a| a.matmul(&b.astype(Dtype::F32)?))
@@ -417,14 +428,10 @@ impl Reader<'_> {
                 (Some(w2), None, s, None)
             }
             (None, Some(a), Some(b)) => {
-                let (a, [p, r]) = self.matrix(module, a)?;
-                let (b, [r2, q]) = self.matrix(module, b)?;
-                if r != r2 {
-                    return Err(self.factors_err(
-                        module,
-                        format!("lokr_w2_a is [{p}, {r}] but lokr_w2_b is [{r2}, {q}]"),
-                    ));
-                }
+                let [(a, [p, r]), (b, [_, q])] =
+                    self.product_factors(module, a, b, |[p, r], [r2, q]| {
+                        format!("lokr_w2_a is [{p}, {r}] but lokr_w2_b is [{r2}, {q}]")
+                    })?;
                 (None, Some((a, b)), [p, q], Some(r))
             }
             _ => return Err(self.factors_err(module, "lokr_w2 (or lokr_w2_a + _b) is missing")),

@@ -7,6 +7,7 @@
 use rayon::prelude::*;
 
 use crate::mlx::{self, Array, Dtype};
+use crate::weights::nf4::{fill_host, HostBuf};
 
 /// Where the exp-heavy element-wise steps (SwiGLU gate, attention softmax) run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,23 +47,11 @@ fn as_f32(bytes: &[u8]) -> mlx::Result<&[f32]> {
 
 /// A new float32 array of `shape` whose elements `fill` writes.
 fn new_f32(shape: &[usize], fill: impl FnOnce(&mut [f32])) -> mlx::Result<Array> {
-    let mut misaligned = false;
-    let out = Array::from_fn_bytes(shape, Dtype::F32, |bytes| {
-        // SAFETY: as in `as_f32`; the buffer is freshly allocated and unshared.
-        let (pre, mid, post) = unsafe { bytes.align_to_mut::<f32>() };
-        if pre.is_empty() && post.is_empty() {
-            fill(mid);
-        } else {
-            misaligned = true;
+    fill_host(shape, Dtype::F32, shape.iter().product(), |out| {
+        if let HostBuf::F32(out) = out {
+            fill(out);
         }
-    })?;
-    if misaligned {
-        return Err(mlx::Error::new(
-            "host kernel",
-            "MLX buffer is not aligned for float32",
-        ));
-    }
-    Ok(out)
+    })
 }
 
 /// Row-major contiguous float32 view of an evaluated array (copies when it is a view).

@@ -246,7 +246,10 @@ pub fn check_layers(
     layers: &[(String, &Nf4Weight)],
     dtype: Dtype,
 ) -> KernelStatus {
-    let status = decide(mode, gpu, make_runner, layers, dtype);
+    let status = match skip_reason(mode, gpu, layers) {
+        Some(reason) => portable(mode, reason.into(), None, Vec::new()),
+        None => compare_layers(mode, make_runner, layers, dtype),
+    };
     match status.path {
         KernelPath::Fused => tracing::info!("NF4 linears: {}", status.line()),
         KernelPath::Portable if gpu && mode != KernelMode::Portable => {
@@ -258,46 +261,55 @@ pub fn check_layers(
     status
 }
 
-fn decide(
+/// Why the fused kernels are not even tried, when they are not.
+fn skip_reason(
     mode: KernelMode,
     gpu: bool,
+    layers: &[(String, &Nf4Weight)],
+) -> Option<&'static str> {
+    if mode == KernelMode::Portable {
+        Some("forced by nf4_kernels = \"portable\"")
+    } else if !gpu {
+        Some(
+            "MLX computes on the CPU here; the fused kernels are Metal kernels (their CPU \
+             emulation serves tests and `bench nf4`)",
+        )
+    } else if layers.is_empty() {
+        Some("the model has no NF4 layers")
+    } else {
+        None
+    }
+}
+
+/// Deactivates the fused path and says why.
+fn portable(
+    mode: KernelMode,
+    reason: String,
+    runner: Option<String>,
+    checks: Vec<LayerCheck>,
+) -> KernelStatus {
+    set_active(None);
+    KernelStatus {
+        path: KernelPath::Portable,
+        mode,
+        runner,
+        reason,
+        checks,
+    }
+}
+
+/// Builds the runner and compares it with the portable path on every layer.
+fn compare_layers(
+    mode: KernelMode,
     make_runner: &dyn Fn() -> Result<Rc<dyn KernelRunner>, KernelError>,
     layers: &[(String, &Nf4Weight)],
     dtype: Dtype,
 ) -> KernelStatus {
-    let portable = |reason: String, runner: Option<String>, checks: Vec<LayerCheck>| {
-        set_active(None);
-        KernelStatus {
-            path: KernelPath::Portable,
-            mode,
-            runner,
-            reason,
-            checks,
-        }
-    };
-    if mode == KernelMode::Portable {
-        return portable(
-            "forced by nf4_kernels = \"portable\"".into(),
-            None,
-            Vec::new(),
-        );
-    }
-    if !gpu {
-        return portable(
-            "MLX computes on the CPU here; the fused kernels are Metal kernels (their CPU \
-             emulation serves tests and `bench nf4`)"
-                .into(),
-            None,
-            Vec::new(),
-        );
-    }
-    if layers.is_empty() {
-        return portable("the model has no NF4 layers".into(), None, Vec::new());
-    }
     let runner = match make_runner() {
         Ok(r) => r,
         Err(e) => {
             return portable(
+                mode,
                 format!("the kernels could not be built: {e}"),
                 None,
                 Vec::new(),
@@ -312,6 +324,7 @@ fn decide(
                 Ok(c) => checks.push(c),
                 Err(e) => {
                     return portable(
+                        mode,
                         format!("{} failed on {layer}: {e}", kernel.name()),
                         Some(name),
                         checks,
@@ -327,6 +340,7 @@ fn decide(
     let tol = tolerance(dtype);
     match worst {
         Some(w) if !w.agrees && mode == KernelMode::Auto => portable(
+            mode,
             format!(
                 "{} disagreed with the portable path on {} ({} rows): relative difference \
                  {:.2e} > {tol:.0e}",

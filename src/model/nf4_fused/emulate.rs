@@ -3,7 +3,7 @@
 
 use std::ffi::{c_char, c_int, c_void};
 
-use super::{check_operands, dims, KernelError, KernelRunner, Nf4Kernel};
+use super::{KernelError, KernelRunner, LaunchPlan, Nf4Kernel};
 use crate::mlx::{Array, Dtype};
 use crate::weights::{Absmax, Nf4Weight};
 
@@ -42,18 +42,16 @@ impl KernelRunner for EmulatedRunner {
     }
 
     fn run(&self, kernel: Nf4Kernel, x: &Array, w: &Nf4Weight) -> Result<Array, KernelError> {
-        let (rows, _) = check_operands(x, w)?;
-        let n = w.shape()[0];
-        let d = dims(rows, w)?;
-        let (grid, tg) = kernel.launch(rows, n);
+        let plan = LaunchPlan::new(kernel, x, w)?;
         let to32 = |v: usize| {
             u32::try_from(v).map_err(|_| KernelError::Kernel {
                 kernel: kernel.name(),
                 message: format!("launch extent {v} exceeds 32 bits"),
             })
         };
-        let grid = [to32(grid.0)?, to32(grid.1)?, to32(grid.2)?];
-        let tg = [to32(tg.0)?, to32(tg.1)?, to32(tg.2)?];
+        let (g, t) = (plan.grid, plan.tg);
+        let grid = [to32(g.0)?, to32(g.1)?, to32(g.2)?];
+        let tg = [to32(t.0)?, to32(t.1)?, to32(t.2)?];
         let dtype = x.dtype();
         let dtype_code = match dtype {
             Dtype::F32 => 0,
@@ -81,7 +79,7 @@ impl KernelRunner for EmulatedRunner {
         let nested = matches!(w.absmax(), Absmax::Nested { .. });
         let mut status = 0;
         let mut err = vec![0 as c_char; 512];
-        let y = Array::from_fn_bytes(&[rows, n], dtype, |out| {
+        let y = Array::from_fn_bytes(&[plan.rows, plan.n], dtype, |out| {
             // SAFETY: every pointer covers the buffer the kernel indexes: `dims` were derived
             // from the same weight whose packed codes and scales are passed (their sizes were
             // validated by Nf4Weight::new), x holds rows × K elements of `dtype`, and `out`
@@ -98,7 +96,7 @@ impl KernelRunner for EmulatedRunner {
                     qmap.as_ptr(),
                     qscales.as_ptr(),
                     qoffset.as_ptr(),
-                    d.as_ptr(),
+                    plan.dims.as_ptr(),
                     out.as_mut_ptr().cast(),
                     grid.as_ptr(),
                     tg.as_ptr(),

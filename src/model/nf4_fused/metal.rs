@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{check_operands, dims, KernelError, KernelRunner, Nf4Kernel, COMMON_SOURCE};
+use super::{KernelError, KernelRunner, LaunchPlan, Nf4Kernel, COMMON_SOURCE};
 use crate::mlx::metal::{Launch, MetalKernel, TemplateArg};
 use crate::mlx::{Array, Dtype};
 use crate::weights::{Absmax, Nf4Weight};
@@ -45,11 +45,8 @@ impl KernelRunner for MetalRunner {
     }
 
     fn run(&self, kernel: Nf4Kernel, x: &Array, w: &Nf4Weight) -> Result<Array, KernelError> {
-        let (rows, _) = check_operands(x, w)?;
-        let n = w.shape()[0];
-        let d = dims(rows, w)?;
-        let dims = Array::from_slice(&d, &[5])?;
-        let (grid, tg) = kernel.launch(rows, n);
+        let plan = LaunchPlan::new(kernel, x, w)?;
+        let dims = Array::from_slice(&plan.dims, &[5])?;
         let nested = matches!(w.absmax(), Absmax::Nested { .. });
         let offset;
         let inputs: Vec<&Array> = match w.absmax() {
@@ -75,10 +72,10 @@ impl KernelRunner for MetalRunner {
         let dtype: Dtype = x.dtype();
         let out = built.call(&Launch {
             inputs: &inputs,
-            output_shapes: &[vec![rows, n]],
+            output_shapes: &[vec![plan.rows, plan.n]],
             output_dtypes: &[dtype],
-            grid,
-            threadgroup: tg,
+            grid: plan.grid,
+            threadgroup: plan.tg,
             template: &[("T", TemplateArg::Dtype(dtype))],
             init_value: None,
         })?;

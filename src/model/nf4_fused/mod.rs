@@ -128,7 +128,7 @@ pub trait KernelRunner {
 }
 
 /// The scalar sizes every kernel reads from its `dims` input: `M, N, K, BS, NBS`.
-pub(crate) fn dims(rows: usize, w: &Nf4Weight) -> Result<[u32; 5], KernelError> {
+fn dims(rows: usize, w: &Nf4Weight) -> Result<[u32; 5], KernelError> {
     let bad = |message: String| KernelError::Kernel {
         kernel: "nf4",
         message,
@@ -155,8 +155,38 @@ pub(crate) fn dims(rows: usize, w: &Nf4Weight) -> Result<[u32; 5], KernelError> 
     ])
 }
 
+/// What both runners derive from the operands before launching a kernel: the output's
+/// `rows × n`, the kernel's `dims` argument and the launch extents.
+pub(crate) struct LaunchPlan {
+    pub rows: usize,
+    pub n: usize,
+    pub dims: [u32; 5],
+    pub grid: Dims3,
+    pub tg: Dims3,
+}
+
+impl LaunchPlan {
+    pub(crate) fn new(
+        kernel: Nf4Kernel,
+        x: &Array,
+        w: &Nf4Weight,
+    ) -> Result<LaunchPlan, KernelError> {
+        let (rows, _) = check_operands(x, w)?;
+        let n = w.shape()[0];
+        let dims = dims(rows, w)?;
+        let (grid, tg) = kernel.launch(rows, n);
+        Ok(LaunchPlan {
+            rows,
+            n,
+            dims,
+            grid,
+            tg,
+        })
+    }
+}
+
 /// Checks `x` against `w` and returns `(rows, in_features)` of the 2-D view.
-pub(crate) fn check_operands(x: &Array, w: &Nf4Weight) -> Result<(usize, usize), KernelError> {
+fn check_operands(x: &Array, w: &Nf4Weight) -> Result<(usize, usize), KernelError> {
     let shape = x.shape();
     let bad = |message: String| KernelError::Kernel {
         kernel: "nf4",
