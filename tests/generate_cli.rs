@@ -9,30 +9,11 @@ use ideogram4::mlx::{io, Array, Dtype};
 use ideogram4::output::read_parameters;
 use serde_json::Value;
 
-const CAPTION: &str = r##"{"high_level_description": "A red fox in the snow.", "style_description": {"aesthetics": "calm", "lighting": "soft morning light", "photo": "35mm lens", "medium": "photograph", "color_palette": ["#C0392B", "#FFFFFF"]}, "compositional_deconstruction": {"background": "a snowy forest", "elements": [{"type": "obj", "bbox": [300, 150, 900, 550], "desc": "a red fox"}]}}
-"##;
+mod cli_support;
+use cli_support::{Scratch, CAPTION};
 
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let p = std::env::temp_dir().join(format!("ideogram4-gen-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        std::fs::write(p.join("caption.json"), CAPTION).unwrap();
-        Scratch(p)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+/// Scratch folders of this suite are `ideogram4-gen-*`.
+const SUITE: &str = "gen";
 
 /// Runs `generate` on the demo model, 64×48, 2 steps, in `dir`.
 fn generate(dir: &Path, extra: &[&str]) -> Output {
@@ -76,7 +57,7 @@ fn png_pixels(path: &Path) -> (u32, u32, Vec<u8>) {
 
 #[test]
 fn writes_a_png_with_its_parameters_record() {
-    let s = Scratch::new("png");
+    let s = Scratch::new(SUITE, "png");
     let out = generate(
         &s.0,
         &[
@@ -116,7 +97,7 @@ fn writes_a_png_with_its_parameters_record() {
 
 #[test]
 fn count_makes_consecutive_seeds_and_never_overwrites() {
-    let s = Scratch::new("count");
+    let s = Scratch::new(SUITE, "count");
     let out = generate(
         &s.0,
         &[
@@ -160,7 +141,7 @@ fn count_makes_consecutive_seeds_and_never_overwrites() {
 
 #[test]
 fn from_image_reruns_the_embedded_parameters() {
-    let s = Scratch::new("from");
+    let s = Scratch::new(SUITE, "from");
     ok(&generate(
         &s.0,
         &[
@@ -220,7 +201,7 @@ fn from_image_reruns_the_embedded_parameters() {
 
 #[test]
 fn json_mode_prints_progress_and_results_as_lines() {
-    let s = Scratch::new("json");
+    let s = Scratch::new(SUITE, "json");
     let out = generate(
         &s.0,
         &["--caption-file", "caption.json", "--json", "--out", "j.png"],
@@ -261,7 +242,7 @@ fn json_mode_prints_progress_and_results_as_lines() {
 
 #[test]
 fn conflicting_format_is_an_error_before_anything_runs() {
-    let s = Scratch::new("format");
+    let s = Scratch::new(SUITE, "format");
     let err = failed(&generate(
         &s.0,
         &[
@@ -307,7 +288,7 @@ fn conflicting_format_is_an_error_before_anything_runs() {
 
 #[test]
 fn caption_warnings_abort_unless_allowed() {
-    let s = Scratch::new("warn");
+    let s = Scratch::new(SUITE, "warn");
     let err = failed(&generate(
         &s.0,
         &["--caption", "a fox in the snow", "--out", "w.png"],
@@ -348,7 +329,7 @@ fn write_noise(path: &Path, name: &str, shape: &[usize], dtype: Dtype) {
 
 #[test]
 fn init_noise_replaces_the_seed_and_bad_files_are_explained() {
-    let s = Scratch::new("noise");
+    let s = Scratch::new(SUITE, "noise");
     // 64×48: 4×3 tokens of 16 channels.
     write_noise(
         &s.path("good.safetensors"),
@@ -446,7 +427,7 @@ fn init_noise_replaces_the_seed_and_bad_files_are_explained() {
 
 #[test]
 fn sampler_and_size_mistakes_are_refused_with_reasons() {
-    let s = Scratch::new("mistakes");
+    let s = Scratch::new(SUITE, "mistakes");
     let err = failed(&generate(
         &s.0,
         &["--caption-file", "caption.json", "--preset", "V4_TURBO_12"],
@@ -520,7 +501,7 @@ fn help_teaches_with_examples() {
 
 #[test]
 fn checkpoint_folders_are_checked_against_available_memory() {
-    let s = Scratch::new("memory");
+    let s = Scratch::new(SUITE, "memory");
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-ideogram4-nf4");
     let run = |extra: &[&str], available: &str| {
         Command::new(env!("CARGO_BIN_EXE_ideogram4-tui"))

@@ -9,39 +9,11 @@ use std::process::{Command, Output};
 use ideogram4::output::read_parameters;
 use serde_json::Value;
 
-const CAPTION: &str = r##"{"high_level_description": "A red fox in the snow.", "style_description": {"aesthetics": "calm", "lighting": "soft morning light", "photo": "35mm lens", "medium": "photograph", "color_palette": ["#C0392B", "#FFFFFF"]}, "compositional_deconstruction": {"background": "a snowy forest", "elements": [{"type": "obj", "bbox": [300, 150, 900, 550], "desc": "a red fox"}]}}
-"##;
+mod cli_support;
+use cli_support::Scratch;
 
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let p = std::env::temp_dir().join(format!("ideogram4-start-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        std::fs::write(p.join("caption.json"), CAPTION).unwrap();
-        Scratch(p)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn files(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+/// Scratch folders of this suite are `ideogram4-start-*`.
+const SUITE: &str = "start";
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -111,7 +83,7 @@ fn init_block(path: &Path) -> Value {
 
 #[test]
 fn variation_record_and_rerun_from_the_files() {
-    let s = Scratch::new("variation");
+    let s = Scratch::new(SUITE, "variation");
     ok(&generate(&s.0, "demo", &["--out", "src.png"]));
     ok(&generate(
         &s.0,
@@ -149,7 +121,7 @@ fn variation_record_and_rerun_from_the_files() {
 
 #[test]
 fn inpaint_with_a_colour_mask_of_another_size_and_outpaint() {
-    let s = Scratch::new("inpaint");
+    let s = Scratch::new(SUITE, "inpaint");
     ok(&generate(&s.0, "demo", &["--out", "src.png"]));
     // A red-and-white mask at twice the size: converted to grey and scaled, with notes.
     let mask = image::RgbImage::from_fn(128, 96, |x, _| {
@@ -228,7 +200,7 @@ fn inpaint_with_a_colour_mask_of_another_size_and_outpaint() {
 
 #[test]
 fn bad_input_is_refused_before_anything_is_written() {
-    let s = Scratch::new("bad");
+    let s = Scratch::new(SUITE, "bad");
     ok(&generate(&s.0, "demo", &["--out", "src.png"]));
     std::fs::write(s.path("notes.txt"), "not an image").unwrap();
     let cases: [(&[&str], &str); 7] = [
@@ -263,7 +235,7 @@ fn bad_input_is_refused_before_anything_is_written() {
 
 #[test]
 fn oversized_sources_are_scaled_with_a_note() {
-    let s = Scratch::new("big");
+    let s = Scratch::new(SUITE, "big");
     image::RgbImage::from_pixel(2100, 64, image::Rgb([30, 90, 200]))
         .save(s.path("wide.png"))
         .unwrap();
@@ -278,7 +250,7 @@ fn oversized_sources_are_scaled_with_a_note() {
 
 #[test]
 fn tiny_checkpoint_variation_inpaint_and_outpaint() {
-    let s = Scratch::new("tiny");
+    let s = Scratch::new(SUITE, "tiny");
     let model = fixtures().join("tiny-ideogram4-bf16");
     let model = model.to_str().unwrap();
     ok(&generate(&s.0, model, &["--out", "src.png"]));

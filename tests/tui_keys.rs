@@ -9,19 +9,8 @@ use ideogram4::sampler::{Preset, SamplerParams};
 use ideogram4::tui::app::{CaptionFormat, Severity};
 use ideogram4::tui::keymap::{Context, Key};
 use ideogram4::tui::overlay_state::Overlay;
-use ideogram4::tui::{Action, App, Effect, EngineCommand, Pane};
+use ideogram4::tui::{Action, Effect, EngineCommand, Pane};
 use tui_support::*;
-
-fn submitted(app: &mut App) -> Vec<ideogram4::engine::JobSpec> {
-    app.take_effects()
-        .into_iter()
-        .filter_map(|e| match e {
-            Effect::Engine(EngineCommand::Submit(specs)) => Some(specs),
-            _ => None,
-        })
-        .flatten()
-        .collect()
-}
 
 #[test]
 fn typing_editing_undo_in_the_editor() {

@@ -8,23 +8,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crossterm::event::{KeyCode, KeyEvent};
-use ideogram4::engine::{JobSpec, JobStatus, Queue};
+use ideogram4::engine::{JobStatus, Queue};
 use ideogram4::tui::app::Severity;
 use ideogram4::tui::keymap::{Context, Key, KeyMap};
 use ideogram4::tui::overlay_state::Overlay;
-use ideogram4::tui::{Action, App, Effect, EngineCommand, Pane};
+use ideogram4::tui::{Action, Pane};
 use tui_support::*;
-
-fn submitted(app: &mut App) -> Vec<JobSpec> {
-    app.take_effects()
-        .into_iter()
-        .filter_map(|e| match e {
-            Effect::Engine(EngineCommand::Submit(specs)) => Some(specs),
-            _ => None,
-        })
-        .flatten()
-        .collect()
-}
 
 /// The key map's first key for `action` in `context`, as the tests press it.
 fn key_for(context: Context, action: &Action) -> KeyEvent {

@@ -51,33 +51,13 @@ struct Operands {
 
 namespace nf4_plain {
 #define NF4_NESTED 0
-#include "../../kernels/nf4_common.metal"
-template <typename T>
-void matvec(void* p) {
-  NF4_EMU_BIND(T)
-#include "../../kernels/nf4_matvec.metal"
-}
-template <typename T>
-void matmul(void* p) {
-  NF4_EMU_BIND(T)
-#include "../../kernels/nf4_matmul.metal"
-}
+#include "nf4_emu_variant.inc"
 #undef NF4_NESTED
 }  // namespace nf4_plain
 
 namespace nf4_nested {
 #define NF4_NESTED 1
-#include "../../kernels/nf4_common.metal"
-template <typename T>
-void matvec(void* p) {
-  NF4_EMU_BIND(T)
-#include "../../kernels/nf4_matvec.metal"
-}
-template <typename T>
-void matmul(void* p) {
-  NF4_EMU_BIND(T)
-#include "../../kernels/nf4_matmul.metal"
-}
+#include "nf4_emu_variant.inc"
 #undef NF4_NESTED
 }  // namespace nf4_nested
 

@@ -11,7 +11,7 @@ use ideogram4::sampler::{ImageSize, Preset};
 use ideogram4::tui::app::{App, AppInit, PreviewImage};
 use ideogram4::tui::preview::PreviewBackend;
 use ideogram4::tui::sysmem::SystemMemory;
-use ideogram4::tui::{ui, Theme};
+use ideogram4::tui::{ui, Effect, EngineCommand, Theme};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Modifier;
@@ -206,4 +206,16 @@ pub fn type_text(app: &mut App, text: &str) {
             app.handle_key(ch(c));
         }
     }
+}
+
+/// The job specs the app asked the engine to queue since the last look at its effects.
+pub fn submitted(app: &mut App) -> Vec<JobSpec> {
+    app.take_effects()
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Engine(EngineCommand::Submit(specs)) => Some(specs),
+            _ => None,
+        })
+        .flatten()
+        .collect()
 }
