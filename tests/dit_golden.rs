@@ -4,28 +4,12 @@
 
 mod dit_support;
 
-use dit_support::{compare, image_rows, load_dit, options, Golden};
+use dit_support::{compare, cond_forward, image_rows, load_dit, options, Golden};
 use ideogram4::mlx::Dtype;
 use ideogram4::model::dit::{Dit, Kernels, QueryChunking};
 use ideogram4::model::linear::{Compute, Dequant};
 use ideogram4::model::packing::PackedBatch;
 use ideogram4::weights::ComponentKind;
-
-/// Conditional forward of the golden inputs: text conditioning on the text region, then the
-/// full sequence. Returns `[B, L, C]` as host floats.
-fn cond_forward(dit: &Dit, g: &Golden) -> Vec<f32> {
-    let packed = g.packed("cond");
-    let seq = dit.sequence(&packed).unwrap();
-    let llm = g
-        .get("input.cond.llm_features")
-        .slice_axis(1, 0, packed.text_len())
-        .unwrap();
-    let text = dit.text_conditioning(&llm, &seq).unwrap();
-    let out = dit
-        .forward(g.get("input.cond.x"), &g.times("cond"), &seq, Some(&text))
-        .unwrap();
-    out.to_vec::<f32>().unwrap()
-}
 
 /// Unconditional forward: image-only layout, no text (the golden's llm_features are zero).
 fn uncond_forward(dit: &Dit, g: &Golden) -> Vec<f32> {
@@ -39,11 +23,7 @@ fn uncond_forward(dit: &Dit, g: &Golden) -> Vec<f32> {
         g.packed("cond").image_only(),
         "negative branch = image slice of the cond layout"
     );
-    let seq = dit.sequence(&packed).unwrap();
-    let out = dit
-        .forward(g.get("input.uncond.x"), &g.times("uncond"), &seq, None)
-        .unwrap();
-    out.to_vec::<f32>().unwrap()
+    dit_support::uncond_forward(dit, g)
 }
 
 fn check_flavour(stem: &str, flavour: &str, compute: Compute) {

@@ -9,7 +9,7 @@ mod quant_support;
 
 use std::path::{Path, PathBuf};
 
-use dit_support::{compare, fixtures, Golden};
+use dit_support::{compare, cond_forward, fixtures, uncond_forward, Golden};
 use ideogram4::mlx::Dtype;
 use ideogram4::model::dit::Dit;
 use ideogram4::model::linear::Compute;
@@ -18,7 +18,7 @@ use ideogram4::weights::{
     AffineWeight, Checkpoint, CheckpointFormat, ComponentKind, ComponentSource, DitOverrides,
     WeightFormat, WeightsError,
 };
-use quant_support::{cond_forward, dense_copy, uncond_forward};
+use quant_support::dense_copy;
 
 fn quant() -> PathBuf {
     fixtures().join("quant")

@@ -10,7 +10,7 @@ mod quant_support;
 
 use std::path::{Path, PathBuf};
 
-use dit_support::{compare, fixtures, Golden};
+use dit_support::{compare, cond_forward, fixtures, uncond_forward, Golden};
 use ideogram4::mlx::Dtype;
 use ideogram4::model::dit::Dit;
 use ideogram4::model::linear::{Compute, Linear};
@@ -19,7 +19,7 @@ use ideogram4::weights::{
     Checkpoint, ComponentKind, ComponentSource, DitOverrides, GgmlType, GgufWeight, Weight,
     WeightFormat, WeightsError,
 };
-use quant_support::{cond_forward, dense_copy, gguf_write, uncond_forward, GgufTensor};
+use quant_support::{dense_copy, gguf_write, GgufTensor};
 
 fn quant() -> PathBuf {
     fixtures().join("quant")

@@ -9,7 +9,7 @@ mod quant_support;
 
 use std::path::PathBuf;
 
-use dit_support::{fixtures, Golden};
+use dit_support::{cond_forward, fixtures, Golden};
 use ideogram4::mlx::{Array, Dtype};
 use ideogram4::model::dit::Dit;
 use ideogram4::model::linear::{Compute, Dequant, Linear};
@@ -17,7 +17,6 @@ use ideogram4::weights::container::SafetensorsFile;
 use ideogram4::weights::{
     Checkpoint, ComponentKind, ComponentSource, DitOverrides, GgmlType, GgufWeight, Weight,
 };
-use quant_support::cond_forward;
 
 fn quant() -> PathBuf {
     fixtures().join("quant")

@@ -146,3 +146,29 @@ pub fn image_rows(v: &[f32], indicator: &[i32], c: usize) -> Vec<f32> {
         .flat_map(|(r, _)| v[r * c..(r + 1) * c].iter().copied())
         .collect()
 }
+
+/// Conditional forward of the golden inputs: text conditioning on the text region, then the
+/// full sequence. Returns `[B, L, C]` as host floats.
+pub fn cond_forward(dit: &Dit, g: &Golden) -> Vec<f32> {
+    let packed = g.packed("cond");
+    let seq = dit.sequence(&packed).unwrap();
+    let llm = g
+        .get("input.cond.llm_features")
+        .slice_axis(1, 0, packed.text_len())
+        .unwrap();
+    let text = dit.text_conditioning(&llm, &seq).unwrap();
+    let out = dit
+        .forward(g.get("input.cond.x"), &g.times("cond"), &seq, Some(&text))
+        .unwrap();
+    out.to_vec::<f32>().unwrap()
+}
+
+/// Unconditional forward (image-only layout, no text).
+pub fn uncond_forward(dit: &Dit, g: &Golden) -> Vec<f32> {
+    let packed = g.packed("uncond");
+    let seq = dit.sequence(&packed).unwrap();
+    let out = dit
+        .forward(g.get("input.uncond.x"), &g.times("uncond"), &seq, None)
+        .unwrap();
+    out.to_vec::<f32>().unwrap()
+}

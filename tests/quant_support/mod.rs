@@ -6,10 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use ideogram4::mlx::Dtype;
-use ideogram4::model::dit::Dit;
 use ideogram4::weights::Component;
 
-use super::dit_support::{fixtures, Golden};
+use super::dit_support::fixtures;
 
 /// One tensor to write: logical row-major `shape`, GGML type id, stored bytes.
 pub struct GgufTensor {
@@ -113,29 +112,4 @@ pub fn dense_copy(c: &Component, folder: &str) -> (PathBuf, tempfile::TempDir) {
         .join("config.json");
     std::fs::copy(config, dir.join("config.json")).unwrap();
     (dir, tmp)
-}
-
-/// Conditional forward of the golden inputs (as in `dit_golden.rs`).
-pub fn cond_forward(dit: &Dit, g: &Golden) -> Vec<f32> {
-    let packed = g.packed("cond");
-    let seq = dit.sequence(&packed).unwrap();
-    let llm = g
-        .get("input.cond.llm_features")
-        .slice_axis(1, 0, packed.text_len())
-        .unwrap();
-    let text = dit.text_conditioning(&llm, &seq).unwrap();
-    let out = dit
-        .forward(g.get("input.cond.x"), &g.times("cond"), &seq, Some(&text))
-        .unwrap();
-    out.to_vec::<f32>().unwrap()
-}
-
-/// Unconditional forward (image-only layout, no text).
-pub fn uncond_forward(dit: &Dit, g: &Golden) -> Vec<f32> {
-    let packed = g.packed("uncond");
-    let seq = dit.sequence(&packed).unwrap();
-    let out = dit
-        .forward(g.get("input.uncond.x"), &g.times("uncond"), &seq, None)
-        .unwrap();
-    out.to_vec::<f32>().unwrap()
 }
