@@ -13,29 +13,14 @@ command -v tmux >/dev/null || { echo "tmux not installed"; exit 1; }
 WORK="$(mktemp -d)"
 SESSION="ideogram4-sig-$$"
 SOCKET="ideogram4-sig-$$"
-tmux() { command tmux -L "$SOCKET" "$@"; }
-PASSED=0
-FAILED=0
+WAIT_LIMIT=30
+# shellcheck source=tmux_lib.sh
+. "$ROOT/tests/e2e/tmux_lib.sh"
 cleanup() {
     tmux kill-server 2>/dev/null
     [ -n "${KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
-pass() { PASSED=$((PASSED + 1)); echo "ok   $*"; }
-fail() {
-    FAILED=$((FAILED + 1))
-    echo "FAIL $*"
-    tmux capture-pane -p -t "$SESSION" 2>/dev/null
-}
-screen() { tmux capture-pane -p -t "$SESSION"; }
-wait_for() {
-    local text="$1" limit="${2:-30}" start=$SECONDS
-    while (( SECONDS - start < limit )); do
-        screen | grep -qF -- "$text" && return 0
-        sleep 0.2
-    done
-    return 1
-}
 pane() { tmux display-message -p -t "$SESSION" "$1"; }
 # The app is the only child of the session's shell (which records the app's exit status).
 app_pid() { pgrep -P "$(cat "$WORK/shpid")" | head -1; }

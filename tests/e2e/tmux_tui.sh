@@ -20,11 +20,9 @@ command -v tmux >/dev/null || { echo "tmux not installed"; exit 1; }
 
 WORK="$(mktemp -d)"
 SESSION="ideogram4-e2e-$$"
-# A private tmux server: nothing of the user's tmux is touched.
 SOCKET="ideogram4-e2e-$$"
-tmux() { command tmux -L "$SOCKET" "$@"; }
-PASSED=0
-FAILED=0
+# shellcheck source=tmux_lib.sh
+. "$ROOT/tests/e2e/tmux_lib.sh"
 # Waiting for a finished image: the demo model on a CPU takes seconds per job.
 JOB_TIMEOUT="${JOB_TIMEOUT:-300}"
 
@@ -35,27 +33,6 @@ cleanup() {
     [ -n "${KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-pass() { PASSED=$((PASSED + 1)); echo "ok   $*"; }
-fail() {
-    FAILED=$((FAILED + 1))
-    echo "FAIL $*"
-    echo "---- screen ----"
-    tmux capture-pane -p -t "$SESSION" 2>/dev/null
-    echo "----------------"
-}
-
-screen() { tmux capture-pane -p -t "$SESSION"; }
-
-# wait_for TEXT [SECONDS]: until the screen shows TEXT.
-wait_for() {
-    local text="$1" limit="${2:-20}" start=$SECONDS
-    while (( SECONDS - start < limit )); do
-        if screen | grep -qF -- "$text"; then return 0; fi
-        sleep 0.2
-    done
-    return 1
-}
 
 check_screen() {
     local what="$1" text="$2" limit="${3:-20}"
