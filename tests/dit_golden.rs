@@ -6,7 +6,7 @@ mod dit_support;
 
 use dit_support::{compare, cond_forward, image_rows, load_dit, options, Golden};
 use ideogram4::mlx::Dtype;
-use ideogram4::model::dit::{Dit, Kernels, QueryChunking};
+use ideogram4::model::dit::{Dit, Kernels, QueryChunking, TokenChunking};
 use ideogram4::model::linear::{Compute, Dequant};
 use ideogram4::model::packing::PackedBatch;
 use ideogram4::weights::ComponentKind;
@@ -155,6 +155,26 @@ fn chunked_attention_matches_whole_on_leftpad() {
     let (d, _) = compare(&chunked, &whole, 0.0, 0.0);
     eprintln!("chunked vs whole: max|Δ| {d:.3e}");
     assert!(d <= 1e-6, "chunked attention differs by {d}");
+}
+
+/// The feed-forward in token chunks (batch 2, chunks of ≤ 3 tokens, the last one short)
+/// gives the whole-sequence result.
+#[test]
+fn token_chunked_feed_forward_matches_whole() {
+    let g = Golden::open("dit_forward_b2_leftpad");
+    let mut dit = load_dit("nf4", ComponentKind::Transformer, options(Compute::CPU));
+    dit.set_token_chunking(TokenChunking::Whole);
+    let whole = cond_forward(&dit, &g);
+    dit.set_token_chunking(TokenChunking::Rows(3));
+    let chunked = cond_forward(&dit, &g);
+    let (d, _) = compare(&chunked, &whole, 0.0, 0.0);
+    eprintln!("token-chunked vs whole: max|Δ| {d:.3e}");
+    assert!(d <= 1e-6, "token-chunked feed-forward differs by {d}");
+    let seq_len = g.get("input.cond.x").dim(1).unwrap();
+    assert!(
+        seq_len % 3 != 0,
+        "the last chunk should be short ({seq_len} tokens)"
+    );
 }
 
 /// bf16 compute (the reference's default dtype, `t` rounded to bf16) against the

@@ -33,6 +33,7 @@ pub mod host_kernels;
 pub mod timestep;
 
 pub use attention::{attend, QueryChunking};
+pub use block::TokenChunking;
 pub use host_kernels::Kernels;
 
 pub(crate) use block::BlockWeights;
@@ -282,6 +283,8 @@ pub(crate) struct DitWeights {
 pub struct Dit {
     config: DitConfig,
     options: DitOptions,
+    /// Token chunking of the feed-forward layers (bounds their activations).
+    tokens: TokenChunking,
     kernels: Kernels,
     input_proj: Linear,
     /// Absent when the component was loaded without it (the unconditional model never
@@ -354,6 +357,7 @@ impl Dit {
         Dit {
             config,
             options,
+            tokens: TokenChunking::default(),
             kernels: Kernels::for_default_device(),
             input_proj: w.input_proj,
             text: w.text,
@@ -520,6 +524,11 @@ impl Dit {
     /// Changes query chunking (e.g. to compare chunked with whole attention).
     pub fn set_chunking(&mut self, chunking: QueryChunking) {
         self.options.chunking = chunking;
+    }
+
+    /// Changes the feed-forward's token chunking (e.g. to compare chunked with whole).
+    pub fn set_token_chunking(&mut self, tokens: TokenChunking) {
+        self.tokens = tokens;
     }
 
     /// Where the exp-heavy element-wise steps run (default: host loops when MLX computes on
@@ -704,35 +713,39 @@ impl Dit {
         let cd = self.options.compute.dtype;
         let m_img = &seq.image_mask;
 
-        let x_in = self.input_proj.forward(&x.astype(cd)?.mul(m_img)?)?;
-        trace.record(|| "input_proj".into(), &x_in);
-        let x_e = x_in.mul(m_img)?;
+        // Scoped so that only the block input outlives this: each `[B, L, D]` step would
+        // otherwise stay resident through every block.
+        let (mut h, c) = {
+            let x_in = self.input_proj.forward(&x.astype(cd)?.mul(m_img)?)?;
+            trace.record(|| "input_proj".into(), &x_in);
+            let x_e = x_in.mul(m_img)?;
 
-        let c = self.adaln_input(t, trace)?;
+            let c = self.adaln_input(t, trace)?;
 
-        let h = match (text, seq.text_len) {
-            (_, 0) => x_e,
-            (Some(text), t_len) => {
-                let f = &text.features;
-                if f.shape() != [b, t_len, self.config.emb_dim] {
-                    return Err(DitError::Input(format!(
-                        "text conditioning has shape {:?}, expected [{b}, {t_len}, {}]",
-                        f.shape(),
-                        self.config.emb_dim
-                    )));
+            let h = match (text, seq.text_len) {
+                (_, 0) => x_e,
+                (Some(text), t_len) => {
+                    let f = &text.features;
+                    if f.shape() != [b, t_len, self.config.emb_dim] {
+                        return Err(DitError::Input(format!(
+                            "text conditioning has shape {:?}, expected [{b}, {t_len}, {}]",
+                            f.shape(),
+                            self.config.emb_dim
+                        )));
+                    }
+                    x_e.add(&f.pad(&[(1, 0, l - t_len)], 0.0)?)?
                 }
-                x_e.add(&f.pad(&[(1, 0, l - t_len)], 0.0)?)?
-            }
-            (None, t_len) => {
-                return Err(DitError::Input(format!(
-                    "the sequence has a text region of {t_len} tokens but no text conditioning was given"
-                )))
-            }
+                (None, t_len) => {
+                    return Err(DitError::Input(format!(
+                        "the sequence has a text region of {t_len} tokens but no text conditioning was given"
+                    )))
+                }
+            };
+            let rows = self.image_indicator.split_equal(2, 0)?;
+            let indicator_emb = Array::where_(&seq.is_image, &rows[1], &rows[0])?;
+            trace.record(|| "embed_image_indicator".into(), &indicator_emb);
+            (h.add(&indicator_emb)?, c)
         };
-        let rows = self.image_indicator.split_equal(2, 0)?;
-        let indicator_emb = Array::where_(&seq.is_image, &rows[1], &rows[0])?;
-        trace.record(|| "embed_image_indicator".into(), &indicator_emb);
-        let mut h = h.add(&indicator_emb)?;
         if trace.sink.is_some() {
             let hd = self.config.head_dim();
             trace.record(|| "rotary_emb.out0".into(), &seq.cos.reshape(&[b, l, hd])?);
@@ -742,6 +755,7 @@ impl Dit {
         for (i, layer) in self.layers.iter().enumerate() {
             let run = Run {
                 chunking: self.options.chunking,
+                tokens: self.tokens,
                 kernels: self.kernels,
             };
             h = layer.forward(&h, &c, seq, run, trace, i)?;

@@ -66,28 +66,81 @@ pub(crate) struct Attention {
 
 impl Attention {
     /// `x` `[B, L, D]` → `[B, L, D]`.
-    fn forward(&self, x: &Array, seq: &DitSequence, run: Run) -> mlx::Result<Array> {
+    fn forward(&self, x: Array, seq: &DitSequence, run: Run) -> mlx::Result<Array> {
         let (b, l) = (x.dim(0)?, x.dim(1)?);
         let (h, d) = (self.heads, self.head_dim);
-        // Output features are [q | k | v], each head-major.
-        let qkv = self.qkv.forward(x)?.reshape(&[b, l, 3, h, d])?;
-        let parts = qkv.split_equal(3, 2)?;
-        let heads_first = |a: &Array| a.reshape(&[b, l, h, d])?.transpose(&[0, 2, 1, 3]);
-        let q = heads_first(&self.norm_q.forward(&parts[0])?)?;
-        let k = heads_first(&self.norm_k.forward(&parts[1])?)?;
-        let v = heads_first(&parts[2])?;
-        let q = rope::apply(&q, &seq.cos, &seq.sin)?;
-        let k = rope::apply(&k, &seq.cos, &seq.sin)?;
-        let out = attend(
-            &q,
-            &k,
-            &v,
-            seq.segments.as_deref(),
-            run.chunking,
-            run.kernels,
-        )?;
+        // Output features are [q | k | v], each head-major. Each of q, k and v is built and
+        // evaluated in turn, so only one of them has its temporaries (norm, rotation) alive
+        // at a time; v is copied out, so the projection's buffer (and `x`) can go once the
+        // three exist instead of being held by v's view through the whole attention.
+        let out = {
+            let (q, k, v) = {
+                let qkv = self.qkv.forward(&x)?.reshape(&[b, l, 3, h, d])?;
+                drop(x);
+                let parts = qkv.split_equal(3, 2)?;
+                let heads_first = |a: &Array| a.reshape(&[b, l, h, d])?.transpose(&[0, 2, 1, 3]);
+                let q = rope::apply(
+                    &heads_first(&self.norm_q.forward(&parts[0])?)?,
+                    &seq.cos,
+                    &seq.sin,
+                )?;
+                q.eval()?;
+                let k = rope::apply(
+                    &heads_first(&self.norm_k.forward(&parts[1])?)?,
+                    &seq.cos,
+                    &seq.sin,
+                )?;
+                k.eval()?;
+                let v = heads_first(&parts[2])?.contiguous()?;
+                v.eval()?;
+                (q, k, v)
+            };
+            attend(
+                &q,
+                &k,
+                &v,
+                seq.segments.as_deref(),
+                run.chunking,
+                run.kernels,
+            )?
+        };
         self.o
             .forward(&out.transpose(&[0, 2, 1, 3])?.reshape(&[b, l, h * d])?)
+    }
+}
+
+/// How many tokens go through the feed-forward at once. The SwiGLU acts on each token
+/// alone, so chunks give the same result while its three `[tokens, intermediate]`
+/// activations (gate, up, hidden), the largest a block holds, shrink to the chunk's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenChunking {
+    /// All tokens in one call.
+    Whole,
+    /// At most this many tokens (of every batch row) per call.
+    Rows(usize),
+    /// As many tokens as keep one call's gate, up and hidden activations
+    /// (`3·B·rows·intermediate` values, counted at 4 bytes) under this budget.
+    HiddenBytes(usize),
+}
+
+impl Default for TokenChunking {
+    /// 192 MiB: ~1.4k tokens per call at the full size (intermediate 12288), so 512² runs
+    /// whole and 1024² (4.2k tokens) in four calls.
+    fn default() -> Self {
+        TokenChunking::HiddenBytes(192 << 20)
+    }
+}
+
+impl TokenChunking {
+    /// Tokens per call for `batch` rows of `len` tokens and an `intermediate`-wide hidden
+    /// layer.
+    pub fn rows(self, batch: usize, len: usize, intermediate: usize) -> usize {
+        let rows = match self {
+            TokenChunking::Whole => len,
+            TokenChunking::Rows(r) => r,
+            TokenChunking::HiddenBytes(bytes) => bytes / (3 * batch * intermediate * 4).max(1),
+        };
+        rows.clamp(1, len.max(1))
     }
 }
 
@@ -100,7 +153,28 @@ pub(crate) struct FeedForward {
 }
 
 impl FeedForward {
-    fn forward(&self, x: &Array, kernels: Kernels) -> mlx::Result<Array> {
+    /// `x` `[B, L, D]`, in token chunks of `chunking`.
+    fn forward(&self, x: &Array, run: Run) -> mlx::Result<Array> {
+        let (b, l) = (x.dim(0)?, x.dim(1)?);
+        let rows = run.tokens.rows(b, l, self.w1.out_features());
+        if rows >= l {
+            return self.forward_whole(x, run.kernels);
+        }
+        // Each chunk is evaluated before the next is built, or MLX would hold every chunk's
+        // activations at once.
+        let chunks = (0..l)
+            .step_by(rows)
+            .map(|r0| {
+                let out =
+                    self.forward_whole(&x.slice_axis(1, r0, (r0 + rows).min(l))?, run.kernels)?;
+                out.eval()?;
+                Ok(out)
+            })
+            .collect::<mlx::Result<Vec<_>>>()?;
+        mlx::concatenate(&chunks.iter().collect::<Vec<_>>(), 1)
+    }
+
+    fn forward_whole(&self, x: &Array, kernels: Kernels) -> mlx::Result<Array> {
         let (gate, up) = (self.w1.forward(x)?, self.w3.forward(x)?);
         let hidden = if kernels == Kernels::Host && gate.dtype() == Dtype::F32 {
             host_kernels::swiglu(&gate, &up)?
@@ -115,6 +189,7 @@ impl FeedForward {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Run {
     pub chunking: QueryChunking,
+    pub tokens: TokenChunking,
     pub kernels: Kernels,
 }
 
@@ -251,19 +326,27 @@ impl Block {
             <[Array; 4]>::try_from(m.split_equal(4, -1)?)
                 .map_err(|_| mlx::Error::new("split", "adaLN modulation did not split in four"))?;
 
-        let x = self
-            .attention_norm1
-            .forward(h)?
-            .mul(&scale_msa.add_scalar(1.0)?)?;
-        let a = self.attention.forward(&x, seq, run)?;
-        trace.record(|| format!("layers.{index}.attention"), &a);
-        let h = h.add(&gate_msa.tanh()?.mul(&self.attention_norm2.forward(&a)?)?)?;
+        // Scoped so that each `[B, L, D]` intermediate is gone once used: a name shadowed
+        // in one scope would hold its buffer until the block returns.
+        let h = {
+            let a = {
+                let x = self
+                    .attention_norm1
+                    .forward(h)?
+                    .mul(&scale_msa.add_scalar(1.0)?)?;
+                self.attention.forward(x, seq, run)?
+            };
+            trace.record(|| format!("layers.{index}.attention"), &a);
+            h.add(&gate_msa.tanh()?.mul(&self.attention_norm2.forward(&a)?)?)?
+        };
 
-        let x = self
-            .ffn_norm1
-            .forward(&h)?
-            .mul(&scale_mlp.add_scalar(1.0)?)?;
-        let f = self.feed_forward.forward(&x, run.kernels)?;
+        let f = {
+            let x = self
+                .ffn_norm1
+                .forward(&h)?
+                .mul(&scale_mlp.add_scalar(1.0)?)?;
+            self.feed_forward.forward(&x, run)?
+        };
         trace.record(|| format!("layers.{index}.feed_forward"), &f);
         h.add(&gate_mlp.tanh()?.mul(&self.ffn_norm2.forward(&f)?)?)
     }
@@ -301,5 +384,22 @@ impl Block {
             + ff.w3.macs(rows)
             + self.adaln_modulation.macs(batch)
             + attention_products
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenChunking;
+
+    #[test]
+    fn token_rows_follow_the_budget() {
+        assert_eq!(TokenChunking::Whole.rows(1, 4233, 12288), 4233);
+        assert_eq!(TokenChunking::Rows(0).rows(1, 10, 64), 1);
+        assert_eq!(TokenChunking::Rows(100).rows(1, 10, 64), 10);
+        // 192 MiB over 3 · 12288 float32 values per token.
+        assert_eq!(TokenChunking::default().rows(1, 4233, 12288), 1365);
+        assert_eq!(TokenChunking::default().rows(2, 4233, 12288), 682);
+        // 512² (1161 tokens) runs whole.
+        assert_eq!(TokenChunking::default().rows(1, 1161, 12288), 1161);
     }
 }
