@@ -9,8 +9,9 @@
 //! 1024² bf16 job: per phase, the activation part (peak − memory at the phase's start)
 //! fitted as `a + b·image tokens` through the two measured sizes, extrapolated to 4096
 //! tokens and halved for bf16 (the text phase does not depend on the image size: halved
-//! only). Adapter factors are resident in the compute dtype: measured in float32, they are
-//! counted at bf16 (half) in the estimate.
+//! only). Adapter factors and the VAE decoder's weights are resident in the compute dtype:
+//! measured in float32, they are counted at bf16 (half) in the estimate. Measuring 1024²
+//! itself (`--sides 512,1024`) makes the fit pass through it: only the halving remains.
 //!
 //! One denoising step per job: every step runs the same forward passes, so the peaks do not
 //! grow after the first. The caption is encoded in the first job only (the text phase does
@@ -136,6 +137,8 @@ pub struct Estimate {
     pub text_phase_gib: f64,
     /// Adapter factor bytes in the estimate (at bf16: half the float32 bytes measured).
     pub adapter_gib: f64,
+    /// The VAE decoder's compute-dtype weights in the estimate (at bf16, likewise).
+    pub vae_gib: f64,
     /// The largest of the three phases.
     pub peak_gib: f64,
     pub target_gib: f64,
@@ -153,6 +156,8 @@ pub struct MemoryReport {
     pub load_seconds: f64,
     /// MLX active bytes after loading (DiTs, VAE; the text encoder is loaded per caption).
     pub active_after_load: usize,
+    /// The VAE decoder's weights held in the compute dtype (resident in every phase).
+    pub vae_compute_dtype_bytes: usize,
     pub jobs: Vec<JobMemory>,
     pub estimate_1024_bf16: Option<Estimate>,
     pub mode: DitMode,
@@ -259,6 +264,7 @@ pub fn run(
         },
     )?;
     let load_seconds = pipeline.info().load_seconds;
+    let vae_compute_dtype_bytes = pipeline.vae_compute_dtype_bytes();
     let active_after_load = memory::active().saturating_sub(before);
     log(&format!(
         "loaded in {load_seconds:.1} s, {:.2} GiB active",
@@ -350,15 +356,19 @@ pub fn run(
         compute_dtype: crate::pipeline::dtype_name(options.compute.dtype),
         load_seconds,
         active_after_load,
-        estimate_1024_bf16: estimate(&jobs, options.compute.dtype == crate::mlx::Dtype::F32).map(
-            |mut e| {
-                if options.mode != DitMode::TwoDits {
-                    e.target_gib = ONE_DIT_TARGET_GIB;
-                    e.meets_target = e.peak_gib <= ONE_DIT_TARGET_GIB;
-                }
-                e
-            },
-        ),
+        estimate_1024_bf16: estimate(
+            &jobs,
+            options.compute.dtype == crate::mlx::Dtype::F32,
+            vae_compute_dtype_bytes,
+        )
+        .map(|mut e| {
+            if options.mode != DitMode::TwoDits {
+                e.target_gib = ONE_DIT_TARGET_GIB;
+                e.meets_target = e.peak_gib <= ONE_DIT_TARGET_GIB;
+            }
+            e
+        }),
+        vae_compute_dtype_bytes,
         jobs,
         mode: options.mode,
         steps_per_job: STEPS_PER_JOB,
@@ -439,8 +449,9 @@ fn ensure_adapter(
 /// Extrapolates the two largest jobs to 1024² (4096 image tokens) in bf16: per phase, the
 /// activation part (peak − memory at the phase's start) is fitted as
 /// `fixed + per_token·image_tokens` and halved when it was measured in float32, and so are
-/// the resident adapter factors (in the compute dtype: float32 there, bf16 on a Mac).
-pub fn estimate(jobs: &[JobMemory], measured_f32: bool) -> Option<Estimate> {
+/// the resident adapter factors and the `vae_bytes` of VAE decoder weights (in the compute
+/// dtype: float32 there, bf16 on a Mac).
+pub fn estimate(jobs: &[JobMemory], measured_f32: bool, vae_bytes: usize) -> Option<Estimate> {
     let mut sorted: Vec<&JobMemory> = jobs.iter().collect();
     sorted.sort_by_key(|j| j.image_tokens);
     let [.., small, large] = sorted.as_slice() else {
@@ -451,8 +462,10 @@ pub fn estimate(jobs: &[JobMemory], measured_f32: bool) -> Option<Estimate> {
     }
     let tokens = ImageSize::new(1024, 1024).tokens();
     let scale = if measured_f32 { 0.5 } else { 1.0 };
-    // Factors resident at a phase's start are in its base: only their bf16 share counts.
-    let base_bf16 = |base: usize, factors: usize| base as f64 - factors as f64 * (1.0 - scale);
+    // Factors and VAE weights resident at a phase's start are in its base: only their bf16
+    // share counts.
+    let base_bf16 =
+        |base: usize, factors: usize| base as f64 - (factors + vae_bytes) as f64 * (1.0 - scale);
     let phase = |base: &dyn Fn(&JobMemory) -> usize, peak: &dyn Fn(&JobMemory) -> usize| {
         let act = |j: &JobMemory| peak(j).saturating_sub(base(j)) as f64;
         let dx = (large.image_tokens - small.image_tokens) as f64;
@@ -485,6 +498,7 @@ pub fn estimate(jobs: &[JobMemory], measured_f32: bool) -> Option<Estimate> {
         decode,
         text_phase_gib,
         adapter_gib: large.adapter_bytes as f64 * scale / GIB,
+        vae_gib: vae_bytes as f64 * scale / GIB,
         peak_gib,
         target_gib: TARGET_GIB,
         meets_target: peak_gib <= TARGET_GIB,
@@ -694,7 +708,7 @@ mod tests {
             job(256, 10 * gib, gib / 2 + 256 * mib, 512 * mib),
             job(1024, 10 * gib, gib / 2 + 1024 * mib, 2048 * mib),
         ];
-        let e = estimate(&jobs, true).unwrap();
+        let e = estimate(&jobs, true, 0).unwrap();
         assert!((e.denoise.per_token_bytes - mib as f64).abs() < 1.0);
         assert!((e.denoise.fixed_bytes - (gib / 2) as f64).abs() < 1.0);
         // 10 + (0.5 + 4) / 2 = 12.25 GiB; decode 10 + 8 / 2 = 14 GiB; text 10 + 1 / 2.
@@ -711,7 +725,7 @@ mod tests {
         assert!((e.text_phase_gib - 10.5).abs() < 1e-9);
         assert!((e.peak_gib - 14.0).abs() < 1e-9);
         assert!(!e.meets_target);
-        assert!(estimate(&jobs[..1], true).is_none());
+        assert!(estimate(&jobs[..1], true, 0).is_none());
     }
 
     #[test]
@@ -736,7 +750,7 @@ mod tests {
         second.text_encoded = false;
         second.peak_text_phase = second.active_at_start + 64 * mib;
         let jobs = [first, second];
-        let e = estimate(&jobs, true).unwrap();
+        let e = estimate(&jobs, true, 0).unwrap();
         // As without factors (12.25 / 14), plus 1 GiB: 2 GiB of float32 are 1 GiB of bf16;
         // the text phase is the first job's (the one that encoded): 10 + (1 + 2) / 2.
         let got = [
@@ -752,7 +766,7 @@ mod tests {
             "{got:?}"
         );
         // Measured in bf16 already: nothing is halved.
-        let e = estimate(&jobs, false).unwrap();
+        let e = estimate(&jobs, false, 0).unwrap();
         let got = [e.adapter_gib, e.denoise.peak_gib];
         let want = [2.0, 12.0 + 0.5 + 4.0];
         assert!(
@@ -780,5 +794,28 @@ mod tests {
             params, 9_279_288_448,
             "architecture §5.1: parameters per DiT"
         );
+    }
+
+    #[test]
+    fn estimate_counts_float32_vae_weights_at_bf16_in_every_phase() {
+        let (gib, mib) = (1usize << 30, 1usize << 20);
+        let jobs = [
+            job(256, 10 * gib, gib / 2 + 256 * mib, 512 * mib),
+            job(1024, 10 * gib, gib / 2 + 1024 * mib, 2048 * mib),
+        ];
+        let without = estimate(&jobs, true, 0).unwrap();
+        // 1 GiB of the 10 GiB base is the VAE in float32: half of it goes in bf16.
+        let with = estimate(&jobs, true, gib).unwrap();
+        let got = [
+            without.denoise.peak_gib - with.denoise.peak_gib,
+            without.decode.peak_gib - with.decode.peak_gib,
+            without.text_phase_gib - with.text_phase_gib,
+            with.vae_gib,
+        ];
+        assert!(got.iter().all(|g| (g - 0.5).abs() < 1e-9), "{got:?}");
+        // Measured in bf16 already: nothing changes.
+        let bf16 = estimate(&jobs, false, gib).unwrap();
+        assert_eq!(bf16.peak_gib, estimate(&jobs, false, 0).unwrap().peak_gib);
+        assert_eq!(bf16.vae_gib, 1.0);
     }
 }

@@ -136,8 +136,10 @@ fn split_index(s: &str) -> Option<(usize, &str)> {
 struct Tensors {
     map: HashMap<String, Array>,
     compute: Dtype,
-    /// Bytes of everything taken so far, in the compute dtype.
+    /// Bytes of everything taken so far, as held.
     taken_bytes: usize,
+    /// The part of `taken_bytes` held in the compute dtype (all but the norms).
+    compute_bytes: usize,
 }
 
 impl Tensors {
@@ -157,6 +159,7 @@ impl Tensors {
             map,
             compute,
             taken_bytes: 0,
+            compute_bytes: 0,
         })
     }
 
@@ -200,6 +203,9 @@ impl Tensors {
             .ok_or_else(|| VaeError::Missing(name.to_owned()))?
             .astype(dtype)?;
         self.taken_bytes += a.nbytes();
+        if dtype == self.compute {
+            self.compute_bytes += a.nbytes();
+        }
         Ok(a)
     }
 
@@ -458,6 +464,7 @@ pub struct VaeDecoder {
     compute: Dtype,
     strategy: DecodeStrategy,
     resident_bytes: usize,
+    compute_dtype_bytes: usize,
     post_quant_conv: Conv2d,
     conv_in: Conv2d,
     mid_block_1: ResnetBlock,
@@ -517,6 +524,7 @@ impl VaeDecoder {
             compute,
             strategy: DecodeStrategy::default(),
             resident_bytes: t.taken_bytes,
+            compute_dtype_bytes: t.compute_bytes,
             post_quant_conv,
             conv_in,
             mid_block_1,
@@ -542,6 +550,12 @@ impl VaeDecoder {
     /// Bytes of MLX memory held by the weights.
     pub fn resident_bytes(&self) -> usize {
         self.resident_bytes
+    }
+
+    /// The part of [`VaeDecoder::resident_bytes`] held in the compute dtype (all but the
+    /// float32 norms): what halves when the compute dtype is bf16 instead of float32.
+    pub fn compute_dtype_bytes(&self) -> usize {
+        self.compute_dtype_bytes
     }
 
     pub fn config(&self) -> &VaeDecoderConfig {

@@ -356,6 +356,11 @@ impl Pipeline {
         self.cond.adapter_bytes()
     }
 
+    /// Bytes of the VAE decoder's weights held in the compute dtype.
+    pub fn vae_compute_dtype_bytes(&self) -> usize {
+        self.vae.compute_dtype_bytes()
+    }
+
     /// Warnings about adapters (keys that matched nothing) since the last call.
     pub fn take_adapter_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.adapters.warnings)
