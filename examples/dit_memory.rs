@@ -106,13 +106,13 @@ fn main() -> anyhow::Result<()> {
     memory::clear_cache();
     println!(
         "full-width DiT, {} layer(s), random NF4, {}: {:.3} GiB held after building ({:.1} s); \
-         scores {} MiB, feed-forward {}",
+         scores {} MiB, feed-forward {:?}",
         args.layers,
         args.dtype.name(),
         memory::active() as f64 / GIB,
         started.elapsed().as_secs_f64(),
         args.score_mib,
-        format!("{tokens:?}"),
+        tokens,
     );
     for &side in &args.sides {
         let grid = side / 16;
