@@ -2,7 +2,7 @@
 //!
 //! A checkpoint with the real shapes (two NF4 DiTs of 9.3 B parameters, the NF4 Qwen3-VL-8B
 //! language model, the bf16 Flux2 VAE decoder; ≈16 GB) is written once into a folder, then:
-//! load time and MLX active memory after loading; one 1-step job per size (256², 512² by
+//! load time and MLX active memory after loading; one 1-step job per size (512², 1024² by
 //! default) in the configured compute dtype, reporting the peak of each phase (text: the
 //! encoder streamed layer by layer beside the DiTs, plus the text projection; denoising;
 //! VAE decoding) and whether any encoder weights stayed resident; and an estimate for a
@@ -10,8 +10,8 @@
 //! fitted as `a + b·image tokens` through the two measured sizes, extrapolated to 4096
 //! tokens and halved for bf16 (the text phase does not depend on the image size: halved
 //! only). Adapter factors and the VAE decoder's weights are resident in the compute dtype:
-//! measured in float32, they are counted at bf16 (half) in the estimate. Measuring 1024²
-//! itself (`--sides 512,1024`) makes the fit pass through it: only the halving remains.
+//! measured in float32, they are counted at bf16 (half) in the estimate. With 1024² among
+//! the measured sizes (the default) the fit passes through it: only the halving remains.
 //!
 //! One denoising step per job: every step runs the same forward passes, so the peaks do not
 //! grow after the first. The caption is encoded in the first job only (the text phase does

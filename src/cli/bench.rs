@@ -52,16 +52,18 @@ enum What {
         json: bool,
     },
     /// Memory of the full-size model with random NF4 weights (writes ~16 GB once into --dir,
-    /// needs ~11 GB of RAM and 30-45 minutes on a 2-core CPU; run it outside CI): load time,
+    /// needs ~11 GB of RAM and 15-35 minutes on a 2-core CPU; run it outside CI): load time,
     /// MLX memory after load, per-phase peaks of 1-step jobs (peaks do not grow after the
     /// first step; the caption is encoded in the first job only) and an estimate for 1024²
-    /// in bf16 against the 11 GiB target (6.5 GiB for the one-DiT modes).
+    /// in bf16 against the 11 GiB target (6.5 GiB for the one-DiT modes). With 1024 among
+    /// the sides (the default) the estimate is that job's measurement with float32 halved.
     Memory {
         /// Folder for the generated checkpoint (reused when complete).
         #[arg(long, default_value = "/tmp/ideogram4-bench-fullsize")]
         dir: std::path::PathBuf,
-        /// Square image sides of the measured 1-step jobs.
-        #[arg(long, value_delimiter = ',', default_value = "256,512")]
+        /// Square image sides of the measured 1-step jobs (256,512 is quicker and
+        /// extrapolates to 1024²).
+        #[arg(long, value_delimiter = ',', default_value = "512,1024")]
         sides: Vec<u32>,
         /// Print one JSON object instead of text.
         #[arg(long)]
