@@ -6,7 +6,8 @@ mod dit_support;
 
 use dit_support::{compare, cond_forward, image_rows, load_dit, options, Golden};
 use ideogram4::mlx::Dtype;
-use ideogram4::model::dit::{Dit, Kernels, QueryChunking, TokenChunking};
+use ideogram4::model::chunking::Chunking;
+use ideogram4::model::dit::{Dit, Kernels, QueryChunking};
 use ideogram4::model::linear::{Compute, Dequant};
 use ideogram4::model::packing::PackedBatch;
 use ideogram4::weights::ComponentKind;
@@ -163,9 +164,9 @@ fn chunked_attention_matches_whole_on_leftpad() {
 fn token_chunked_feed_forward_matches_whole() {
     let g = Golden::open("dit_forward_b2_leftpad");
     let mut dit = load_dit("nf4", ComponentKind::Transformer, options(Compute::CPU));
-    dit.set_token_chunking(TokenChunking::Whole);
+    dit.set_token_chunking(Chunking::Rows(usize::MAX));
     let whole = cond_forward(&dit, &g);
-    dit.set_token_chunking(TokenChunking::Rows(3));
+    dit.set_token_chunking(Chunking::Rows(3));
     let chunked = cond_forward(&dit, &g);
     let (d, _) = compare(&chunked, &whole, 0.0, 0.0);
     eprintln!("token-chunked vs whole: max|Δ| {d:.3e}");

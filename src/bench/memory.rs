@@ -700,14 +700,19 @@ mod tests {
         }
     }
 
+    /// Denoising: 0.5 GiB fixed + 1 MiB per token; decoding: 2 MiB per token; 10 GiB base.
+    fn two_jobs() -> [JobMemory; 2] {
+        let (gib, mib) = (1usize << 30, 1usize << 20);
+        [
+            job(256, 10 * gib, gib / 2 + 256 * mib, 512 * mib),
+            job(1024, 10 * gib, gib / 2 + 1024 * mib, 2048 * mib),
+        ]
+    }
+
     #[test]
     fn estimate_fits_a_line_per_phase_and_halves_f32() {
         let (gib, mib) = (1usize << 30, 1usize << 20);
-        // Denoising: 0.5 GiB fixed + 1 MiB per token; decoding: 2 MiB per token.
-        let jobs = [
-            job(256, 10 * gib, gib / 2 + 256 * mib, 512 * mib),
-            job(1024, 10 * gib, gib / 2 + 1024 * mib, 2048 * mib),
-        ];
+        let jobs = two_jobs();
         let e = estimate(&jobs, true, 0).unwrap();
         assert!((e.denoise.per_token_bytes - mib as f64).abs() < 1.0);
         assert!((e.denoise.fixed_bytes - (gib / 2) as f64).abs() < 1.0);
@@ -798,11 +803,8 @@ mod tests {
 
     #[test]
     fn estimate_counts_float32_vae_weights_at_bf16_in_every_phase() {
-        let (gib, mib) = (1usize << 30, 1usize << 20);
-        let jobs = [
-            job(256, 10 * gib, gib / 2 + 256 * mib, 512 * mib),
-            job(1024, 10 * gib, gib / 2 + 1024 * mib, 2048 * mib),
-        ];
+        let gib = 1usize << 30;
+        let jobs = two_jobs();
         let without = estimate(&jobs, true, 0).unwrap();
         // 1 GiB of the 10 GiB base is the VAE in float32: half of it goes in bf16.
         let with = estimate(&jobs, true, gib).unwrap();

@@ -33,7 +33,7 @@ pub mod host_kernels;
 pub mod timestep;
 
 pub use attention::{attend, QueryChunking};
-pub use block::TokenChunking;
+pub use block::FEED_FORWARD_CHUNKING;
 pub use host_kernels::Kernels;
 
 pub(crate) use block::BlockWeights;
@@ -43,6 +43,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::mlx::{self, fast, Array, Dtype};
 use crate::model::adapter::{Adapter, LinearDelta, PassGate, TargetModule};
+use crate::model::chunking::Chunking;
 use crate::model::linear::{Compute, Linear, LinearError};
 use crate::model::packing::{
     PackedBatch, PackingError, LLM_TOKEN_INDICATOR, OUTPUT_IMAGE_INDICATOR,
@@ -284,7 +285,7 @@ pub struct Dit {
     config: DitConfig,
     options: DitOptions,
     /// Token chunking of the feed-forward layers (bounds their activations).
-    tokens: TokenChunking,
+    tokens: Chunking,
     kernels: Kernels,
     input_proj: Linear,
     /// Absent when the component was loaded without it (the unconditional model never
@@ -357,7 +358,7 @@ impl Dit {
         Dit {
             config,
             options,
-            tokens: TokenChunking::default(),
+            tokens: FEED_FORWARD_CHUNKING,
             kernels: Kernels::for_default_device(),
             input_proj: w.input_proj,
             text: w.text,
@@ -527,7 +528,7 @@ impl Dit {
     }
 
     /// Changes the feed-forward's token chunking (e.g. to compare chunked with whole).
-    pub fn set_token_chunking(&mut self, tokens: TokenChunking) {
+    pub fn set_token_chunking(&mut self, tokens: Chunking) {
         self.tokens = tokens;
     }
 

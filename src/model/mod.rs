@@ -1,6 +1,7 @@
 //! The Ideogram 4 networks on MLX: text encoder, DiT, VAE decoder and the glue between them.
 
 pub mod adapter;
+pub mod chunking;
 pub mod dit;
 pub mod latent;
 pub mod linear;

@@ -10,6 +10,7 @@ use super::attention::{attend, QueryChunking};
 use super::host_kernels::{self, Kernels};
 use super::{rope, DitError, DitSequence, Trace};
 use crate::mlx::{self, fast, Array, Dtype};
+use crate::model::chunking::Chunking;
 use crate::model::linear::{Compute, Linear};
 use crate::weights::Component;
 
@@ -109,39 +110,22 @@ impl Attention {
     }
 }
 
-/// How many tokens go through the feed-forward at once. The SwiGLU acts on each token
-/// alone, so chunks give the same result while its three `[tokens, intermediate]`
-/// activations (gate, up, hidden), the largest a block holds, shrink to the chunk's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenChunking {
-    /// All tokens in one call.
-    Whole,
-    /// At most this many tokens (of every batch row) per call.
-    Rows(usize),
-    /// As many tokens as keep one call's gate, up and hidden activations
-    /// (`3·B·rows·intermediate` values, counted at 4 bytes) under this budget.
-    HiddenBytes(usize),
-}
+/// The feed-forward's default token chunking. The SwiGLU acts on each token alone, so
+/// chunks give the same result while its three `[tokens, intermediate]` activations (gate,
+/// up, hidden), the largest a block holds, shrink to the chunk's. 192 MiB of them (counted
+/// at 4 bytes): ~1.4k tokens per call at the full size (intermediate 12288), so 512² runs
+/// whole and 1024² (4.2k tokens) in four calls.
+pub const FEED_FORWARD_CHUNKING: Chunking = Chunking::Bytes(192 << 20);
 
-impl Default for TokenChunking {
-    /// 192 MiB: ~1.4k tokens per call at the full size (intermediate 12288), so 512² runs
-    /// whole and 1024² (4.2k tokens) in four calls.
-    fn default() -> Self {
-        TokenChunking::HiddenBytes(192 << 20)
-    }
-}
-
-impl TokenChunking {
-    /// Tokens per call for `batch` rows of `len` tokens and an `intermediate`-wide hidden
-    /// layer.
-    pub fn rows(self, batch: usize, len: usize, intermediate: usize) -> usize {
-        let rows = match self {
-            TokenChunking::Whole => len,
-            TokenChunking::Rows(r) => r,
-            TokenChunking::HiddenBytes(bytes) => bytes / (3 * batch * intermediate * 4).max(1),
-        };
-        rows.clamp(1, len.max(1))
-    }
+/// Tokens per feed-forward call for `batch` rows of `len` tokens and an
+/// `intermediate`-wide hidden layer.
+pub fn feed_forward_rows(
+    chunking: Chunking,
+    batch: usize,
+    len: usize,
+    intermediate: usize,
+) -> usize {
+    chunking.rows(len, 3 * batch * intermediate * 4)
 }
 
 /// SwiGLU: `W₂( silu(W₁ x) ⊙ W₃ x )`.
@@ -156,7 +140,7 @@ impl FeedForward {
     /// `x` `[B, L, D]`, in token chunks of `chunking`.
     fn forward(&self, x: &Array, run: Run) -> mlx::Result<Array> {
         let (b, l) = (x.dim(0)?, x.dim(1)?);
-        let rows = run.tokens.rows(b, l, self.w1.out_features());
+        let rows = feed_forward_rows(run.tokens, b, l, self.w1.out_features());
         if rows >= l {
             return self.forward_whole(x, run.kernels);
         }
@@ -189,7 +173,7 @@ impl FeedForward {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Run {
     pub chunking: QueryChunking,
-    pub tokens: TokenChunking,
+    pub tokens: Chunking,
     pub kernels: Kernels,
 }
 
@@ -389,17 +373,27 @@ impl Block {
 
 #[cfg(test)]
 mod tests {
-    use super::TokenChunking;
+    use super::{feed_forward_rows, Chunking, FEED_FORWARD_CHUNKING};
 
     #[test]
     fn token_rows_follow_the_budget() {
-        assert_eq!(TokenChunking::Whole.rows(1, 4233, 12288), 4233);
-        assert_eq!(TokenChunking::Rows(0).rows(1, 10, 64), 1);
-        assert_eq!(TokenChunking::Rows(100).rows(1, 10, 64), 10);
+        let whole = Chunking::Rows(usize::MAX);
+        assert_eq!(feed_forward_rows(whole, 1, 4233, 12288), 4233);
+        assert_eq!(feed_forward_rows(Chunking::Rows(0), 1, 10, 64), 1);
+        assert_eq!(feed_forward_rows(Chunking::Rows(100), 1, 10, 64), 10);
         // 192 MiB over 3 · 12288 float32 values per token.
-        assert_eq!(TokenChunking::default().rows(1, 4233, 12288), 1365);
-        assert_eq!(TokenChunking::default().rows(2, 4233, 12288), 682);
+        assert_eq!(
+            feed_forward_rows(FEED_FORWARD_CHUNKING, 1, 4233, 12288),
+            1365
+        );
+        assert_eq!(
+            feed_forward_rows(FEED_FORWARD_CHUNKING, 2, 4233, 12288),
+            682
+        );
         // 512² (1161 tokens) runs whole.
-        assert_eq!(TokenChunking::default().rows(1, 1161, 12288), 1161);
+        assert_eq!(
+            feed_forward_rows(FEED_FORWARD_CHUNKING, 1, 1161, 12288),
+            1161
+        );
     }
 }

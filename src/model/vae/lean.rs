@@ -27,26 +27,7 @@ use super::{
 use crate::mlx::fast::{scaled_dot_product_attention, Mask};
 use crate::mlx::{concatenate, Array};
 
-/// How much work one step takes at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Chunking {
-    /// At most this many rows (image rows for convolutions, latent rows of queries for the
-    /// attention) per step.
-    Rows(usize),
-    /// As many rows as keep one step's estimated scratch under this many bytes (at least one).
-    Bytes(usize),
-}
-
-impl Chunking {
-    /// Rows per step out of `height`, when one row costs `bytes_per_row`.
-    fn rows(self, height: usize, bytes_per_row: usize) -> usize {
-        let rows = match self {
-            Chunking::Rows(r) => r,
-            Chunking::Bytes(b) => b / bytes_per_row.max(1),
-        };
-        rows.clamp(1, height.max(1))
-    }
-}
+pub use crate::model::chunking::Chunking;
 
 /// Budgets of the lean decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
